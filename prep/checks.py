@@ -1,0 +1,585 @@
+"""The closed library of check kinds that rule files name in their ``check`` field.
+
+Each kind is a generator ``fn(ctx, options)`` that yields hits ``(pointer, actual, expected, values)``;
+the engine turns a hit into a Finding by filling the rule's message template with ``values`` plus
+``actual``, ``expected`` and ``where``. Each kind declares the options it accepts (validated when the
+rule file is loaded) and the placeholders it fills (so a template naming an unknown one fails at load).
+
+No provider number lives here: limits, enumerations and patterns arrive as options from ``rules/``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckKind:
+    name: str
+    fn: object
+    options: dict  # option name -> (type spec, required)
+    fields: frozenset
+    scope: str = "request"
+
+
+CHECKS: dict[str, CheckKind] = {}
+
+COMMON_FIELDS = frozenset({"actual", "expected", "where"})
+
+
+def check(name: str, *, options: dict | None = None, fields: tuple = (), scope: str = "request"):
+    """Register a check kind. ``options`` maps option name to ``(spec, required)``."""
+
+    def register(fn):
+        CHECKS[name] = CheckKind(name, fn, options or {}, frozenset(fields) | COMMON_FIELDS, scope)
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers shared by several kinds
+
+
+def escape(token: str) -> str:
+    """Escape one RFC 6901 reference token."""
+    return token.replace("~", "~0").replace("/", "~1") if ("~" in token or "/" in token) else token
+
+
+def key_pointer(key: str) -> str:
+    """Pointer of a dotted key as written: ``extra_body.seed`` → ``/extra_body/seed``."""
+    return "/" + "/".join(escape(part) for part in key.split("."))
+
+
+def doc_get(doc: dict, key: str) -> object:
+    """The value at a dotted key of the document, or MISSING."""
+    if "." not in key:
+        return doc.get(key, MISSING)
+    node: object = doc
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def json_type(value: object) -> str:
+    """The JSON type name of a parsed value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def where(pointer: str) -> str:
+    """A human name for a pointer: ``/content/2`` → ``content[2]``, ``/metadata/content/0`` → ``metadata.content[0]``."""
+    out = ""
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if token.isdigit():
+            out += f"[{token}]"
+        else:
+            out += ("." if out else "") + token
+    return out or "request"
+
+
+def show(values) -> str:
+    """A list of allowed values for a message: ``16:9, 4:3, 1:1``."""
+    return ", ".join(str(v) for v in values)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def closest(word: str, choices) -> str | None:
+    import difflib  # only when a suggestion is needed
+
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# The request document
+
+
+@check("document", options={"problem": ("str", True)}, fields=("detail",))
+def _document(ctx, o):
+    want = o["problem"]
+    for problem, pointer, detail in ctx.diagnostics:
+        if problem == want:
+            yield pointer, None, None, {"detail": detail}
+
+
+@check("body_size", options={"max_bytes": ("int", True)}, fields=("actual_mb", "max_mb"))
+def _body_size(ctx, o):
+    size, limit = ctx.source_bytes, o["max_bytes"]
+    if size > limit:
+        mb = 1024 * 1024
+        yield "", size, limit, {"actual_mb": f"{size / mb:.1f}", "max_mb": f"{limit / mb:g}"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parameters
+
+
+@check("model", fields=("detail",))
+def _model(ctx, o):
+    models = ctx.profile.get("models", {})
+    p = ctx.request.param("model")
+    if p is None:
+        yield "/model", None, list(models), {"detail": f"'model' is missing; use one of {show(models)}"}
+    elif isinstance(p.value, str) and p.value not in models:
+        guess = closest(p.value, models)
+        hint = f"did you mean '{guess}'?" if guess else f"known: {show(models)}"
+        detail = f"unknown model '{p.value}' for profile {ctx.profile_name}; {hint}"
+        yield p.pointer, p.value, list(models), {"detail": detail}
+
+
+@check("known_fields", options={"fields": ("list[str]", True), "objects": ("table[list[str]]", False)},
+       fields=("key", "suggestion"))
+def _known_fields(ctx, o):
+    known = o["fields"]
+    doc = ctx.document
+    for key in doc:
+        if key not in known:
+            guess = closest(key, known)
+            yield key_pointer(key), key, None, {"key": key, "suggestion": f" (did you mean '{guess}'?)" if guess else ""}
+    for container, names in o.get("objects", {}).items():
+        sub = doc.get(container)
+        if isinstance(sub, dict):
+            for key in sub:
+                if key not in names:
+                    guess = closest(key, names)
+                    yield (f"/{escape(container)}/{escape(key)}", key, None,
+                           {"key": f"{container}.{key}", "suggestion": f" (did you mean '{guess}'?)" if guess else ""})
+
+
+_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
+               "array": "an array", "object": "an object", "null": "null"}
+
+
+@check("types", options={"types": ("table[any]", True)}, fields=("key",))
+def _types(ctx, o):
+    doc = ctx.document
+    for key, spec in o["types"].items():
+        value = doc_get(doc, key)
+        if value is MISSING:
+            continue
+        if isinstance(spec, dict):
+            allowed, max_length = [spec["type"]], spec.get("max_length")
+        else:
+            allowed, max_length = ([spec] if isinstance(spec, str) else spec), None
+        actual = json_type(value)
+        if actual not in allowed and not (actual == "integer" and "number" in allowed):
+            expected = " or ".join(_TYPE_WORDS.get(t, t) for t in allowed)
+            yield key_pointer(key), actual, allowed, {"key": key, "actual": _TYPE_WORDS.get(actual, actual),
+                                                       "expected": expected}
+        elif max_length is not None and isinstance(value, str) and len(value) > max_length:
+            yield (key_pointer(key), len(value), max_length,
+                   {"key": key, "expected": f"a string of at most {max_length} characters",
+                    "actual": f"{len(value)} characters"})
+
+
+@check("forbidden", options={"fields": ("table[str]", True), "values": ("table[list]", False)},
+       fields=("key", "hint"))
+def _forbidden(ctx, o):
+    doc = ctx.document
+    for key, hint in o["fields"].items():
+        value = doc_get(doc, key)
+        if value is not MISSING:
+            yield key_pointer(key), value, None, {"key": key, "hint": hint}
+    for key, allowed in o.get("values", {}).items():
+        value = doc_get(doc, key)
+        if value is not MISSING and value not in allowed:
+            yield key_pointer(key), value, allowed, {"key": key, "hint": f"only {show(allowed)} is accepted, not {value!r}"}
+
+
+@check("conflict", options={"groups": ("list[list[str]]", True), "mirror": ("str", False)},
+       fields=("key", "first"))
+def _conflict(ctx, o):
+    doc = ctx.document
+    seen = set()
+    for group in o["groups"]:
+        present = [k for k in group if doc_get(doc, k) is not MISSING]
+        for key in present[1:]:
+            seen.add(key)
+            yield key_pointer(key), key, present[0], {"key": key, "first": present[0]}
+    mirror = o.get("mirror")
+    sub = doc.get(mirror) if mirror else None
+    if isinstance(sub, dict):
+        for key in sub:
+            nested = f"{mirror}.{key}"
+            if key in doc and nested not in seen and key != "content":
+                yield key_pointer(nested), nested, key, {"key": nested, "first": key}
+
+
+def _occurrences(ctx, name):
+    return [p for p in ctx.request.params if p.name == name]
+
+
+@check("resolution", options={"param": ("str", True), "size_param": ("str", False)}, fields=("detail",))
+def _resolution(ctx, o):
+    models = ctx.profile.get("models", {})
+    model = ctx.request.value("model")
+    info = models.get(model) if isinstance(model, str) else None
+    if info is not None and "resolutions" in info:
+        allowed = info["resolutions"]
+    else:
+        allowed = sorted({r for m in models.values() for r in m.get("resolutions", [m.get("resolution")]) if r})
+    for p in _occurrences(ctx, o["param"]):
+        if isinstance(p.value, str) and p.value not in allowed:
+            owner = f"{model} ({info['tier']} tier)" if info else f"profile {ctx.profile_name}"
+            detail = f"resolution '{p.value}' is not available for {owner}; allowed: {show(allowed)}"
+            yield p.pointer, p.value, allowed, {"detail": detail}
+    size_param = o.get("size_param")
+    if size_param:
+        pixels = ctx.profile.get("pixels", {})
+        sizes = {f"{w}x{h}" for res in allowed for (w, h) in pixels.get(res, {}).values()}
+        for p in _occurrences(ctx, size_param):
+            if isinstance(p.value, str) and p.value.lower() not in sizes:
+                detail = (f"size '{p.value}' is not an output size of {model or ctx.profile_name}; "
+                          f"use resolution + ratio, or one of {show(sorted(sizes))}")
+                yield p.pointer, p.value, sorted(sizes), {"detail": detail}
+
+
+@check("one_of", options={"param": ("str", True), "values": ("list", True)}, fields=("key",))
+def _one_of(ctx, o):
+    values = o["values"]
+    for p in _occurrences(ctx, o["param"]):
+        if isinstance(p.value, str) and p.value not in values:
+            yield p.pointer, p.value, values, {"key": p.key, "actual": repr(p.value), "expected": show(values)}
+
+
+_INT_STRING = re.compile(r"-?\d+\Z")
+
+
+@check("int_range", options={"param": ("str", True), "min": ("int", True), "max": ("int", True),
+                             "also": ("list[int]", False), "strings": ("bool", False)},
+       fields=("key", "min", "max"))
+def _int_range(ctx, o):
+    lo, hi, also = o["min"], o["max"], o.get("also", [])
+    expected = f"{lo} to {hi}" + "".join(f" or {a}" for a in also)
+    for p in _occurrences(ctx, o["param"]):
+        value = p.value
+        if isinstance(value, str) and o.get("strings"):
+            if not _INT_STRING.match(value.strip()):
+                yield p.pointer, value, expected, {"key": p.key, "actual": f"{value!r} (not a whole number)",
+                                                   "min": lo, "max": hi}
+                continue
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            continue  # wrong JSON type: param.type reports it
+        if not (lo <= value <= hi or value in also):
+            yield p.pointer, value, expected, {"key": p.key, "min": lo, "max": hi}
+
+
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://[^\s/?#]+")
+
+
+@check("url_param", options={"param": ("str", True), "schemes": ("list[str]", True)}, fields=("key",))
+def _url_param(ctx, o):
+    for p in _occurrences(ctx, o["param"]):
+        if isinstance(p.value, str):
+            m = _URL.match(p.value)
+            if not m or m.group(1).lower() not in o["schemes"]:
+                yield p.pointer, p.value, o["schemes"], {"key": p.key, "actual": repr(p.value)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Content items and modes
+
+
+@check("content_empty", options={"prompt_required": ("bool", False)}, fields=("detail",))
+def _content_empty(ctx, o):
+    if ctx.dialect == "content":
+        content = ctx.document.get("content", MISSING)
+        if content is MISSING:
+            yield "/content", None, None, {"detail": "'content' is missing: give a text prompt, media, or both"}
+            return
+        if not isinstance(content, list):
+            return  # param.type reports it
+        if not content:
+            yield "/content", 0, None, {"detail": "'content' is empty: give a text prompt, media, or both"}
+            return
+    if o.get("prompt_required") and not ctx.texts:
+        yield "/prompt", None, None, {"detail": "'prompt' is required by this API"}
+    elif not ctx.texts and not ctx.media and all(i.problem is None for i in ctx.request.items):
+        pointer = "/content" if ctx.dialect == "content" else ""
+        yield pointer, None, None, {"detail": "the request has no text prompt and no media"}
+
+
+@check("item_shape", options={"types": ("list[str]", True)}, fields=("detail",))
+def _item_shape(ctx, o):
+    known = o["types"]
+    for item in ctx.request.items:
+        if item.problem:
+            yield item.pointer, None, None, {"where": where(item.pointer), "detail": item.problem}
+        elif item.type not in known:
+            yield (item.pointer + "/type", item.type, known,
+                   {"where": where(item.pointer), "detail": f"unknown item type {item.type!r}; use one of {show(known)}"})
+
+
+@check("roles", options={"roles": ("table[list[str]]", True)}, fields=("type",))
+def _roles(ctx, o):
+    table = o["roles"]
+    for item in ctx.request.items:
+        if item.role is None or item.role_implied or item.type not in table:
+            continue
+        allowed = table[item.type]
+        if item.role not in allowed:
+            yield (item.role_pointer, item.role, allowed,
+                   {"where": where(item.pointer), "type": item.type, "expected": show(allowed),
+                    "actual": item.role if isinstance(item.role, str) else repr(item.role)})
+
+
+@check("role_missing", options={"default_roles": ("table[str]", True)}, fields=("detail",))
+def _role_missing(ctx, o):
+    defaults = o["default_roles"]
+    several_images = len(ctx.images) > 1
+    beside = bool(ctx.videos or ctx.audios)
+    for item in ctx.media:
+        if item.role is not None or item.role_implied:
+            continue
+        if item.type != "image_url":
+            detail = f"{item.type} item has no role; set role '{defaults.get(item.type)}'"
+        elif several_images:
+            detail = ("several images and this one has no role; set first_frame/last_frame, "
+                      f"or '{defaults.get(item.type)}' for references")
+        elif beside:
+            detail = ("an image beside video or audio needs a role: the API would take it for a first frame; "
+                      f"set '{defaults.get(item.type)}'")
+        else:
+            continue
+        yield item.pointer + "/role", None, defaults.get(item.type), {"where": where(item.pointer), "detail": detail}
+
+
+@check("order", options={"order": ("list[str]", True)}, fields=("type", "previous"))
+def _order(ctx, o):
+    rank = {t: i for i, t in enumerate(o["order"])}
+    highest, previous = -1, None
+    for item in ctx.request.items:
+        r = rank.get(item.type)
+        if r is None:
+            continue
+        if r < highest:
+            yield (item.pointer, item.type, o["order"],
+                   {"where": where(item.pointer), "type": item.type, "previous": previous,
+                    "expected": show(o["order"])})
+        else:
+            highest, previous = r, item.type
+
+
+@check("mode_exclusive", options={"frame_roles": ("list[str]", True), "reference_roles": ("list[str]", True)},
+       fields=("detail",))
+def _mode_exclusive(ctx, o):
+    frames = [i for i in ctx.media if i.role in o["frame_roles"]]
+    refs = [i for i in ctx.media if i.role in o["reference_roles"]]
+    if frames and refs:
+        f, r = frames[0], refs[0]
+        detail = (f"{where(f.pointer)} is a {f.role} but {where(r.pointer)} is a {r.role}: first/last-frame "
+                  "content cannot be mixed with reference media; either keep only the frame images, "
+                  "or make every image a reference_image")
+        yield f.role_pointer or f.pointer, [f.role, r.role], None, {"detail": detail}
+
+
+@check("frames", fields=("detail",))
+def _frames(ctx, o):
+    firsts = [i for i in ctx.images if i.role == "first_frame"]
+    lasts = [i for i in ctx.images if i.role == "last_frame"]
+    roleless = [i for i in ctx.images if i.role is None]
+    for name, group in (("first_frame", firsts), ("last_frame", lasts)):
+        for extra in group[1:]:
+            yield (extra.role_pointer or extra.pointer, len(group), 1,
+                   {"detail": f"{where(extra.pointer)} is a second {name}; give at most one"})
+    if lasts and not firsts and not roleless:
+        item = lasts[0]
+        yield (item.role_pointer or item.pointer, None, "first_frame",
+               {"detail": f"{where(item.pointer)} is a last_frame with no first_frame image"})
+
+
+@check("count", options={"kinds": ("list[str]", True), "max": ("int", True), "max_by_mode": ("table[int]", False)},
+       fields=("mode_text",))
+def _count(ctx, o):
+    kinds = o["kinds"]
+    items = [i for i in ctx.media if i.kind in kinds]
+    by_mode = o.get("max_by_mode", {})
+    limit = by_mode.get(ctx.mode, o["max"])
+    if len(items) > limit:
+        mode_text = f"in {ctx.mode} mode " if ctx.mode in by_mode else ""
+        yield items[limit].pointer, len(items), limit, {"mode_text": mode_text}
+
+
+@check("requires_visual")
+def _requires_visual(ctx, o):
+    if ctx.audios and not ctx.images and not ctx.videos:
+        yield ctx.audios[0].pointer, None, None, {}
+
+
+@check("text_only_tool", options={"tool": ("str", True)}, fields=("tool", "media"))
+def _text_only_tool(ctx, o):
+    tools = ctx.request.value("tools")
+    if not isinstance(tools, list) or not ctx.media:
+        return
+    p = ctx.request.param("tools")
+    for n, tool in enumerate(tools):
+        if isinstance(tool, dict) and tool.get("type") == o["tool"]:
+            parts = [plural(len(group), kind) for kind, group in
+                     (("image", ctx.images), ("video", ctx.videos), ("audio clip", ctx.audios)) if group]
+            yield f"{p.pointer}/{n}", None, None, {"tool": o["tool"], "media": " and ".join(parts)}
+
+
+_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+@check("text_length", options={"max_words": ("int", True), "max_cjk": ("int", True)}, fields=("detail",))
+def _text_length(ctx, o):
+    for item in ctx.texts:
+        text = item.text or ""
+        if len(text) <= o["max_cjk"]:
+            continue  # too short to break either limit
+        words, cjk = len(_WORD.findall(text)), len(_CJK.findall(text))
+        parts = []
+        if words > o["max_words"]:
+            parts.append(f"{words} English words (recommended at most {o['max_words']})")
+        if cjk > o["max_cjk"]:
+            parts.append(f"{cjk} CJK characters (recommended at most {o['max_cjk']})")
+        if parts:
+            yield (item.value_pointer, {"words": words, "cjk": cjk},
+                   {"words": o["max_words"], "cjk": o["max_cjk"]},
+                   {"where": where(item.pointer), "detail": " and ".join(parts)})
+
+
+@check("placeholders", options={"patterns": ("list[regex]", True), "aliases": ("table[str]", False)},
+       fields=("ref", "kind", "n", "count"))
+def _placeholders(ctx, o):
+    patterns = ctx.compiled(o["patterns"], re.IGNORECASE)
+    aliases = o.get("aliases", {})
+    counts = {"image": len(ctx.images), "video": len(ctx.videos), "audio": len(ctx.audios)}
+    for item in ctx.texts:
+        text = item.text or ""
+        taken: list[tuple[int, int]] = []
+        reported = set()
+        for pattern in patterns:
+            for m in pattern.finditer(text):
+                start, end = m.span()
+                if any(s < end and start < e for s, e in taken):
+                    continue
+                taken.append((start, end))
+                raw = m.group("kind")
+                kind = aliases.get(raw, raw.lower())
+                n = int(m.group("n"))
+                count = counts.get(kind)
+                if count is None or 1 <= n <= count or (kind, n) in reported:
+                    continue
+                reported.add((kind, n))
+                yield (item.value_pointer, m.group(0), count,
+                       {"where": where(item.pointer), "ref": m.group(0), "kind": kind, "n": n, "count": count})
+
+
+# ---------------------------------------------------------------------------------------------------
+# URLs
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
+
+
+@check("url_scheme", options={"schemes": ("list[str]", True), "local_paths": ("bool", False)}, fields=("detail",))
+def _url_scheme(ctx, o):
+    schemes = o["schemes"]
+    for item in ctx.media:
+        url = item.url
+        if not isinstance(url, str):
+            continue
+        detail = None
+        if not url.strip():
+            detail = "the URL is empty"
+        elif url != url.strip():
+            detail = "the URL has leading or trailing white space"
+        else:
+            m = _SCHEME.match(url)
+            scheme = m.group(1).lower() if m else None
+            if scheme is None:
+                if not o.get("local_paths"):
+                    detail = f"'{url}' is a local path; give an http(s) URL, a data: URL or an asset:// id"
+            elif scheme not in schemes:
+                detail = f"unsupported URL scheme '{scheme}'; use one of {show(s + ':' for s in schemes)}"
+            elif scheme in ("http", "https") and not _URL.match(url):
+                detail = f"'{url[:80]}' is not a well-formed {scheme} URL"
+            elif scheme == "asset" and (not url.startswith("asset://") or not url[len("asset://"):].strip("/")):
+                detail = "an asset URL is asset://<asset id>"
+        if detail:
+            yield item.value_pointer, url[:200], schemes, {"where": where(item.pointer), "detail": detail}
+
+
+@check("no_data_uri", options={"kinds": ("list[str]", True)}, fields=("kind",))
+def _no_data_uri(ctx, o):
+    for item in ctx.media:
+        if item.kind in o["kinds"] and isinstance(item.url, str) and item.url[:5].lower() == "data:":
+            yield item.value_pointer, item.url[:40], None, {"where": where(item.pointer), "kind": item.kind}
+
+
+@check("data_uri", options={"media_types": ("table[list[str]]", True)}, fields=("detail",))
+def _data_uri(ctx, o):
+    import binascii
+
+    table = o["media_types"]
+    for item in ctx.media:
+        url = item.url
+        if item.kind not in table or not isinstance(url, str) or url[:5].lower() != "data:":
+            continue
+        detail = data_url_problem(url, item.kind, table, binascii)
+        if detail:
+            yield item.value_pointer, url[:40], None, {"where": where(item.pointer), "detail": detail}
+
+
+def data_url_problem(url: str, kind: str, table: dict, binascii) -> str | None:
+    """Why a data: URL is malformed for an item of ``kind``, or None when it is well formed."""
+    comma = url.find(",")
+    if comma < 0:
+        return "a data: URL needs a comma before its payload: data:<type>;base64,<data>"
+    header = url[5:comma].split(";")
+    media_type = header[0].strip().lower()
+    if "base64" not in (h.strip().lower() for h in header[1:]):
+        return "the data: URL is not base64 (missing ';base64')"
+    allowed = table[kind]
+    if media_type not in allowed:
+        other = next((k for k, types in table.items() if media_type in types), None)
+        if other and other != kind:
+            return f"declares {media_type} (an {other}) in a {kind} item"
+        return f"media type '{media_type or '(none)'}' is not accepted; use one of {show(allowed)}"
+    payload = url[comma + 1:]
+    if not payload:
+        return "the data: URL has no payload"
+    try:
+        binascii.a2b_base64(payload, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        return f"invalid base64 payload ({exc})"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cost
+
+
+@check("token_budget")
+def _token_budget(ctx, o):
+    estimate = ctx.estimate
+    if ctx.max_tokens is not None and estimate and estimate.get("tokens") is not None:
+        if estimate["tokens"] > ctx.max_tokens:
+            yield "", estimate["tokens"], ctx.max_tokens, {}
+

@@ -1,0 +1,111 @@
+"""The user's settings: ``[tool.seedance-prep]`` in the nearest ``pyproject.toml``, or ``seedance-prep.toml``.
+
+Keys (kebab-case; snake_case is accepted too): ``profile``, ``select``, ``ignore``, ``fail-on``,
+``rules`` (extra rule files, relative to the config file), ``severity`` (rule id or prefix → error,
+warning or off), ``max-tokens``, ``remote``, ``allow-private-hosts``, ``format``.
+An unknown key or a wrong type is a PrepError (exit 2): a typo in CI config must not pass silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .model import PrepError
+
+_KEYS = {
+    "profile": str, "select": list, "ignore": list, "fail-on": str, "rules": list, "severity": dict,
+    "max-tokens": int, "remote": bool, "allow-private-hosts": bool, "format": str,
+}
+FORMATS = ("text", "json", "github", "sarif")
+
+
+@dataclass
+class Config:
+    path: str | None = None
+    profile: str | None = None
+    select: list[str] | None = None
+    ignore: list[str] | None = None
+    fail_on: str | None = None
+    rules: list[str] = field(default_factory=list)
+    severity: dict[str, str] = field(default_factory=dict)
+    max_tokens: int | None = None
+    remote: bool | None = None
+    allow_private_hosts: bool | None = None
+    format: str | None = None
+
+
+def _parse(path: Path, table_path: tuple[str, ...]) -> dict | None:
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PrepError(f"{path}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PrepError(f"{path}: cannot read config: {getattr(exc, 'strerror', None) or exc}") from None
+    for key in table_path:
+        data = data.get(key) if isinstance(data, dict) else None
+        if data is None:
+            return None
+    if not isinstance(data, dict):
+        raise PrepError(f"{path}: [{'.'.join(table_path)}] must be a table")
+    return data
+
+
+def find_config(start: Path) -> tuple[Path, tuple[str, ...]] | None:
+    """The nearest config at or above ``start``: ``seedance-prep.toml`` before ``pyproject.toml``
+    (a pyproject counts only when it has a ``[tool.seedance-prep]`` table)."""
+    for folder in (start, *start.parents):
+        own = folder / "seedance-prep.toml"
+        if own.is_file():
+            return own, ()
+        py = folder / "pyproject.toml"
+        if py.is_file():
+            try:
+                text = py.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if "[tool.seedance-prep" in text or "tool.seedance-prep" in text:
+                return py, ("tool", "seedance-prep")
+    return None
+
+
+def load_config(explicit: str | None = None, start: Path | None = None) -> Config:
+    """The config named by ``--config``, else the nearest one found from ``start`` (the cwd), else defaults."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise PrepError(f"{explicit}: config file not found")
+        table = ("tool", "seedance-prep") if path.name == "pyproject.toml" else ()
+        data = _parse(path, table)
+        if data is None:
+            raise PrepError(f"{explicit}: has no [tool.seedance-prep] table")
+    else:
+        found = find_config(start or Path.cwd())
+        if found is None:
+            return Config()
+        path, table = found
+        data = _parse(path, table)
+        if data is None:
+            return Config()
+    config = Config(path=str(path))
+    for raw_key, value in data.items():
+        key = raw_key.replace("_", "-")
+        want = _KEYS.get(key)
+        if want is None:
+            raise PrepError(f"{path}: unknown setting '{raw_key}' (known: {', '.join(_KEYS)})")
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise PrepError(f"{path}: '{raw_key}' must be {want.__name__.replace('dict', 'a table')}")
+        if want is list and not all(isinstance(v, str) for v in value):
+            raise PrepError(f"{path}: '{raw_key}' must be a list of strings")
+        setattr(config, key.replace("-", "_"), value)
+    if config.fail_on not in (None, "error", "warning"):
+        raise PrepError(f"{path}: 'fail-on' must be error or warning")
+    if config.format not in (None, *FORMATS):
+        raise PrepError(f"{path}: 'format' must be one of {', '.join(FORMATS)}")
+    for rule, level in config.severity.items():
+        if level not in ("error", "warning", "off"):
+            raise PrepError(f"{path}: severity of '{rule}' must be error, warning or off")
+    config.rules = [str((path.parent / r).resolve()) for r in config.rules]
+    return config

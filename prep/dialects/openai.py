@@ -1,0 +1,87 @@
+"""The OpenAI/Sora-style ``POST /v1/videos`` shape: ``prompt``, ``seconds`` (or legacy ``duration``),
+``resolution``, ``ratio``, ``size``, ``image``/``images``, and ``metadata`` (with ``metadata.content``
+for items that need explicit roles)."""
+
+from __future__ import annotations
+
+from ..checks import escape
+from ..model import Item, Param, Request
+from .content import parse_items, render_item
+
+RENAMED = {"seconds": "duration"}  # written name → canonical name
+META = "metadata"
+
+
+def _url_item(value: object, pointer: str, role: str) -> Item:
+    if isinstance(value, str):
+        return Item(type="image_url", pointer=pointer, role=role, url=value, value_pointer=pointer,
+                    role_pointer=pointer, role_implied=True)
+    return Item(type="image_url", pointer=pointer, role=role, role_pointer=pointer, role_implied=True,
+                payload_ok=False, problem="expected a URL string")
+
+
+def parse(document: dict) -> Request:
+    top: list[Param] = []
+    nested: list[Param] = []
+    items: list[Item] = []
+    for key, value in document.items():
+        if key in ("prompt", "image", "images"):
+            continue
+        if key == META and isinstance(value, dict):
+            for sub, v in value.items():
+                if sub != "content":
+                    nested.append(Param(RENAMED.get(sub, sub), v, f"{META}.{sub}", f"/{META}/{escape(sub)}"))
+            continue
+        top.append(Param(RENAMED.get(key, key), value, key, "/" + escape(key)))
+    if "prompt" in document:
+        prompt = document["prompt"]
+        if isinstance(prompt, str):
+            items.append(Item(type="text", pointer="/prompt", text=prompt, value_pointer="/prompt"))
+        else:
+            items.append(Item(type="text", pointer="/prompt", payload_ok=False, problem="'prompt' must be a string"))
+    if "image" in document:
+        items.append(_url_item(document["image"], "/image", "first_frame"))
+    if isinstance(document.get("images"), list):
+        items.extend(_url_item(v, f"/images/{i}", "reference_image") for i, v in enumerate(document["images"]))
+    meta = document.get(META)
+    if isinstance(meta, dict):
+        items.extend(parse_items(meta.get("content"), f"/{META}/content"))
+    return Request("openai-videos", tuple(top + nested), tuple(items), document)
+
+
+def render(request: Request) -> dict:
+    out: dict = {}
+    same = request.dialect == "openai-videos"
+    written = {v: k for k, v in RENAMED.items()}
+    for p in request.params:
+        path = p.key.split(".") if same else [written.get(p.name, p.name)]
+        if not same and "." in p.name:
+            continue  # a nested field of another dialect that has no place here
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = p.value
+        if path == ["model"]:
+            out["prompt"] = None
+    content = []
+    prompt_done = False
+    for item in request.items:
+        if item.problem is not None:
+            continue
+        if same:
+            from_meta = item.pointer.startswith(f"/{META}/content")
+        else:
+            from_meta = item.type != "text" and not item.role_implied
+        if item.type == "text" and not prompt_done and not from_meta:
+            out["prompt"], prompt_done = item.text, True
+        elif item.role_implied and item.role == "first_frame" and not from_meta:
+            out["image"] = item.url
+        elif item.role_implied and item.role == "reference_image" and not from_meta:
+            out.setdefault("images", []).append(item.url)
+        else:
+            content.append(render_item(item))
+    if out.get("prompt", 0) is None:
+        del out["prompt"]
+    if content:
+        out.setdefault(META, {})["content"] = content
+    return out

@@ -1,0 +1,195 @@
+"""Read a request file's bytes into a JSON object, and map JSON pointers back to line and column.
+
+Problems with the document itself come back as diagnostics ``(problem, pointer, detail)`` that the
+``document`` rules report: ``syntax`` (not JSON, or not an object), ``duplicate-key`` and ``bom``.
+Nothing here raises on bad input and nothing recurses, so a hostile file (100,000 levels deep, 50 MB,
+invalid UTF-8) costs one pass and yields one clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+BOM = b"\xef\xbb\xbf"
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _reject_constant(name: str):
+    raise _Constant(name)
+
+
+def parse_json(data: bytes) -> tuple[dict | None, list[tuple[str, str, str]], str]:
+    """``(object or None, diagnostics, text)`` for the bytes of a request file.
+
+    ``text`` is the decoded source (for locating findings); the object is None when the document is
+    not a JSON object, and then the diagnostics hold one ``syntax`` entry saying why and where.
+    """
+    diagnostics: list[tuple[str, str, str]] = []
+    if data.startswith(BOM):
+        diagnostics.append(("bom", "", "the file starts with a UTF-8 byte order mark, which JSON forbids"))
+        data = data[len(BOM):]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _line_col_bytes(data, exc.start)
+        diagnostics.append(("syntax", "", f"invalid UTF-8 at line {line} column {col} (byte {exc.start}); "
+                                          "save the file as UTF-8"))
+        return None, diagnostics, data.decode("utf-8", "replace")
+    if not text.strip():
+        what = "empty" if not text else "only white space"
+        diagnostics.append(("syntax", "", f"the file is {what}; a request is a JSON object"))
+        return None, diagnostics, text
+    duplicates = []
+
+    def pairs(items):
+        obj = dict(items)
+        if len(obj) != len(items):
+            duplicates.append(True)
+        return obj
+
+    try:
+        doc = json.loads(text, object_pairs_hook=pairs, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        diagnostics.append(("syntax", "", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"))
+        return None, diagnostics, text
+    except _Constant as exc:
+        where = _find_constant(text, str(exc))
+        diagnostics.append(("syntax", "", f"{exc} is not valid JSON{where}; use a number or null"))
+        return None, diagnostics, text
+    except RecursionError:
+        diagnostics.append(("syntax", "", "the JSON is nested too deeply to be a request"))
+        return None, diagnostics, text
+    if not isinstance(doc, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(doc), "a number")
+        diagnostics.append(("syntax", "", f"the top-level value is {kind}; a request is a JSON object"))
+        return None, diagnostics, text
+    if duplicates:
+        for pointer, key in find_duplicates(text):
+            diagnostics.append(("duplicate-key", pointer, f"key '{key}' appears more than once; the last value wins"))
+    return doc, diagnostics, text
+
+
+def _line_col_bytes(data: bytes, offset: int) -> tuple[int, int]:
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+def _find_constant(text: str, name: str) -> str:
+    for m in _TOKEN.finditer(text):
+        if m.group(0) == name or m.group(0) == "-" + name:
+            line, col = line_col(text, m.start())
+            return f" (line {line} column {col})"
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Locating pointers in the source text
+
+# A string (unrolled loop: fast on long base64 payloads), a structural character, or a bare scalar.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
+
+
+def _esc(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1") if ("~" in token or "/" in token) else token
+
+
+def _key(raw: str) -> str:
+    if "\\" not in raw:
+        return raw[1:-1]
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw[1:-1]
+
+
+def _walk(text: str):
+    """Yield ``(pointer, offset)`` for every value (object members at their key) in document order,
+    and ``(pointer, None)`` marks for duplicate keys. Iterative: depth costs no stack."""
+    stack: list[list] = []  # frames: [is_object, pointer, next index or pending key, keys seen]
+    expect_key = False
+    for m in _TOKEN.finditer(text):
+        tok = m.group(0)
+        c = tok[0]
+        if c in ",:":
+            if c == "," and stack and stack[-1][0]:
+                expect_key = True
+            continue
+        if c in "}]":
+            if stack:
+                stack.pop()
+            expect_key = False
+            continue
+        if expect_key and c == '"':
+            frame = stack[-1]
+            key = _key(tok)
+            pointer = f"{frame[1]}/{_esc(key)}"
+            if key in frame[3]:
+                yield pointer, None
+            frame[3].add(key)
+            frame[2] = pointer
+            yield pointer, m.start()
+            expect_key = False
+            continue
+        if not stack:
+            pointer = ""
+            yield pointer, m.start()
+        elif stack[-1][0]:
+            pointer = stack[-1][2]
+        else:
+            frame = stack[-1]
+            pointer = f"{frame[1]}/{frame[2]}"
+            frame[2] += 1
+            yield pointer, m.start()
+        if c == "{":
+            stack.append([True, pointer, None, set()])
+            expect_key = True
+        elif c == "[":
+            stack.append([False, pointer, 0, None])
+
+
+def find_duplicates(text: str) -> list[tuple[str, str]]:
+    """``(pointer, key)`` of every repeated key in the document."""
+    out = []
+    for pointer, offset in _walk(text):
+        if offset is None:
+            out.append((pointer, pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")))
+    return out
+
+
+def line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def locate(text: str, pointers) -> dict[str, tuple[int, int]]:
+    """Line and column of each pointer in ``text``: an object member at its key, an array element at
+    its value; a pointer to something absent at its nearest existing parent (the document at 1:1)."""
+    wanted = set(pointers)
+    found: dict[str, int] = {}
+    if text:
+        # Every ancestor too, so an absent pointer falls back to its parent in the same pass.
+        needed = set()
+        for p in wanted:
+            while True:
+                needed.add(p)
+                if not p:
+                    break
+                p = p.rsplit("/", 1)[0]
+        remaining = len(needed)
+        for pointer, offset in _walk(text):
+            if offset is not None and pointer in needed and pointer not in found:
+                found[pointer] = offset
+                remaining -= 1
+                if not remaining:
+                    break
+    out = {}
+    for p in wanted:
+        q = p
+        while q not in found and q:
+            q = q.rsplit("/", 1)[0]
+        out[p] = line_col(text, found[q]) if q in found else (1, 1)
+    return out

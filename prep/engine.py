@@ -1,0 +1,174 @@
+"""evaluate(request, profile) → findings: pure, no I/O.
+
+The engine builds one evaluation context per request (items by kind, mode, cost estimate), runs each
+rule's check kind with the rule's options, and fills the rule's message template from each hit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .checks import CHECKS
+from .model import Finding, Request
+from .ruleset import Profile
+
+FRAME_ROLES = ("first_frame", "last_frame")
+
+
+class Context:
+    """What every check of one request may read. Built once per request."""
+
+    __slots__ = ("request", "document", "dialect", "profile", "profile_name", "diagnostics", "source_bytes",
+                 "facts", "max_tokens", "texts", "media", "images", "videos", "audios", "mode", "estimate")
+
+    def __init__(self, request: Request | None, profile: Profile, *, diagnostics=(), source_bytes: int = 0,
+                 facts: dict | None = None, max_tokens: int | None = None):
+        self.request = request
+        self.document = request.document if request is not None else {}
+        self.dialect = request.dialect if request is not None else profile.dialect
+        self.profile = profile.data
+        self.profile_name = profile.name
+        self.diagnostics = diagnostics
+        self.source_bytes = source_bytes
+        self.facts = facts or {}
+        self.max_tokens = max_tokens
+        items = request.items if request is not None else ()
+        self.texts = [i for i in items if i.type == "text" and i.problem is None]
+        self.images = [i for i in items if i.type == "image_url"]
+        self.videos = [i for i in items if i.type == "video_url"]
+        self.audios = [i for i in items if i.type == "audio_url"]
+        self.media = [i for i in items if i.type in ("image_url", "video_url", "audio_url")]
+        self.mode = detect_mode(request) if request is not None else None
+        self.estimate = estimate(request, profile.data, self.facts) if request is not None else None
+
+    def compiled(self, patterns: list[str], flags: int = 0) -> list[re.Pattern]:
+        return [_compile(p, flags) for p in patterns]
+
+
+_REGEX_CACHE: dict = {}
+
+
+def _compile(pattern: str, flags: int) -> re.Pattern:
+    key = (pattern, flags)
+    compiled = _REGEX_CACHE.get(key)
+    if compiled is None:
+        compiled = _REGEX_CACHE[key] = re.compile(pattern, flags)
+    return compiled
+
+
+def detect_mode(request: Request) -> str | None:
+    """``text_to_video``, ``first_frame``, ``first_last_frame``, ``multimodal_reference``, or None when
+    the request is too broken to tell (SPEC §3)."""
+    items = request.items
+    if any(i.problem is not None for i in items):
+        return None
+    media = [i for i in items if i.type in ("image_url", "video_url", "audio_url")]
+    if not media:
+        return "text_to_video" if any(i.type == "text" for i in items) else None
+    roles = [i.role for i in media]
+    has_frames = any(r in FRAME_ROLES for r in roles)
+    has_refs = any(isinstance(r, str) and r.startswith("reference_") for r in roles)
+    if has_frames and has_refs:
+        return None
+    images = [i for i in media if i.type == "image_url"]
+    if has_refs or len(images) < len(media):
+        visual = any(i.type in ("image_url", "video_url") for i in media)
+        return "multimodal_reference" if visual else None
+    if len(images) == 1:
+        return "first_frame" if roles[0] in (None, "first_frame") else None
+    if len(images) == 2:
+        a, b = roles
+        if {a, b} == {"first_frame", "last_frame"} or {a, b} == {None, "last_frame"}:
+            return "first_last_frame"
+    return None
+
+
+def estimate(request: Request, profile: dict, facts: dict | None = None) -> dict | None:
+    """Estimated billed tokens: W × H × (fps × seconds + 1) / divisor for the output (SPEC §4), plus
+    W × H × fps × seconds / divisor for the input seconds of reference videos when those are known.
+
+    None when the output size cannot be known (an unknown resolution, an unparsable duration).
+    """
+    cost = profile.get("cost")
+    pixels = profile.get("pixels", {})
+    if not cost:
+        return None
+    defaults = profile.get("defaults", {})
+    model = request.value("model")
+    info = profile.get("models", {}).get(model) if isinstance(model, str) else None
+    resolution = request.value("resolution")
+    if not isinstance(resolution, str):
+        resolution = (info or {}).get("resolution") or defaults.get("resolution")
+    ratio = request.value("ratio")
+    if not isinstance(ratio, str):
+        ratio = defaults.get("ratio")
+    size = request.value("size")
+    table = pixels.get(resolution)
+    if isinstance(size, str) and re.fullmatch(r"\d+[xX]\d+", size):
+        w, h = (int(v) for v in size.lower().split("x"))
+    elif table and ratio in table:
+        w, h = table[ratio]
+    elif table:
+        w, h = max(table.values(), key=lambda wh: wh[0] * wh[1])  # adaptive: the widest area of the tier
+    else:
+        return None
+    duration = request.value("duration", defaults.get("duration"))
+    if isinstance(duration, str) and re.fullmatch(r"-?\d+", duration.strip()):
+        duration = int(duration)
+    if isinstance(duration, bool) or not isinstance(duration, int):
+        return None
+    if duration == -1:
+        duration = cost["auto_duration"]
+    fps, divisor = cost["fps"], cost["divisor"]
+    tokens = w * h * (fps * duration + 1) // divisor
+    input_s = 0.0
+    for item in request.items:
+        fact = (facts or {}).get(item.pointer)
+        if item.type == "video_url" and fact is not None and fact.duration_s:
+            input_s += fact.duration_s
+    if input_s:
+        tokens += int(w * h * fps * input_s // divisor)
+    out = {"tokens": tokens, "width": w, "height": h, "seconds": duration}
+    if input_s:
+        out["input_video_seconds"] = round(input_s, 3)
+    return out
+
+
+def _display(value) -> object:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return "none" if value is None else value
+
+
+def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), source_bytes: int = 0,
+             facts: dict | None = None, max_tokens: int | None = None) -> tuple[list[Finding], Context]:
+    """Run every rule of ``profile`` on ``request`` (None when the document did not parse: only the
+    document rules run then). Returns the findings in rule order, and the context (mode, estimate)."""
+    ctx = Context(request, profile, diagnostics=diagnostics, source_bytes=source_bytes, facts=facts,
+                  max_tokens=max_tokens)
+    findings: list[Finding] = []
+    for rule in profile.rules:
+        kind = CHECKS[rule.check]
+        if request is None and kind.name != "document":
+            continue
+        for pointer, actual, expected, values in kind.fn(ctx, rule.options):
+            fill = {"actual": _display(actual), "expected": _display(expected), "where": ""}
+            fill.update(values)
+            try:
+                message = rule.message.format_map(fill)
+            except (KeyError, ValueError, IndexError, AttributeError):
+                message = f"{rule.summary} (message template of {rule.id} could not be filled)"
+            findings.append(Finding(rule.id, rule.severity, pointer, message, _jsonable(expected),
+                                    _jsonable(actual), rule.fixable))
+    return findings, ctx
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+

@@ -1,0 +1,181 @@
+"""Check request files: read → parse → (inspect) → evaluate → locate. The library behind ``check``.
+
+``Checker.check_bytes`` checks one document; ``iter_sources`` expands paths, folders and ``-`` into
+what to read. Files that cannot be read are reported apart from files that break a rule.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .document import locate, parse_json
+from .engine import evaluate
+from .model import SEVERITY_RANK, Finding, Result
+from .ruleset import DEFAULT_PROFILE, Profile, RuleBook, select
+
+STDIN = "-"
+SKIP_DIRS = {"node_modules", "__pycache__"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadError:
+    """A path that could not be checked at all (missing, unreadable, not a file)."""
+
+    path: str
+    message: str
+
+
+class Checker:
+    """Checks requests against one profile (``profile``) or the profile inferred from each request."""
+
+    def __init__(self, book: RuleBook, *, profile: str | None = None, select_ids: list[str] | None = None,
+                 ignore_ids: list[str] | None = None, severity: dict[str, str] | None = None,
+                 max_tokens: int | None = None, locate_findings: bool = True):
+        self.book = book
+        self.fixed_profile = profile
+        self.max_tokens = max_tokens
+        self.locate_findings = locate_findings
+        self._selection = (select_ids, ignore_ids, severity)
+        self._profiles: dict[str, Profile] = {}
+        self._models = {name: book.profile_data(name).get("models", {}) for name in book.names}
+        # Resolve eagerly so a bad --profile / --select fails before any file is read.
+        self.profile_for(profile or DEFAULT_PROFILE)
+
+    def profile_for(self, name: str) -> Profile:
+        prof = self._profiles.get(name)
+        if prof is None:
+            s, i, sev = self._selection
+            prof = self._profiles[name] = select(self.book.get(name), select=s, ignore=i, severity=sev)
+        return prof
+
+    def _body_limit(self, profile: Profile) -> int | None:
+        rule = self.book.get(profile.name).rule("request.body-size")
+        return rule.options.get("max_bytes") if rule else None
+
+    def check_bytes(self, data: bytes, path: str) -> Result:
+        """Check one request document given as bytes; ``path`` names it in the result."""
+        document, diagnostics, text = parse_json(data)
+        if self.fixed_profile:
+            name = self.fixed_profile
+        elif document is not None:
+            from .dialects import infer_profile
+
+            name = infer_profile(document, self._models)
+        else:
+            name = DEFAULT_PROFILE
+        profile = self.profile_for(name)
+        request = None
+        if document is not None:
+            from .dialects import parse
+
+            request = parse(document, profile.dialect)
+        findings, ctx = evaluate(request, profile, diagnostics=diagnostics, source_bytes=len(data),
+                                 max_tokens=self.max_tokens)
+        if findings and self.locate_findings:
+            findings = self._locate(text, findings, diagnostics)
+        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate, text)
+
+    @staticmethod
+    def _locate(text: str, findings: list[Finding], diagnostics) -> list[Finding]:
+        import re
+
+        syntax = next((d for d in diagnostics if d[0] == "syntax"), None)
+        positions = locate(text, {f.pointer for f in findings}) if syntax is None else {}
+        out = []
+        for f in findings:
+            line, col = positions.get(f.pointer, (1, 1))
+            if f.rule == "request.json":
+                m = re.search(r"line (\d+) column (\d+)", f.message)
+                if m:
+                    line, col = int(m.group(1)), int(m.group(2))
+            out.append(replace(f, line=line, column=col))
+        out.sort(key=lambda f: (f.line, f.column))
+        return out
+
+    def check_too_big(self, path: str, size: int) -> Result | None:
+        """A result without reading the file when it is far beyond any body the API accepts."""
+        profile = self.profile_for(self.fixed_profile or DEFAULT_PROFILE)
+        limit = self._body_limit(profile)
+        if limit is None or size <= 2 * limit or profile.rule("request.body-size") is None:
+            return None
+        rule = profile.rule("request.body-size")
+        mb = 1024 * 1024
+        finding = Finding(rule.id, rule.severity, "", f"request body is {size / mb:.1f} MB; the API accepts at most "
+                          f"{limit / mb:g} MB (file not parsed)", limit, size, rule.fixable, 1, 1)
+        return Result(path, profile.name, None, (finding,), None, "")
+
+    def check_source(self, source: str) -> Result | ReadError:
+        """Check one path (or ``-`` for standard input)."""
+        if source == STDIN:
+            data = sys.stdin.buffer.read() if sys.stdin is not None else b""
+            return self.check_bytes(data, "<stdin>")
+        try:
+            st = os.stat(source)
+            if not stat.S_ISREG(st.st_mode):
+                return ReadError(source, "not a regular file")
+            big = self.check_too_big(source, st.st_size)
+            if big is not None:
+                return big
+            with open(source, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            return ReadError(source, describe_os_error(exc))
+        return self.check_bytes(data, source)
+
+
+def describe_os_error(exc: OSError) -> str:
+    import errno
+
+    return {
+        errno.ENOENT: "no such file or directory",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
+        errno.EISDIR: "is a directory",
+        errno.ENAMETOOLONG: "file name too long",
+    }.get(exc.errno, exc.strerror or str(exc))
+
+
+def iter_sources(paths: list[str]):
+    """Expand the command-line paths: files as given, folders recursively to their ``*.json`` files
+    (hidden folders skipped, symlinked folders not followed), ``-`` for standard input. Yields the
+    path to check, or a ReadError for one that does not exist."""
+    for raw in paths:
+        if raw == STDIN:
+            yield STDIN
+            continue
+        path = Path(raw)
+        try:
+            is_dir = path.is_dir()
+        except OSError as exc:
+            yield ReadError(raw, describe_os_error(exc))
+            continue
+        if not is_dir:
+            if not os.path.lexists(raw):
+                yield ReadError(raw, "no such file or directory")
+            else:
+                yield raw
+            continue
+        found = []
+        for folder, dirs, files in os.walk(raw, onerror=None, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+            for name in files:
+                if name.lower().endswith(".json"):
+                    found.append(os.path.join(folder, name))
+        yield from sorted(found)
+
+
+def exit_code(results, fail_on: str = "error") -> int:
+    """0 when nothing is at or above ``fail_on``, 1 when something is, 2 when a path could not be read."""
+    if any(isinstance(r, ReadError) for r in results):
+        return 2
+    floor = SEVERITY_RANK[fail_on]
+    for r in results:
+        if any(SEVERITY_RANK[f.severity] >= floor for f in r.findings):
+            return 1
+    return 0
+
