@@ -120,9 +120,9 @@ def closest(word: str, choices) -> str | None:
 @check("document", options={"problem": ("str", True)}, fields=("detail",))
 def _document(ctx, o):
     want = o["problem"]
-    for problem, pointer, detail in ctx.diagnostics:
+    for problem, pointer, detail, position in ctx.diagnostics:
         if problem == want:
-            yield pointer, None, None, {"detail": detail}
+            yield pointer, None, None, {"detail": detail, "_position": position}
 
 
 @check("body_size", options={"max_bytes": ("int", True)}, fields=("actual_mb", "max_mb"))

@@ -22,26 +22,27 @@ def _reject_constant(name: str):
     raise _Constant(name)
 
 
-def parse_json(data: bytes) -> tuple[dict | None, list[tuple[str, str, str]], str]:
+def parse_json(data: bytes) -> tuple[dict | None, list[tuple], str]:
     """``(object or None, diagnostics, text)`` for the bytes of a request file.
 
-    ``text`` is the decoded source (for locating findings); the object is None when the document is
-    not a JSON object, and then the diagnostics hold one ``syntax`` entry saying why and where.
+    Diagnostics are ``(problem, pointer, detail, (line, column) or None)``; ``text`` is the decoded
+    source (for locating findings). The object is None when the document is not a JSON object, and
+    then the diagnostics hold one ``syntax`` entry saying why and where.
     """
-    diagnostics: list[tuple[str, str, str]] = []
+    diagnostics: list[tuple] = []
     if data.startswith(BOM):
-        diagnostics.append(("bom", "", "the file starts with a UTF-8 byte order mark, which JSON forbids"))
+        diagnostics.append(("bom", "", "the file starts with a UTF-8 byte order mark, which JSON forbids", (1, 1)))
         data = data[len(BOM):]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, col = _line_col_bytes(data, exc.start)
         diagnostics.append(("syntax", "", f"invalid UTF-8 at line {line} column {col} (byte {exc.start}); "
-                                          "save the file as UTF-8"))
+                                          "save the file as UTF-8", (line, col)))
         return None, diagnostics, data.decode("utf-8", "replace")
     if not text.strip():
         what = "empty" if not text else "only white space"
-        diagnostics.append(("syntax", "", f"the file is {what}; a request is a JSON object"))
+        diagnostics.append(("syntax", "", f"the file is {what}; a request is a JSON object", (1, 1)))
         return None, diagnostics, text
     duplicates = []
 
@@ -54,22 +55,25 @@ def parse_json(data: bytes) -> tuple[dict | None, list[tuple[str, str, str]], st
     try:
         doc = json.loads(text, object_pairs_hook=pairs, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        diagnostics.append(("syntax", "", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"))
+        diagnostics.append(("syntax", "", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                            (exc.lineno, exc.colno)))
         return None, diagnostics, text
     except _Constant as exc:
-        where = _find_constant(text, str(exc))
-        diagnostics.append(("syntax", "", f"{exc} is not valid JSON{where}; use a number or null"))
+        pos = _find_constant(text, str(exc))
+        where = f" (line {pos[0]} column {pos[1]})" if pos else ""
+        diagnostics.append(("syntax", "", f"{exc} is not valid JSON{where}; use a number or null", pos or (1, 1)))
         return None, diagnostics, text
     except RecursionError:
-        diagnostics.append(("syntax", "", "the JSON is nested too deeply to be a request"))
+        diagnostics.append(("syntax", "", "the JSON is nested too deeply to be a request", (1, 1)))
         return None, diagnostics, text
     if not isinstance(doc, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(doc), "a number")
-        diagnostics.append(("syntax", "", f"the top-level value is {kind}; a request is a JSON object"))
+        diagnostics.append(("syntax", "", f"the top-level value is {kind}; a request is a JSON object", (1, 1)))
         return None, diagnostics, text
     if duplicates:
-        for pointer, key in find_duplicates(text):
-            diagnostics.append(("duplicate-key", pointer, f"key '{key}' appears more than once; the last value wins"))
+        for pointer, key, offset in find_duplicates(text):
+            diagnostics.append(("duplicate-key", pointer, f"key '{key}' appears more than once; the last value wins",
+                                line_col(text, offset)))
     return doc, diagnostics, text
 
 
@@ -78,12 +82,11 @@ def _line_col_bytes(data: bytes, offset: int) -> tuple[int, int]:
     return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
 
 
-def _find_constant(text: str, name: str) -> str:
+def _find_constant(text: str, name: str) -> tuple[int, int] | None:
     for m in _TOKEN.finditer(text):
         if m.group(0) == name or m.group(0) == "-" + name:
-            line, col = line_col(text, m.start())
-            return f" (line {line} column {col})"
-    return ""
+            return line_col(text, m.start())
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -107,8 +110,8 @@ def _key(raw: str) -> str:
 
 
 def _walk(text: str):
-    """Yield ``(pointer, offset)`` for every value (object members at their key) in document order,
-    and ``(pointer, None)`` marks for duplicate keys. Iterative: depth costs no stack."""
+    """Yield ``(pointer, offset, repeated)`` for every value (object members at their key) in document
+    order; ``repeated`` marks a key already seen in its object. Iterative: depth costs no stack."""
     stack: list[list] = []  # frames: [is_object, pointer, next index or pending key, keys seen]
     expect_key = False
     for m in _TOKEN.finditer(text):
@@ -127,23 +130,22 @@ def _walk(text: str):
             frame = stack[-1]
             key = _key(tok)
             pointer = f"{frame[1]}/{_esc(key)}"
-            if key in frame[3]:
-                yield pointer, None
+            repeated = key in frame[3]
             frame[3].add(key)
             frame[2] = pointer
-            yield pointer, m.start()
+            yield pointer, m.start(), repeated
             expect_key = False
             continue
         if not stack:
             pointer = ""
-            yield pointer, m.start()
+            yield pointer, m.start(), False
         elif stack[-1][0]:
             pointer = stack[-1][2]
         else:
             frame = stack[-1]
             pointer = f"{frame[1]}/{frame[2]}"
             frame[2] += 1
-            yield pointer, m.start()
+            yield pointer, m.start(), False
         if c == "{":
             stack.append([True, pointer, None, set()])
             expect_key = True
@@ -151,12 +153,12 @@ def _walk(text: str):
             stack.append([False, pointer, 0, None])
 
 
-def find_duplicates(text: str) -> list[tuple[str, str]]:
-    """``(pointer, key)`` of every repeated key in the document."""
+def find_duplicates(text: str) -> list[tuple[str, str, int]]:
+    """``(pointer, key, offset)`` of every repeated key in the document."""
     out = []
-    for pointer, offset in _walk(text):
-        if offset is None:
-            out.append((pointer, pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")))
+    for pointer, offset, repeated in _walk(text):
+        if repeated:
+            out.append((pointer, pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~"), offset))
     return out
 
 
@@ -180,8 +182,8 @@ def locate(text: str, pointers) -> dict[str, tuple[int, int]]:
                     break
                 p = p.rsplit("/", 1)[0]
         remaining = len(needed)
-        for pointer, offset in _walk(text):
-            if offset is not None and pointer in needed and pointer not in found:
+        for pointer, offset, _ in _walk(text):
+            if pointer in needed and pointer not in found:
                 found[pointer] = offset
                 remaining -= 1
                 if not remaining:

@@ -152,6 +152,7 @@ def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), sourc
         if request is None and kind.name != "document":
             continue
         for pointer, actual, expected, values in kind.fn(ctx, rule.options):
+            position = values.pop("_position", None) or (None, None)  # known only for document problems
             fill = {"actual": _display(actual), "expected": _display(expected), "where": ""}
             fill.update(values)
             try:
@@ -159,7 +160,7 @@ def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), sourc
             except (KeyError, ValueError, IndexError, AttributeError):
                 message = f"{rule.summary} (message template of {rule.id} could not be filled)"
             findings.append(Finding(rule.id, rule.severity, pointer, message, _jsonable(expected),
-                                    _jsonable(actual), rule.fixable))
+                                    _jsonable(actual), rule.fixable, *position))
     return findings, ctx
 
 

@@ -1365,6 +1365,8 @@ def _general(src: _Source, kind: str | None, fmt: str | None) -> MediaFacts:
             raise _Corrupt("not a recognised image, video or audio file")
         raise _Corrupt(f"{fmt} file has no readable streams (corrupt or truncated)")
     container = (general.format or "").lower() if general else ""
+    if container == "mpeg-4" and (getattr(general, "format_profile", "") or "").lower() == "quicktime":
+        container = "quicktime"
     if fmt is None:
         fmt = _MEDIAINFO_FORMATS.get(container, container.replace(" ", "") or None)
     if kind is None or kind == "image":

@@ -81,18 +81,16 @@ class Checker:
 
     @staticmethod
     def _locate(text: str, findings: list[Finding], diagnostics) -> list[Finding]:
-        import re
-
-        syntax = next((d for d in diagnostics if d[0] == "syntax"), None)
-        positions = locate(text, {f.pointer for f in findings}) if syntax is None else {}
+        """Findings with line and column from the source text (document problems carry their own)."""
+        parsed = not any(d[0] == "syntax" for d in diagnostics)
+        wanted = {f.pointer for f in findings if f.line is None}
+        positions = locate(text, wanted) if parsed and wanted else {}
         out = []
         for f in findings:
-            line, col = positions.get(f.pointer, (1, 1))
-            if f.rule == "request.json":
-                m = re.search(r"line (\d+) column (\d+)", f.message)
-                if m:
-                    line, col = int(m.group(1)), int(m.group(2))
-            out.append(replace(f, line=line, column=col))
+            if f.line is None:
+                line, column = positions.get(f.pointer, (1, 1))
+                f = replace(f, line=line, column=column)
+            out.append(f)
         out.sort(key=lambda f: (f.line, f.column))
         return out
 

@@ -81,8 +81,9 @@ def _stamp(path: Path) -> tuple:
     return (str(path), st.st_size, st.st_mtime_ns)
 
 
-def _cached_builtin() -> dict:
-    """Resolved built-in profiles as plain data, from the cache when the rule files are unchanged."""
+def _cached_builtin() -> tuple[dict, dict]:
+    """The built-in rule files as parsed TOML and as resolved profiles (plain data), from the cache
+    when the rule files are unchanged."""
     import marshal
 
     from . import __version__
@@ -96,16 +97,17 @@ def _cached_builtin() -> dict:
     try:
         cached = marshal.loads(cache.read_bytes())
         if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key:
-            return cached[1]
+            raw, resolved = cached[1]
+            return raw, resolved
     except (OSError, EOFError, ValueError, TypeError):
         pass  # missing or corrupt cache: rebuild it
     raw = {str(f): _read_toml(f) for f in files}
     resolved = _resolve(raw, {})
     try:
-        write_atomic(cache, marshal.dumps((key, resolved)))
+        write_atomic(cache, marshal.dumps((key, (raw, resolved))))
     except OSError:
         pass  # an unwritable cache only costs speed
-    return resolved
+    return raw, resolved
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -255,7 +257,7 @@ def _resolve(raw: dict[str, dict], extra_profiles: dict[str, dict]) -> dict:
             raise PrepError(f"{src}: [ruleset] id is missing")
         if pid in by_id and src in raw:
             raise PrepError(f"{src}: profile '{pid}' is also defined in {by_id[pid][0]}")
-        by_id[pid] = (src, data)
+        by_id[pid] = (src, data)  # a --rules file with a built-in id replaces that rule set
     resolved: dict[str, dict] = {}
 
     def resolve(pid: str, chain: tuple) -> dict:
@@ -302,10 +304,14 @@ def _to_profile(name: str, data: dict) -> Profile:
 
 
 class RuleBook:
-    """Every profile known to this run: the built-in ones plus those added by ``--rules`` files."""
+    """Every profile known to this run: the built-in ones plus those added by ``--rules`` files.
+
+    A ``--rules`` file with a ``[ruleset] id`` adds that profile, or replaces the built-in rule set of
+    the same id (and every profile extending it follows); one without an id is an overlay on every profile.
+    """
 
     def __init__(self, extra_files: list[str | os.PathLike] = ()):
-        resolved = _cached_builtin()
+        builtin_raw, resolved = _cached_builtin()
         if extra_files:
             overlays, new_profiles = [], {}
             for f in extra_files:
@@ -313,12 +319,14 @@ class RuleBook:
                 data = _read_toml(path)
                 _validate_file_shape(str(path), data)
                 if "id" in data.get("ruleset", {}):
-                    data.setdefault("ruleset", {}).setdefault("extends", BASE)
+                    if data["ruleset"]["id"] != BASE:
+                        data["ruleset"].setdefault("extends", BASE)
                     new_profiles[str(path)] = data
                 else:
                     overlays.append((str(path), data))
             if new_profiles:
-                raw = {v["src"]: _unresolve(k, v) for k, v in resolved.items()}
+                replaced = {d["ruleset"]["id"] for d in new_profiles.values()}
+                raw = {src: d for src, d in builtin_raw.items() if d.get("ruleset", {}).get("id") not in replaced}
                 resolved = _resolve(raw, new_profiles)
             for src, data in overlays:
                 resolved = {name: self._overlay(src, prof, data) for name, prof in resolved.items()}
@@ -349,12 +357,6 @@ class RuleBook:
         if name not in self._profiles:
             self._profiles[name] = _to_profile(name, self._data[name])
         return self._profiles[name]
-
-
-def _unresolve(name: str, resolved: dict) -> dict:
-    # A resolved profile stands in for its own source file when a --rules profile extends it.
-    return {"ruleset": {"id": name, "title": resolved["title"]}, "profile": resolved["profile"],
-            "rules": resolved["rules"]}
 
 
 def select(profile: Profile, *, select: list[str] | None = None, ignore: list[str] | None = None,
