@@ -49,6 +49,11 @@ def escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1") if ("~" in token or "/" in token) else token
 
 
+def pointer_path(pointer: str) -> list[str]:
+    """The reference tokens of an RFC 6901 pointer: ``/extra_body/a~1b`` → ``["extra_body", "a/b"]``."""
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+
+
 def key_pointer(key: str) -> str:
     """Pointer of a dotted key as written: ``extra_body.seed`` → ``/extra_body/seed``."""
     return "/" + "/".join(escape(part) for part in key.split("."))

@@ -61,7 +61,7 @@ def rule_list(book: RuleBook, *, fmt: str = "text", profile: str | None = None) 
 def _options_text(options: dict) -> list[str]:
     out = []
     for key, value in options.items():
-        out.append(f"  {key} = {json.dumps(value, ensure_ascii=False)}")
+        out.append(f"    {key} = {json.dumps(value, ensure_ascii=False)}")
     return out
 
 
@@ -90,14 +90,14 @@ def rule_page(book: RuleBook, rule_id: str, *, profile: str | None = None, fmt: 
              f"Severity: {_severity_text(entry, names)}    Fixable: {'yes' if rule.fixable else 'no'}    "
              f"Check: {rule.check}",
              f"Profiles: {_profiles_text(entry, names)}", "",
-             "What it checks", f"  {rule.summary}."]
+             "What it checks", f"  {rule.summary[0].upper()}{rule.summary[1:]}."]
     if rule.options:
-        lines += ["", f"Options (profile {name})", *_options_text(rule.options)]
+        lines += [f"  With these options of the '{rule.check}' check (profile {name}):", *_options_text(rule.options)]
         for other in names:
             o = book.get(other).rule(rule_id)
             if o is not None and other != name and o.options != rule.options:
                 diff = {k: v for k, v in o.options.items() if rule.options.get(k) != v}
-                lines.append(f"  {other}: " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in diff.items()))
+                lines.append(f"    {other}: " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in diff.items()))
     if rule.why:
         lines += ["", "Why the API cares", f"  {rule.why}"]
     if rule.example_fail:

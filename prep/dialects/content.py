@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..checks import escape
+from ..checks import escape, pointer_path
 from ..model import MEDIA_TYPES, Item, Param, Request
 
 
@@ -73,7 +73,7 @@ def render(request: Request) -> dict:
     out: dict = {}
     same = request.dialect == "content"
     for p in request.params:
-        key = p.key if same else p.name
+        key = pointer_path(p.pointer)[0] if same else p.name
         if "." in key and not same:
             continue  # a nested field of another dialect that has no place here
         out[key] = p.value

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..checks import escape
+from ..checks import escape, pointer_path
 from ..model import Item, Param, Request
 
 # Field → (item type, role the field implies), in the canonical item order.
@@ -57,7 +57,7 @@ def render(request: Request) -> dict:
     written = {v: k for k, v in RENAMED.items()}
     for p in request.params:
         if same:
-            path = p.key.split(".")
+            path = pointer_path(p.pointer)
         elif p.name in EXTRA_NAMES:
             path = [EXTRA, p.name]
         else:

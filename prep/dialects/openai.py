@@ -4,7 +4,7 @@ for items that need explicit roles)."""
 
 from __future__ import annotations
 
-from ..checks import escape
+from ..checks import escape, pointer_path
 from ..model import Item, Param, Request
 from .content import parse_items, render_item
 
@@ -54,7 +54,7 @@ def render(request: Request) -> dict:
     same = request.dialect == "openai-videos"
     written = {v: k for k, v in RENAMED.items()}
     for p in request.params:
-        path = p.key.split(".") if same else [written.get(p.name, p.name)]
+        path = pointer_path(p.pointer) if same else [written.get(p.name, p.name)]
         if not same and "." in p.name:
             continue  # a nested field of another dialect that has no place here
         node = out
