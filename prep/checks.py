@@ -23,6 +23,7 @@ class CheckKind:
     options: dict  # option name -> (type spec, required)
     fields: frozenset
     scope: str = "request"
+    prepare: object = None  # options → the form ``fn`` reads (compiled once per profile, not per request)
 
 
 CHECKS: dict[str, CheckKind] = {}
@@ -30,11 +31,12 @@ CHECKS: dict[str, CheckKind] = {}
 COMMON_FIELDS = frozenset({"actual", "expected", "where"})
 
 
-def check(name: str, *, options: dict | None = None, fields: tuple = (), scope: str = "request"):
-    """Register a check kind. ``options`` maps option name to ``(spec, required)``."""
+def check(name: str, *, options: dict | None = None, fields: tuple = (), scope: str = "request", prepare=None):
+    """Register a check kind. ``options`` maps option name to ``(spec, required)``; ``prepare``
+    turns validated options into what the check reads (split tables, compiled patterns)."""
 
     def register(fn):
-        CHECKS[name] = CheckKind(name, fn, options or {}, frozenset(fields) | COMMON_FIELDS, scope)
+        CHECKS[name] = CheckKind(name, fn, options or {}, frozenset(fields) | COMMON_FIELDS, scope, prepare)
         return fn
 
     return register
@@ -145,7 +147,7 @@ def _body_size(ctx, o):
 @check("model", fields=("detail",))
 def _model(ctx, o):
     models = ctx.profile.get("models", {})
-    p = ctx.request.param("model")
+    p = ctx.param("model")
     if p is None:
         yield "/model", None, list(models), {"detail": f"'model' is missing; use one of {show(models)}"}
     elif isinstance(p.value, str) and p.value not in models:
@@ -178,22 +180,35 @@ _TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a numbe
                "array": "an array", "object": "an object", "null": "null"}
 
 
-@check("types", options={"types": ("table[any]", True)}, fields=("key",))
+def _prepare_types(o: dict) -> dict:
+    specs = {}
+    for key, spec in o["types"].items():
+        if isinstance(spec, dict):
+            allowed, max_length = (spec["type"],), spec.get("max_length")
+        else:
+            allowed, max_length = ((spec,) if isinstance(spec, str) else tuple(spec)), None
+        if "number" in allowed:
+            allowed += ("integer",)
+        specs[key] = (allowed, max_length)
+    return {"top": {k: v for k, v in specs.items() if "." not in k},
+            "nested": [(k, v) for k, v in specs.items() if "." in k]}
+
+
+@check("types", options={"types": ("table[any]", True)}, fields=("key",), prepare=_prepare_types)
 def _types(ctx, o):
     doc = ctx.document
-    for key, spec in o["types"].items():
+    top = o["top"]
+    pairs = [(k, v, top[k]) for k, v in doc.items() if k in top]
+    for key, spec in o["nested"]:
         value = doc_get(doc, key)
-        if value is MISSING:
-            continue
-        if isinstance(spec, dict):
-            allowed, max_length = [spec["type"]], spec.get("max_length")
-        else:
-            allowed, max_length = ([spec] if isinstance(spec, str) else spec), None
+        if value is not MISSING:
+            pairs.append((key, value, spec))
+    for key, value, (allowed, max_length) in pairs:
         actual = json_type(value)
-        if actual not in allowed and not (actual == "integer" and "number" in allowed):
-            expected = " or ".join(_TYPE_WORDS.get(t, t) for t in allowed)
-            yield key_pointer(key), actual, allowed, {"key": key, "actual": _TYPE_WORDS.get(actual, actual),
-                                                       "expected": expected}
+        if actual not in allowed:
+            expected = " or ".join(_TYPE_WORDS.get(t, t) for t in allowed if not (t == "integer" and "number" in allowed))
+            yield key_pointer(key), actual, list(allowed), {"key": key, "actual": _TYPE_WORDS.get(actual, actual),
+                                                             "expected": expected}
         elif max_length is not None and isinstance(value, str) and len(value) > max_length:
             yield (key_pointer(key), len(value), max_length,
                    {"key": key, "expected": f"a string of at most {max_length} characters",
@@ -234,13 +249,13 @@ def _conflict(ctx, o):
 
 
 def _occurrences(ctx, name):
-    return [p for p in ctx.request.params if p.name == name]
+    return ctx.params.get(name, ())
 
 
 @check("resolution", options={"param": ("str", True), "size_param": ("str", False)}, fields=("detail",))
 def _resolution(ctx, o):
     models = ctx.profile.get("models", {})
-    model = ctx.request.value("model")
+    model = ctx.value("model")
     info = models.get(model) if isinstance(model, str) else None
     if info is not None and "resolutions" in info:
         allowed = info["resolutions"]
@@ -437,10 +452,10 @@ def _requires_visual(ctx, o):
 
 @check("text_only_tool", options={"tool": ("str", True)}, fields=("tool", "media"))
 def _text_only_tool(ctx, o):
-    tools = ctx.request.value("tools")
+    tools = ctx.value("tools")
     if not isinstance(tools, list) or not ctx.media:
         return
-    p = ctx.request.param("tools")
+    p = ctx.param("tools")
     for n, tool in enumerate(tools):
         if isinstance(tool, dict) and tool.get("type") == o["tool"]:
             parts = [plural(len(group), kind) for kind, group in
@@ -470,31 +485,42 @@ def _text_length(ctx, o):
                    {"where": where(item.pointer), "detail": " and ".join(parts)})
 
 
+_DIGIT = re.compile(r"\d")
+
+
+def _prepare_placeholders(o: dict) -> dict:
+    for pattern in o["patterns"]:
+        if "(?P<kind>" not in pattern or "(?P<n>" not in pattern:
+            raise ValueError(f"pattern {pattern!r} needs the named groups (?P<kind>…) and (?P<n>…)")
+    # One alternation of every pattern (group names numbered apart), so a prompt is scanned once and
+    # overlapping spellings ("@image 2" is also "image 2") match once, leftmost first.
+    parts = []
+    for n, pattern in enumerate(o["patterns"]):
+        parts.append("(?:" + pattern.replace("(?P<kind>", f"(?P<kind{n}>").replace("(?P<n>", f"(?P<n{n}>") + ")")
+    return {"regex": re.compile("|".join(parts), re.IGNORECASE), "aliases": o.get("aliases", {})}
+
+
 @check("placeholders", options={"patterns": ("list[regex]", True), "aliases": ("table[str]", False)},
-       fields=("ref", "kind", "n", "count"))
+       fields=("ref", "kind", "n", "count"), prepare=_prepare_placeholders)
 def _placeholders(ctx, o):
-    patterns = ctx.compiled(o["patterns"], re.IGNORECASE)
-    aliases = o.get("aliases", {})
+    regex, aliases = o["regex"], o["aliases"]
     counts = {"image": len(ctx.images), "video": len(ctx.videos), "audio": len(ctx.audios)}
     for item in ctx.texts:
         text = item.text or ""
-        taken: list[tuple[int, int]] = []
+        if not _DIGIT.search(text):
+            continue  # every placeholder carries a number
         reported = set()
-        for pattern in patterns:
-            for m in pattern.finditer(text):
-                start, end = m.span()
-                if any(s < end and start < e for s, e in taken):
-                    continue
-                taken.append((start, end))
-                raw = m.group("kind")
-                kind = aliases.get(raw, raw.lower())
-                n = int(m.group("n"))
-                count = counts.get(kind)
-                if count is None or 1 <= n <= count or (kind, n) in reported:
-                    continue
-                reported.add((kind, n))
-                yield (item.value_pointer, m.group(0), count,
-                       {"where": where(item.pointer), "ref": m.group(0), "kind": kind, "n": n, "count": count})
+        for m in regex.finditer(text):
+            found = {k: v for k, v in m.groupdict().items() if v is not None}
+            raw = next(v for k, v in found.items() if k.startswith("kind"))
+            n = int(next(v for k, v in found.items() if k[0] == "n"))
+            kind = aliases.get(raw, raw.lower())
+            count = counts.get(kind)
+            if count is None or 1 <= n <= count or (kind, n) in reported:
+                continue
+            reported.add((kind, n))
+            yield (item.value_pointer, m.group(0), count,
+                   {"where": where(item.pointer), "ref": m.group(0), "kind": kind, "n": n, "count": count})
 
 
 # ---------------------------------------------------------------------------------------------------

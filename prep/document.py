@@ -109,57 +109,67 @@ def _key(raw: str) -> str:
         return raw[1:-1]
 
 
-def _walk(text: str):
-    """Yield ``(pointer, offset, repeated)`` for every value (object members at their key) in document
-    order; ``repeated`` marks a key already seen in its object. Iterative: depth costs no stack."""
-    stack: list[list] = []  # frames: [is_object, pointer, next index or pending key, keys seen]
-    expect_key = False
-    for m in _TOKEN.finditer(text):
-        tok = m.group(0)
-        c = tok[0]
-        if c in ",:":
-            if c == "," and stack and stack[-1][0]:
-                expect_key = True
+# For the scan: white space and commas skipped in the same match (the regex engine is slow at
+# searching), then a key with its colon (group 1) or a value token (group 2: string, bracket, scalar).
+_WALK = re.compile(r'[\s,]*(?:("[^"\\]*(?:\\.[^"\\]*)*")\s*:|("[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]|[^\s{}\[\]:,"]+))')
+
+
+def _scan(text: str, needed: set[str] | None) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+    """One pass over the source: offsets of the ``needed`` pointers (object members at their key,
+    array elements at their value; all of them when None) and every repeated key. Iterative, so
+    depth costs no stack; stops early once every needed pointer is found."""
+    found: dict[str, int] = {}
+    repeats: list[tuple[str, str, int]] = []
+    remaining = len(needed) if needed is not None else -1
+    stack: list[list] = []  # frames: [is_object, pointer, next index or current member pointer, keys seen]
+    for m in _WALK.finditer(text):
+        key = m.group(1)
+        if key is not None:
+            if not stack or not stack[-1][0]:
+                continue  # not valid JSON here: the parser has said so already
+            frame = stack[-1]
+            name = key[1:-1] if "\\" not in key else _key(key)
+            pointer = frame[1] + "/" + (name if "/" not in name and "~" not in name else _esc(name))
+            frame[2] = pointer
+            if name in frame[3]:
+                repeats.append((pointer, name, m.start(1)))
+            else:
+                frame[3].add(name)
+            if (needed is None or pointer in needed) and pointer not in found:
+                found[pointer] = m.start(1)
+                remaining -= 1
+                if not remaining:
+                    break
             continue
-        if c in "}]":
+        c = m.group(2)[0]
+        if c == "}" or c == "]":
             if stack:
                 stack.pop()
-            expect_key = False
-            continue
-        if expect_key and c == '"':
-            frame = stack[-1]
-            key = _key(tok)
-            pointer = f"{frame[1]}/{_esc(key)}"
-            repeated = key in frame[3]
-            frame[3].add(key)
-            frame[2] = pointer
-            yield pointer, m.start(), repeated
-            expect_key = False
             continue
         if not stack:
             pointer = ""
-            yield pointer, m.start(), False
-        elif stack[-1][0]:
-            pointer = stack[-1][2]
         else:
             frame = stack[-1]
-            pointer = f"{frame[1]}/{frame[2]}"
-            frame[2] += 1
-            yield pointer, m.start(), False
+            if frame[0]:
+                pointer = frame[2]
+            else:
+                pointer = f"{frame[1]}/{frame[2]}"
+                frame[2] += 1
+        if (needed is None or pointer in needed) and pointer not in found:
+            found[pointer] = m.start(2)
+            remaining -= 1
+            if not remaining:
+                break
         if c == "{":
             stack.append([True, pointer, None, set()])
-            expect_key = True
         elif c == "[":
             stack.append([False, pointer, 0, None])
+    return found, repeats
 
 
 def find_duplicates(text: str) -> list[tuple[str, str, int]]:
     """``(pointer, key, offset)`` of every repeated key in the document."""
-    out = []
-    for pointer, offset, repeated in _walk(text):
-        if repeated:
-            out.append((pointer, pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~"), offset))
-    return out
+    return _scan(text, set())[1]
 
 
 def line_col(text: str, offset: int) -> tuple[int, int]:
@@ -181,13 +191,7 @@ def locate(text: str, pointers) -> dict[str, tuple[int, int]]:
                 if not p:
                     break
                 p = p.rsplit("/", 1)[0]
-        remaining = len(needed)
-        for pointer, offset, _ in _walk(text):
-            if pointer in needed and pointer not in found:
-                found[pointer] = offset
-                remaining -= 1
-                if not remaining:
-                    break
+        found = _scan(text, needed)[0]
     out = {}
     for p in wanted:
         q = p

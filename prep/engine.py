@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-from .checks import CHECKS
 from .model import Finding, Request
 from .ruleset import Profile
 
@@ -19,7 +18,7 @@ class Context:
     """What every check of one request may read. Built once per request."""
 
     __slots__ = ("request", "document", "dialect", "profile", "profile_name", "diagnostics", "source_bytes",
-                 "facts", "max_tokens", "texts", "media", "images", "videos", "audios", "mode", "estimate")
+                 "facts", "max_tokens", "params", "texts", "media", "images", "videos", "audios", "mode", "estimate")
 
     def __init__(self, request: Request | None, profile: Profile, *, diagnostics=(), source_bytes: int = 0,
                  facts: dict | None = None, max_tokens: int | None = None):
@@ -32,28 +31,33 @@ class Context:
         self.source_bytes = source_bytes
         self.facts = facts or {}
         self.max_tokens = max_tokens
-        items = request.items if request is not None else ()
-        self.texts = [i for i in items if i.type == "text" and i.problem is None]
-        self.images = [i for i in items if i.type == "image_url"]
-        self.videos = [i for i in items if i.type == "video_url"]
-        self.audios = [i for i in items if i.type == "audio_url"]
-        self.media = [i for i in items if i.type in ("image_url", "video_url", "audio_url")]
+        self.params: dict[str, list] = {}  # canonical name → occurrences, top level first
+        for p in request.params if request is not None else ():
+            self.params.setdefault(p.name, []).append(p)
+        self.texts, self.images, self.videos, self.audios, self.media = [], [], [], [], []
+        groups = {"image_url": self.images, "video_url": self.videos, "audio_url": self.audios}
+        for item in request.items if request is not None else ():
+            group = groups.get(item.type)
+            if group is not None:
+                group.append(item)
+                self.media.append(item)
+            elif item.type == "text" and item.problem is None:
+                self.texts.append(item)
         self.mode = detect_mode(request) if request is not None else None
         self.estimate = estimate(request, profile.data, self.facts) if request is not None else None
 
-    def compiled(self, patterns: list[str], flags: int = 0) -> list[re.Pattern]:
-        return [_compile(p, flags) for p in patterns]
+    def param(self, name: str):
+        """The first occurrence of canonical parameter ``name``, or None."""
+        found = self.params.get(name)
+        return found[0] if found else None
+
+    def value(self, name: str, default: object = None) -> object:
+        found = self.params.get(name)
+        return found[0].value if found else default
 
 
-_REGEX_CACHE: dict = {}
-
-
-def _compile(pattern: str, flags: int) -> re.Pattern:
-    key = (pattern, flags)
-    compiled = _REGEX_CACHE.get(key)
-    if compiled is None:
-        compiled = _REGEX_CACHE[key] = re.compile(pattern, flags)
-    return compiled
+_WxH = re.compile(r"(\d+)[xX](\d+)\Z")
+_INT = re.compile(r"-?\d+\Z")
 
 
 def detect_mode(request: Request) -> str | None:
@@ -104,8 +108,9 @@ def estimate(request: Request, profile: dict, facts: dict | None = None) -> dict
         ratio = defaults.get("ratio")
     size = request.value("size")
     table = pixels.get(resolution)
-    if isinstance(size, str) and re.fullmatch(r"\d+[xX]\d+", size):
-        w, h = (int(v) for v in size.lower().split("x"))
+    size_match = _WxH.match(size) if isinstance(size, str) else None
+    if size_match:
+        w, h = int(size_match.group(1)), int(size_match.group(2))
     elif table and ratio in table:
         w, h = table[ratio]
     elif table:
@@ -113,7 +118,7 @@ def estimate(request: Request, profile: dict, facts: dict | None = None) -> dict
     else:
         return None
     duration = request.value("duration", defaults.get("duration"))
-    if isinstance(duration, str) and re.fullmatch(r"-?\d+", duration.strip()):
+    if isinstance(duration, str) and _INT.match(duration.strip()):
         duration = int(duration)
     if isinstance(duration, bool) or not isinstance(duration, int):
         return None
@@ -147,11 +152,10 @@ def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), sourc
     ctx = Context(request, profile, diagnostics=diagnostics, source_bytes=source_bytes, facts=facts,
                   max_tokens=max_tokens)
     findings: list[Finding] = []
-    for rule in profile.rules:
-        kind = CHECKS[rule.check]
-        if request is None and kind.name != "document":
+    for rule, check, options in profile.plan:
+        if request is None and rule.check != "document":
             continue
-        for pointer, actual, expected, values in kind.fn(ctx, rule.options):
+        for pointer, actual, expected, values in check(ctx, options):
             position = values.pop("_position", None) or (None, None)  # known only for document problems
             fill = {"actual": _display(actual), "expected": _display(expected), "where": ""}
             fill.update(values)

@@ -17,7 +17,6 @@ import json
 import os
 import sqlite3
 import threading
-import types
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -31,6 +30,7 @@ INSPECTOR_REVISION = 1
 _FIELDS = tuple(f.name for f in fields(MediaFacts))
 # Stored in the database; any difference (new MediaFacts field, new revision) rebuilds the cache.
 _SCHEMA = f"facts/{INSPECTOR_REVISION}/" + ",".join(_FIELDS)
+_MEMO_ENTRIES = 4096
 _TYPE_NAMES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "None": (type(None),)}
 
 
@@ -68,6 +68,8 @@ class FactsCache:
         self._db: sqlite3.Connection | None = None
         self._disabled = False
         self._lock = threading.Lock()
+        # Facts already seen by this process: a hit costs one stat() instead of a query and a decode.
+        self._memo: dict[str, tuple[tuple[int, int, int, int], MediaFacts]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -82,13 +84,18 @@ class FactsCache:
             key, st = _key(path)
         except OSError:
             return None
+        stamp = _stamp(st)
+        memo = self._memo.get(key)
+        if memo is not None and memo[0] == stamp:
+            return _with_source(memo[1], os.fspath(path))
         row = self._run("SELECT size, mtime_ns, ino, dev, facts FROM facts WHERE path = ?", (key,), fetch=True)
-        if not row or tuple(row[:4]) != _stamp(st):
+        if not row or tuple(row[:4]) != stamp:
             return None
         facts = _decode(row[4])
         if facts is None:
             self._run("DELETE FROM facts WHERE path = ?", (key,))
             return None
+        self._remember(key, stamp, facts)
         return _with_source(facts, os.fspath(path))
 
     def put(self, path: str | os.PathLike, facts: MediaFacts, stat_result: os.stat_result | None = None) -> None:
@@ -101,6 +108,7 @@ class FactsCache:
             if _stamp(stat_result) != _stamp(st):
                 return  # the file changed while it was being inspected
             st = stat_result
+        self._remember(key, _stamp(st), facts)
         values = [getattr(facts, name) for name in _FIELDS]
         self._run("INSERT OR REPLACE INTO facts (path, size, mtime_ns, ino, dev, facts) VALUES (?, ?, ?, ?, ?, ?)",
                   (key, *_stamp(st), json.dumps(values, separators=(",", ":"))))
@@ -125,9 +133,16 @@ class FactsCache:
 
     def clear(self) -> None:
         """Forget every entry."""
+        self._memo.clear()
         self._run("DELETE FROM facts", ())
 
+    def _remember(self, key: str, stamp: tuple[int, int, int, int], facts: MediaFacts) -> None:
+        if len(self._memo) >= _MEMO_ENTRIES:
+            self._memo.clear()
+        self._memo[key] = (stamp, facts)
+
     def close(self) -> None:
+        """Close the database connection; the cache reopens it if used again."""
         with self._lock:
             if self._db is not None:
                 self._db.close()
@@ -210,6 +225,10 @@ def _prepare(db: sqlite3.Connection) -> None:
         return
     db.execute("BEGIN IMMEDIATE")
     try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is not None and row[0] == _SCHEMA:  # another process created it meanwhile
+            db.execute("COMMIT")
+            return
         db.execute("DROP TABLE IF EXISTS facts")
         db.execute("CREATE TABLE facts (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
                    " ino INTEGER NOT NULL, dev INTEGER NOT NULL, facts TEXT NOT NULL)")
@@ -263,5 +282,3 @@ def _with_source(facts: MediaFacts, source: str) -> MediaFacts:
     values[_FIELDS.index("source")] = source
     return MediaFacts(*values)
 
-
-_ = types  # keeps the import for readers of _TYPE_NAMES: NoneType is types.NoneType

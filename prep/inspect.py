@@ -332,9 +332,13 @@ def _inspect(src: _Source) -> MediaFacts:
         return MediaFacts(kind, fmt, src.size, problem=_one_line(str(exc)), source=src.name)
     except (struct.error, IndexError, ValueError, KeyError, OverflowError, ZeroDivisionError,
             EOFError, SyntaxError, OSError, MemoryError) as exc:
+        # Parsers index and unpack freely; on damaged input these are how "corrupt" shows up.
         what = fmt or "media"
         return MediaFacts(kind, fmt, src.size, problem=_one_line(f"cannot read the {what} header: {exc}"),
                           source=src.name)
+    except Exception as exc:  # noqa: BLE001  (a bug must not become a traceback for the user)
+        return MediaFacts(kind, fmt, src.size, source=src.name, problem=_one_line(
+            f"cannot read the {fmt or 'media'} header (internal error {type(exc).__name__}: {exc})"))
 
 
 def _one_line(text: str) -> str:
@@ -359,7 +363,12 @@ def _jpeg(src: _Source, kind: str, fmt: str) -> MediaFacts:
     while off < src.size:
         marker = src.exact(off, 4, "JPEG marker")
         if marker[0] != 0xFF:
-            raise _Corrupt(f"JPEG marker expected at byte {off}")
+            # Stray bytes between segments are common and harmless (decoders skip them).
+            skip = src.at(off, 256).find(b"\xff")
+            if skip < 0:
+                raise _Corrupt(f"JPEG marker expected at byte {off}")
+            off += skip
+            continue
         code = marker[1]
         if code == 0xFF:  # fill byte
             off += 1
@@ -554,7 +563,7 @@ def _tiff(src: _Source, kind: str, fmt: str) -> MediaFacts:
         raise _Corrupt(f"TIFF image data runs past the end of the file ({max(ends)} > {src.size} bytes; "
                        "truncated)")
     rotation = _EXIF_ROTATION.get(int(tags.get(274, 1) or 1), 0)
-    frames = getattr(im, "n_frames", 1) if src.size < (64 << 20) else None
+    frames = getattr(im, "n_frames", 1)  # walks the directory chain only, not the pixels
     return _facts(src, kind, fmt, width=im.size[0], height=im.size[1], rotation=rotation,
                   frames=frames if frames and frames > 1 else None)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from .document import locate, parse_json
@@ -89,7 +89,7 @@ class Checker:
         for f in findings:
             if f.line is None:
                 line, column = positions.get(f.pointer, (1, 1))
-                f = replace(f, line=line, column=column)
+                f = Finding(f.rule, f.severity, f.pointer, f.message, f.expected, f.actual, f.fixable, line, column)
             out.append(f)
         out.sort(key=lambda f: (f.line, f.column))
         return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks import CHECKS
@@ -41,6 +41,7 @@ class Profile:
     title: str
     data: dict
     rules: tuple[Rule, ...]
+    plan: tuple = field(default=(), compare=False, repr=False)  # (rule, check fn, prepared options)
 
     @property
     def dialect(self) -> str:
@@ -187,6 +188,11 @@ def _validate_rule(src: str, rule_id: str, rule: dict) -> None:
     if unknown:
         raise PrepError(f"{where}: message names unknown placeholder(s) {', '.join(sorted(unknown))}; "
                         f"check '{kind.name}' fills {', '.join(sorted(kind.fields))}")
+    if kind.prepare is not None:
+        try:
+            kind.prepare(options)
+        except (ValueError, KeyError, TypeError, re.error) as exc:
+            raise PrepError(f"{where}: {exc}") from None
 
 
 def _validate_file_shape(src: str, data: dict) -> None:
@@ -296,7 +302,15 @@ def _to_profile(name: str, data: dict) -> Profile:
             message=r["message"], summary=r["summary"], options=r.get("options", {}), scope=kind.scope,
             fixable=r.get("fixable", False), fix=r.get("fix", ""), why=r.get("why", ""),
             example_fail=r.get("example_fail", ""), example_pass=r.get("example_pass", "")))
-    return Profile(name, data["title"], data["profile"], tuple(rules))
+    return _profile(name, data["title"], data["profile"], tuple(rules))
+
+
+def _profile(name: str, title: str, data: dict, rules: tuple[Rule, ...]) -> Profile:
+    plan = []
+    for rule in rules:
+        kind = CHECKS[rule.check]
+        plan.append((rule, kind.fn, kind.prepare(rule.options) if kind.prepare else rule.options))
+    return Profile(name, title, data, rules, tuple(plan))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -403,4 +417,4 @@ def select(profile: Profile, *, select: list[str] | None = None, ignore: list[st
             r = replace(r, severity=overrides[r.id])
         if r.severity != "off":
             rules.append(r)
-    return Profile(profile.name, profile.title, profile.data, tuple(rules))
+    return _profile(profile.name, profile.title, profile.data, tuple(rules))
