@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1 (default: error)")
     p.add_argument("--max-tokens", type=_non_negative_int, metavar="N", help="fail when the estimated cost exceeds N tokens")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
+    p.add_argument("--jobs", "-j", type=_non_negative_int, metavar="N",
+                   help="worker processes for large batches (default: one per CPU; 1: none)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("rules", parents=[common], help="list the rules, or print one rule's documentation")
@@ -100,7 +102,7 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def cmd_check(args, config) -> int:
-    from .lint import Checker, ReadError, exit_code, iter_sources
+    from .lint import Checker, ReadError, check_all, exit_code, iter_sources
     from .report import render
 
     fmt = args.format or config.format or "text"
@@ -114,8 +116,7 @@ def cmd_check(args, config) -> int:
         locate_findings=True,
     )
     results, errors = [], []
-    for source in iter_sources(args.paths):
-        outcome = source if isinstance(source, ReadError) else checker.check_source(source)
+    for outcome in check_all(checker, list(iter_sources(args.paths)), args.jobs):
         if isinstance(outcome, ReadError):
             errors.append(outcome)
             if fmt not in ("json", "sarif", "github"):

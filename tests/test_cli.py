@@ -254,3 +254,17 @@ def test_python_dash_m_and_version():
 def test_no_command_prints_help_exit_2(cli):
     res = cli()
     assert res.code == 2 and "check" in res.out
+
+
+def test_parallel_and_serial_runs_agree(cli, tmp_path):
+    from prep.lint import PARALLEL_MIN
+
+    for i in range(PARALLEL_MIN + 50):
+        req = {**GOOD, "duration": 3 + i % 15, "seed": -2 if i % 7 == 0 else i}
+        (tmp_path / f"r{i:04d}.json").write_text(json.dumps(req))
+    (tmp_path / "broken.json").write_text("{")
+    serial = cli("check", tmp_path, "--format", "json", "-j", "1")
+    parallel = cli("check", tmp_path, "--format", "json", "-j", "2")
+    assert serial.code == parallel.code == 1
+    assert serial.json() == parallel.json()
+    assert serial.json()["summary"]["files"] == PARALLEL_MIN + 51
