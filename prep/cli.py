@@ -64,7 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
     p.add_argument("--jobs", "-j", type=_non_negative_int, metavar="N",
                    help="worker processes for large batches (default: one per CPU; 1: none)")
+    p.add_argument("--remote", action="store_true", default=None,
+                   help="also inspect http(s) media URLs (bounded: timeouts, byte cap, no private hosts)")
+    p.add_argument("--allow-private-hosts", action="store_true", default=None,
+                   help="with --remote, allow loopback/private/link-local addresses")
+    p.add_argument("--no-media", action="store_true", help="do not inspect any media (request rules only)")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("inspect", parents=[common], help="media facts and media findings for each file",
+                       description="Show what is inside media files, and what the profile's media rules say about them.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("rules", parents=[common], help="list the rules, or print one rule's documentation")
     p.add_argument("rule_id", nargs="?", metavar="ID")
@@ -114,6 +126,10 @@ def cmd_check(args, config) -> int:
         severity=config.severity,
         max_tokens=args.max_tokens if args.max_tokens is not None else config.max_tokens,
         locate_findings=True,
+        inspect_media=not args.no_media,
+        remote=bool(args.remote if args.remote is not None else config.remote),
+        allow_private_hosts=bool(args.allow_private_hosts if args.allow_private_hosts is not None
+                                 else config.allow_private_hosts),
     )
     results, errors = [], []
     for outcome in check_all(checker, list(iter_sources(args.paths)), args.jobs):
@@ -130,6 +146,24 @@ def cmd_check(args, config) -> int:
     _emit(render(fmt, results, errors, color=_color(args) and not args.output, quiet=args.quiet, rules=rules),
           args.output)
     return exit_code([*results, *errors], args.fail_on or config.fail_on or "error")
+
+
+def cmd_inspect(args, config) -> int:
+    from .lint import Checker, ReadError, exit_code
+    from .report import media as media_report
+
+    checker = Checker(_book(args, config), profile=args.profile or config.profile, severity=config.severity)
+    reports, errors = [], []
+    for path in args.files:
+        outcome = checker.inspect_file(path)
+        if isinstance(outcome, ReadError):
+            errors.append(outcome)
+            if args.format == "text":
+                print(f"{PROG}: error: {outcome.path}: {outcome.message}", file=sys.stderr)
+        else:
+            reports.append(outcome)
+    sys.stdout.write(media_report.render(reports, errors, fmt=args.format, color=_color(args), quiet=args.quiet))
+    return exit_code([*reports, *errors], args.fail_on or config.fail_on or "error")
 
 
 def cmd_rules(args, config) -> int:

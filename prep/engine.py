@@ -18,11 +18,12 @@ class Context:
     """What every check of one request may read. Built once per request."""
 
     __slots__ = ("request", "document", "dialect", "profile", "profile_name", "diagnostics", "source_bytes",
-                 "facts", "max_tokens", "params", "texts", "media", "images", "videos", "audios", "mode", "estimate")
+                 "facts", "labels", "max_tokens", "params", "texts", "media", "images", "videos", "audios", "mode", "estimate")
 
     def __init__(self, request: Request | None, profile: Profile, *, diagnostics=(), source_bytes: int = 0,
-                 facts: dict | None = None, max_tokens: int | None = None):
+                 facts: dict | None = None, max_tokens: int | None = None, labels: dict | None = None):
         self.request = request
+        self.labels = labels or {}  # item pointer → how messages name the item (default: content[1] (file))
         self.document = request.document if request is not None else {}
         self.dialect = request.dialect if request is not None else profile.dialect
         self.profile = profile.data
@@ -146,15 +147,18 @@ def _display(value) -> object:
 
 
 def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), source_bytes: int = 0,
-             facts: dict | None = None, max_tokens: int | None = None) -> tuple[list[Finding], Context]:
+             facts: dict | None = None, max_tokens: int | None = None,
+             labels: dict | None = None) -> tuple[list[Finding], Context]:
     """Run every rule of ``profile`` on ``request`` (None when the document did not parse: only the
     document rules run then). Returns the findings in rule order, and the context (mode, estimate)."""
     ctx = Context(request, profile, diagnostics=diagnostics, source_bytes=source_bytes, facts=facts,
-                  max_tokens=max_tokens)
+                  max_tokens=max_tokens, labels=labels)
     findings: list[Finding] = []
     for rule, check, options in profile.plan:
         if request is None and rule.check != "document":
             continue
+        if rule.scope == "media" and not ctx.facts:
+            continue  # nothing was inspected: media rules are not applicable
         for pointer, actual, expected, values in check(ctx, options):
             position = values.pop("_position", None) or (None, None)  # known only for document problems
             fill = {"actual": _display(actual), "expected": _display(expected), "where": ""}

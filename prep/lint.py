@@ -34,8 +34,13 @@ class Checker:
 
     def __init__(self, book: RuleBook, *, profile: str | None = None, select_ids: list[str] | None = None,
                  ignore_ids: list[str] | None = None, severity: dict[str, str] | None = None,
-                 max_tokens: int | None = None, locate_findings: bool = True):
+                 max_tokens: int | None = None, locate_findings: bool = True, inspect_media: bool = True,
+                 remote: bool = False, allow_private_hosts: bool = False):
         self.book = book
+        self.inspect_media = inspect_media
+        self.remote = remote
+        self._resolver = None
+        self._allow_private_hosts = allow_private_hosts
         self.fixed_profile = profile
         self.max_tokens = max_tokens
         self.locate_findings = locate_findings
@@ -56,8 +61,16 @@ class Checker:
         rule = self.book.get(profile.name).rule("request.body-size")
         return rule.options.get("max_bytes") if rule else None
 
-    def check_bytes(self, data: bytes, path: str) -> Result:
-        """Check one request document given as bytes; ``path`` names it in the result."""
+    def resolver(self):
+        if self._resolver is None:
+            from .resolve import MediaResolver
+
+            self._resolver = MediaResolver(remote=self.remote, allow_private_hosts=self._allow_private_hosts)
+        return self._resolver
+
+    def check_bytes(self, data: bytes, path: str, base_dir: str | os.PathLike | None = None) -> Result:
+        """Check one request document given as bytes; ``path`` names it in the result and relative
+        media paths are read from ``base_dir`` (default: the folder of ``path``, or the cwd)."""
         document, diagnostics, text = parse_json(data)
         if self.fixed_profile:
             name = self.fixed_profile
@@ -69,12 +82,20 @@ class Checker:
             name = DEFAULT_PROFILE
         profile = self.profile_for(name)
         request = None
+        facts = None
         if document is not None:
             from .dialects import parse
 
             request = parse(document, profile.dialect)
+            if self.inspect_media:
+                from .resolve import needs_inspection
+
+                if needs_inspection(request, self.remote):
+                    folder = Path(base_dir) if base_dir is not None else (
+                        Path(path).parent if path != "<stdin>" else Path.cwd())
+                    facts = self.resolver().facts_for(request, folder)
         findings, ctx = evaluate(request, profile, diagnostics=diagnostics, source_bytes=len(data),
-                                 max_tokens=self.max_tokens)
+                                 facts=facts, max_tokens=self.max_tokens)
         if findings and self.locate_findings:
             findings = self._locate(text, findings, diagnostics)
         return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate, text)
@@ -93,6 +114,30 @@ class Checker:
             out.append(f)
         out.sort(key=lambda f: (f.line, f.column))
         return out
+
+    def inspect_file(self, path: str) -> MediaReport | ReadError:
+        """The facts of one media file and the findings of the profile's media rules about it."""
+        from .model import Item, MediaMissing, Request
+        from .resolve import MediaResolver
+
+        resolver = self._resolver or MediaResolver()
+        facts = resolver.local(Path(path), path)
+        if isinstance(facts, MediaMissing):
+            return ReadError(path, facts.reason)
+        # The file name is the claim to check the content against (a .png that is an MP4 is reported).
+        claimed = _EXTENSION_KIND.get(Path(path).suffix.lower()) or facts.kind
+        item_type = {"video": "video_url", "audio": "audio_url"}.get(claimed, "image_url")
+        role = "reference_" + item_type.split("_")[0]
+        pointer = "/content/0"
+        item = Item(type=item_type, pointer=pointer, role=role, url=path, value_pointer=f"{pointer}/{item_type}/url",
+                    role_pointer=f"{pointer}/role")
+        request = Request("content", (), (item,), {})
+        profile = self.profile_for(self.fixed_profile or DEFAULT_PROFILE)
+        media_only = _profile_subset(profile, "media", skip_checks=("fact_total",))
+        findings, _ = evaluate(request, media_only, facts={pointer: facts}, labels={pointer: path})
+        # A lone file has no place in a request: its findings point at the file itself.
+        return MediaReport(path, facts, tuple(Finding(f.rule, f.severity, "", f.message, f.expected, f.actual,
+                                                      f.fixable) for f in findings))
 
     def check_too_big(self, path: str, size: int) -> Result | None:
         """A result without reading the file when it is far beyond any body the API accepts."""
@@ -123,6 +168,30 @@ class Checker:
         except OSError as exc:
             return ReadError(source, describe_os_error(exc))
         return self.check_bytes(data, source)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaReport:
+    """What ``inspect`` learned about one media file."""
+
+    path: str
+    facts: object  # MediaFacts
+    findings: tuple[Finding, ...]
+
+
+_EXTENSION_KIND = {
+    **dict.fromkeys((".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif",
+                     ".ppm", ".pgm", ".pbm", ".ico"), "image"),
+    **dict.fromkeys((".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp"), "video"),
+    **dict.fromkeys((".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff"), "audio"),
+}
+
+
+def _profile_subset(profile: Profile, scope: str, skip_checks: tuple[str, ...] = ()) -> Profile:
+    from .ruleset import _profile
+
+    rules = tuple(r for r in profile.rules if r.scope == scope and r.check not in skip_checks)
+    return _profile(profile.name, profile.title, profile.data, rules)
 
 
 # Below this many files, starting worker processes costs more than it saves.

@@ -121,6 +121,16 @@ class MediaFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaMissing:
+    """Media a request points at that could not be reached: a local path that is not a readable
+    file, or (with --remote) a URL that did not answer. ``status`` is the HTTP status when there was one."""
+
+    reason: str
+    source: str
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One declarative rule as loaded from ``rules/*.toml``, after ``extends`` is resolved."""
 

@@ -139,6 +139,7 @@ def _type_ok(value, spec: str) -> bool:
         return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
     if spec.startswith("table"):
         inner = spec[6:-1] if "[" in spec else "any"
+
         return isinstance(value, dict) and all(_type_ok(v, inner) for v in value.values())
     raise AssertionError(f"unknown option spec {spec}")
 

@@ -67,7 +67,8 @@ class Media:
         key = repr(("video", size, fps, seconds, codec, container, pix_fmt, source, audio, faststart, extra))
 
         def make(out: Path) -> None:
-            args = ["-f", "lavfi", "-i", f"{source}=s={size}:r={fps}:d={seconds}"]
+            sep = ":" if "=" in source else "="
+            args = ["-f", "lavfi", "-i", f"{source}{sep}s={size}:r={fps}:d={seconds}"]
             if audio:
                 args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=8000:duration={seconds}"]
             args += ["-c:v", codec, "-pix_fmt", pix_fmt]
@@ -148,6 +149,8 @@ class Media:
                 exif = Image.Exif()
                 exif[0x0112] = exif_orientation
                 kwargs["exif"] = exif
+            if fmt == "ico":
+                kwargs["sizes"] = [size]
             if frames > 1:
                 kwargs.update(save_all=True, append_images=pictures[1:], duration=100, loop=0)
             with open(out, "wb") as fh:
