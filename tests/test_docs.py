@@ -49,3 +49,22 @@ def test_readme_rule_list_is_in_sync(cli):
     listed = readme.split(start, 1)[1].split(end, 1)[0]
     generated = cli("rules", "--format", "markdown").out
     assert listed == generated, "README rule list is stale: regenerate it with `seedance-prep rules --format markdown`"
+
+
+def test_readme_console_examples_are_real(cli, monkeypatch):
+    """Every `$ seedance-prep ...` example in the README prints what the README shows."""
+    import shlex
+
+    monkeypatch.chdir(ROOT)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in readme.split("```console\n")[1:]]
+    checked = 0
+    for block in blocks:
+        lines = block.rstrip("\n").split("\n")
+        if not lines[0].startswith("$ seedance-prep ") or len(lines) < 2 or lines[1].startswith("$"):
+            continue
+        args = shlex.split(lines[0][len("$ seedance-prep "):])
+        res = cli(*args)
+        assert res.out.rstrip("\n").split("\n") == lines[1:], f"README example is stale: {lines[0]}"
+        checked += 1
+    assert checked >= 3
