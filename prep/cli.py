@@ -15,8 +15,24 @@ from .model import PrepError
 PROG = "seedance-prep"
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, minus its import of shutil (and bz2, lzma) just to learn the width."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            try:
+                width = os.get_terminal_size().columns - 2
+            except OSError:
+                width = 78
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line and exits 2 (instead of usage + message)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):  # noqa: D401 - argparse API
         raise PrepError(f"{self.prog}: {message} (see '{self.prog} --help')")
@@ -41,7 +57,7 @@ def _non_negative_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--profile", metavar="NAME", help="API profile (default: from config, else inferred from the request)")
     common.add_argument("--config", metavar="FILE", help="config file (default: nearest pyproject.toml [tool.seedance-prep] or seedance-prep.toml)")
     common.add_argument("--rules", metavar="FILE", action="append", default=[], help="extra or overriding rule file (repeatable)")

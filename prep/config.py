@@ -9,7 +9,7 @@ An unknown key or a wrong type is a PrepError (exit 2): a typo in CI config must
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+import os
 
 from .model import PrepError
 
@@ -35,11 +35,12 @@ class Config:
     format: str | None = None
 
 
-def _parse(path: Path, table_path: tuple[str, ...]) -> dict | None:
+def _parse(path: str, table_path: tuple[str, ...]) -> dict | None:
     import tomllib
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as fh:
+            data = tomllib.loads(fh.read())
     except tomllib.TOMLDecodeError as exc:
         raise PrepError(f"{path}: invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -53,43 +54,48 @@ def _parse(path: Path, table_path: tuple[str, ...]) -> dict | None:
     return data
 
 
-def find_config(start: Path) -> tuple[Path, tuple[str, ...]] | None:
+def find_config(start: str) -> tuple[str, tuple[str, ...]] | None:
     """The nearest config at or above ``start``: ``seedance-prep.toml`` before ``pyproject.toml``
     (a pyproject counts only when it has a ``[tool.seedance-prep]`` table)."""
-    for folder in (start, *start.parents):
-        own = folder / "seedance-prep.toml"
-        if own.is_file():
+    folder = os.path.abspath(start)
+    while True:
+        own = os.path.join(folder, "seedance-prep.toml")
+        if os.path.isfile(own):
             return own, ()
-        py = folder / "pyproject.toml"
-        if py.is_file():
+        py = os.path.join(folder, "pyproject.toml")
+        if os.path.isfile(py):
             try:
-                text = py.read_text(encoding="utf-8", errors="replace")
+                with open(py, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read()
             except OSError:
-                continue
-            if "[tool.seedance-prep" in text or "tool.seedance-prep" in text:
+                text = ""
+            if "tool.seedance-prep" in text:
                 return py, ("tool", "seedance-prep")
-    return None
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
-def load_config(explicit: str | None = None, start: Path | None = None) -> Config:
+def load_config(explicit: str | None = None, start: str | None = None) -> Config:
     """The config named by ``--config``, else the nearest one found from ``start`` (the cwd), else defaults."""
     if explicit:
-        path = Path(explicit)
-        if not path.is_file():
+        path = explicit
+        if not os.path.isfile(path):
             raise PrepError(f"{explicit}: config file not found")
-        table = ("tool", "seedance-prep") if path.name == "pyproject.toml" else ()
+        table = ("tool", "seedance-prep") if os.path.basename(path) == "pyproject.toml" else ()
         data = _parse(path, table)
         if data is None:
             raise PrepError(f"{explicit}: has no [tool.seedance-prep] table")
     else:
-        found = find_config(start or Path.cwd())
+        found = find_config(start or os.getcwd())
         if found is None:
             return Config()
         path, table = found
         data = _parse(path, table)
         if data is None:
             return Config()
-    config = Config(path=str(path))
+    config = Config(path=path)
     for raw_key, value in data.items():
         key = raw_key.replace("_", "-")
         want = _KEYS.get(key)
@@ -107,5 +113,5 @@ def load_config(explicit: str | None = None, start: Path | None = None) -> Confi
     for rule, level in config.severity.items():
         if level not in ("error", "warning", "off"):
             raise PrepError(f"{path}: severity of '{rule}' must be error, warning or off")
-    config.rules = [str((path.parent / r).resolve()) for r in config.rules]
+    config.rules = [os.path.abspath(os.path.join(os.path.dirname(path), r)) for r in config.rules]
     return config

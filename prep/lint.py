@@ -10,7 +10,6 @@ import os
 import stat
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from .document import locate, parse_json
 from .engine import evaluate
@@ -91,6 +90,8 @@ class Checker:
                 from .resolve import needs_inspection
 
                 if needs_inspection(request, self.remote):
+                    from pathlib import Path
+
                     folder = Path(base_dir) if base_dir is not None else (
                         Path(path).parent if path != "<stdin>" else Path.cwd())
                     facts = self.resolver().facts_for(request, folder)
@@ -117,6 +118,8 @@ class Checker:
 
     def inspect_file(self, path: str) -> MediaReport | ReadError:
         """The facts of one media file and the findings of the profile's media rules about it."""
+        from pathlib import Path
+
         from .model import Item, MediaMissing, Request
         from .resolve import MediaResolver
 
@@ -214,12 +217,13 @@ def check_all(checker: Checker, sources: list, jobs: int | None = None) -> list:
     Large batches are spread over ``jobs`` worker processes (default: one per CPU) where the platform
     forks cheaply; results are the same either way.
     """
-    import multiprocessing
-
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     todo = [s for s in sources if isinstance(s, str) and s != STDIN]
-    if jobs <= 1 or len(todo) < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+    # Workers are forked (cheap, and they inherit the loaded rules): Linux only, where fork is safe.
+    if jobs <= 1 or len(todo) < PARALLEL_MIN or not sys.platform.startswith("linux"):
         return [s if isinstance(s, ReadError) else checker.check_source(s) for s in sources]
+    import multiprocessing
+
     global _worker_checker
     _worker_checker = checker
     size = max(64, len(todo) // (jobs * 8))
@@ -254,11 +258,10 @@ def iter_sources(paths: list[str]):
         if raw == STDIN:
             yield STDIN
             continue
-        path = Path(raw)
         try:
-            is_dir = path.is_dir()
-        except OSError as exc:
-            yield ReadError(raw, describe_os_error(exc))
+            is_dir = os.path.isdir(raw)
+        except (OSError, ValueError) as exc:
+            yield ReadError(raw, describe_os_error(exc) if isinstance(exc, OSError) else str(exc))
             continue
         if not is_dir:
             if not os.path.lexists(raw):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from .model import MediaFacts, MediaMissing, Request
 
@@ -58,6 +57,8 @@ class MediaResolver:
 
     def facts_for(self, request: Request, base_dir: Path) -> dict[str, MediaFacts | MediaMissing]:
         """Facts (or why there are none) for each inspectable media item, keyed by the item's pointer."""
+        from pathlib import Path
+
         out: dict[str, MediaFacts | MediaMissing] = {}
         for item in request.items:
             url = item.url

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .checks import CHECKS
 from .model import SEVERITY_RANK, PrepError, Rule
@@ -54,18 +53,18 @@ class Profile:
         return None
 
 
-def rules_dir() -> Path:
+def rules_dir() -> str:
     """The built-in rule files: ``prep/rules`` in an installed wheel, ``rules/`` in a source checkout."""
-    here = Path(__file__).resolve().parent
-    installed = here / "rules"
-    return installed if installed.is_dir() else here.parent / "rules"
+    here = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(here, "rules")
+    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(here), "rules")
 
 
 # ---------------------------------------------------------------------------------------------------
 # Reading TOML (cached: tomllib is the slowest part of start-up)
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: str) -> dict:
     import tomllib
 
     try:
@@ -77,9 +76,9 @@ def _read_toml(path: Path) -> dict:
         raise PrepError(f"{path}: cannot read rule file: {exc.strerror or exc}") from None
 
 
-def _stamp(path: Path) -> tuple:
-    st = path.stat()
-    return (str(path), st.st_size, st.st_mtime_ns)
+def _stamp(path: str) -> tuple:
+    st = os.stat(path)
+    return (path, st.st_size, st.st_mtime_ns)
 
 
 def _cached_builtin() -> tuple[dict, dict]:
@@ -90,19 +89,24 @@ def _cached_builtin() -> tuple[dict, dict]:
     from . import __version__
     from .paths import cache_dir, write_atomic
 
-    files = sorted(rules_dir().glob("*.toml"))
-    if not files:
-        raise PrepError(f"no rule files found in {rules_dir()}")
-    key = (CACHE_VERSION, __version__, tuple(_stamp(f) for f in files))
-    cache = cache_dir() / "rules.marshal"
+    folder = rules_dir()
     try:
-        cached = marshal.loads(cache.read_bytes())
+        files = sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".toml"))
+    except OSError:
+        files = []
+    if not files:
+        raise PrepError(f"no rule files found in {folder}")
+    key = (CACHE_VERSION, __version__, tuple(_stamp(f) for f in files))
+    cache = os.path.join(cache_dir(), "rules.marshal")
+    try:
+        with open(cache, "rb") as fh:
+            cached = marshal.loads(fh.read())
         if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key:
             raw, resolved = cached[1]
             return raw, resolved
     except (OSError, EOFError, ValueError, TypeError):
         pass  # missing or corrupt cache: rebuild it
-    raw = {str(f): _read_toml(f) for f in files}
+    raw = {f: _read_toml(f) for f in files}
     resolved = _resolve(raw, {})
     try:
         write_atomic(cache, marshal.dumps((key, (raw, resolved))))
@@ -330,15 +334,15 @@ class RuleBook:
         if extra_files:
             overlays, new_profiles = [], {}
             for f in extra_files:
-                path = Path(f)
+                path = os.fspath(f)
                 data = _read_toml(path)
-                _validate_file_shape(str(path), data)
+                _validate_file_shape(path, data)
                 if "id" in data.get("ruleset", {}):
                     if data["ruleset"]["id"] != BASE:
                         data["ruleset"].setdefault("extends", BASE)
-                    new_profiles[str(path)] = data
+                    new_profiles[path] = data
                 else:
-                    overlays.append((str(path), data))
+                    overlays.append((path, data))
             if new_profiles:
                 replaced = {d["ruleset"]["id"] for d in new_profiles.values()}
                 raw = {src: d for src, d in builtin_raw.items() if d.get("ruleset", {}).get("id") not in replaced}
