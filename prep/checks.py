@@ -11,12 +11,12 @@ No provider number lives here: limits, enumerations and patterns arrive as optio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from .model import record
 
 MISSING = object()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckKind:
     name: str
     fn: object

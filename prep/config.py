@@ -8,7 +8,6 @@ An unknown key or a wrong type is a PrepError (exit 2): a typo in CI config must
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import os
 
 from .model import PrepError
@@ -20,19 +19,21 @@ _KEYS = {
 FORMATS = ("text", "json", "github", "sarif")
 
 
-@dataclass
 class Config:
-    path: str | None = None
-    profile: str | None = None
-    select: list[str] | None = None
-    ignore: list[str] | None = None
-    fail_on: str | None = None
-    rules: list[str] = field(default_factory=list)
-    severity: dict[str, str] = field(default_factory=dict)
-    max_tokens: int | None = None
-    remote: bool | None = None
-    allow_private_hosts: bool | None = None
-    format: str | None = None
+    """The settings found (None: not set, the command's default applies)."""
+
+    def __init__(self, path: str | None = None):
+        self.path = path
+        self.profile: str | None = None
+        self.select: list[str] | None = None
+        self.ignore: list[str] | None = None
+        self.fail_on: str | None = None
+        self.rules: list[str] = []
+        self.severity: dict[str, str] = {}
+        self.max_tokens: int | None = None
+        self.remote: bool | None = None
+        self.allow_private_hosts: bool | None = None
+        self.format: str | None = None
 
 
 def _parse(path: str, table_path: tuple[str, ...]) -> dict | None:

@@ -18,7 +18,6 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 
 from prep.model import MediaFacts
@@ -27,7 +26,7 @@ __all__ = ["FactsCache", "default_cache_root"]
 
 # Bump when the inspector starts reporting different facts for the same bytes.
 INSPECTOR_REVISION = 1
-_FIELDS = tuple(f.name for f in fields(MediaFacts))
+_FIELDS = MediaFacts._fields
 # Stored in the database; any difference (new MediaFacts field, new revision) rebuilds the cache.
 _SCHEMA = f"facts/{INSPECTOR_REVISION}/" + ",".join(_FIELDS)
 _MEMO_ENTRIES = 4096
@@ -41,7 +40,7 @@ def _allowed_types(annotation: str) -> tuple[type, ...]:
     return out
 
 
-_TYPES = tuple(_allowed_types(str(f.type)) for f in fields(MediaFacts))
+_TYPES = tuple(_allowed_types(str(MediaFacts.__annotations__[name])) for name in _FIELDS)
 
 
 def default_cache_root() -> Path:

@@ -9,18 +9,17 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from dataclasses import dataclass
 
 from .document import locate, parse_json
 from .engine import evaluate
-from .model import SEVERITY_RANK, Finding, Result
+from .model import SEVERITY_RANK, Finding, Result, record
 from .ruleset import DEFAULT_PROFILE, Profile, RuleBook, select
 
 STDIN = "-"
 SKIP_DIRS = {"node_modules", "__pycache__"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReadError:
     """A path that could not be checked at all (missing, unreadable, not a file)."""
 
@@ -173,7 +172,7 @@ class Checker:
         return self.check_bytes(data, source)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MediaReport:
     """What ``inspect`` learned about one media file."""
 

@@ -1,12 +1,33 @@
 """The plain data every step of seedance-prep passes along: requests, media facts, rules, findings.
 
-Everything here is a frozen dataclass with no behaviour beyond small derived properties, so the pure
-steps (parse, evaluate, render) are easy to test and to compare.
+Everything here is a frozen record with no behaviour beyond small derived properties, so the pure
+steps (parse, evaluate, render) are easy to test and to compare. Records are written like frozen
+dataclasses but built on named tuples: importing ``dataclasses`` and generating its classes costs
+more start-up time than a whole check of a request (see bench/).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple
+
+
+def record(cls):
+    """Turn an annotated class into a frozen record: a named tuple with the class's fields (in
+    order, with their defaults), docstring and methods. Records equal only records of their own type."""
+    own = cls.__dict__
+    names = list(own.get("__annotations__", {}))
+    defaults = [own[n] for n in names if n in own]
+    base = namedtuple(cls.__name__, names, defaults=defaults, module=cls.__module__)
+    body = {k: v for k, v in own.items() if k not in names and k not in ("__dict__", "__weakref__")}
+    body["__slots__"] = ()
+    body.setdefault("__eq__", _same_record)
+    body.setdefault("__ne__", lambda self, other: not self == other)
+    body.setdefault("__hash__", tuple.__hash__)
+    return type(cls.__name__, (base,), body)
+
+
+def _same_record(self, other) -> bool:
+    return type(other) is type(self) and tuple.__eq__(self, other)
 
 # Item types of the canonical content array, and the media kind each one carries.
 ITEM_KINDS = {"text": "text", "image_url": "image", "video_url": "video", "audio_url": "audio"}
@@ -27,7 +48,7 @@ class PrepError(Exception):
     exit_code = 2
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Param:
     """One top-level parameter occurrence, as written.
 
@@ -41,7 +62,7 @@ class Param:
     pointer: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Item:
     """One entry of the canonical content array.
 
@@ -68,7 +89,7 @@ class Item:
         return ITEM_KINDS.get(self.type)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Request:
     """A request in canonical form: parameters and content items, each with its source pointer.
 
@@ -78,7 +99,12 @@ class Request:
     dialect: str
     params: tuple[Param, ...]
     items: tuple[Item, ...]
-    document: dict = field(compare=False, repr=False, hash=False)
+    document: dict = None
+
+    def __eq__(self, other) -> bool:  # the document as written is not part of the canonical request
+        return type(other) is Request and self[:3] == other[:3]
+
+    __hash__ = None
 
     def param(self, name: str) -> Param | None:
         """The first occurrence of canonical parameter ``name`` (top level before nested)."""
@@ -92,7 +118,7 @@ class Request:
         return default if p is None else p.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MediaFacts:
     """What the inspector learned about one media file, from its content (never its extension).
 
@@ -120,7 +146,7 @@ class MediaFacts:
     source: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MediaMissing:
     """Media a request points at that could not be reached: a local path that is not a readable
     file, or (with --remote) a URL that did not answer. ``status`` is the HTTP status when there was one."""
@@ -130,7 +156,7 @@ class MediaMissing:
     status: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rule:
     """One declarative rule as loaded from ``rules/*.toml``, after ``extends`` is resolved."""
 
@@ -140,7 +166,7 @@ class Rule:
     check: str
     message: str
     summary: str
-    options: dict = field(compare=False, hash=False)
+    options: dict = None
     scope: str = "request"
     fixable: bool = False
     fix: str = ""
@@ -149,7 +175,7 @@ class Rule:
     example_pass: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """One thing wrong with a request: which rule, where (RFC 6901 pointer), and what was expected."""
 
@@ -160,8 +186,8 @@ class Finding:
     expected: object = None
     actual: object = None
     fixable: bool = False
-    line: int | None = field(default=None, compare=False)
-    column: int | None = field(default=None, compare=False)
+    line: int | None = None
+    column: int | None = None
 
     def as_dict(self) -> dict:
         out = {
@@ -178,7 +204,7 @@ class Finding:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Result:
     """The outcome of checking one request file."""
 
@@ -187,4 +213,4 @@ class Result:
     mode: str | None
     findings: tuple[Finding, ...]
     estimate: dict | None = None
-    text: str | None = field(default=None, compare=False, repr=False)
+    text: str | None = None

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
 from .checks import CHECKS
-from .model import SEVERITY_RANK, PrepError, Rule
+from .model import SEVERITY_RANK, PrepError, Rule, record
 
 BASE = "seedance-2.0"
 DEFAULT_PROFILE = "ark"
@@ -32,7 +31,7 @@ _PROFILE_KEYS = {"dialect": "str", "api_base": "str", "key_env": "str", "headers
                  "download_ttl_hours": "int"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Profile:
     """A resolved rule set for one API: its data and its rules, in catalogue order."""
 
@@ -40,7 +39,7 @@ class Profile:
     title: str
     data: dict
     rules: tuple[Rule, ...]
-    plan: tuple = field(default=(), compare=False, repr=False)  # (rule, check fn, prepared options)
+    plan: tuple = ()  # (rule, check fn, prepared options), compiled once per profile
 
     @property
     def dialect(self) -> str:
@@ -417,9 +416,7 @@ def select(profile: Profile, *, select: list[str] | None = None, ignore: list[st
         if r.id not in chosen:
             continue
         if r.id in overrides:
-            from dataclasses import replace
-
-            r = replace(r, severity=overrides[r.id])
+            r = r._replace(severity=overrides[r.id])
         if r.severity != "off":
             rules.append(r)
     return _profile(profile.name, profile.title, profile.data, tuple(rules))

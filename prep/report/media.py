@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 _RESET = "\033[0m"
 _STYLE = {"error": "\033[1;31m", "warning": "\033[1;33m", "path": "\033[1m"}
@@ -44,7 +43,7 @@ def _size(n: int) -> str:
 def render(reports, errors, *, fmt: str = "text", color: bool = False, quiet: bool = False) -> str:
     if fmt == "json":
         doc = {"version": 1,
-               "files": [{"path": r.path, "facts": {k: v for k, v in asdict(r.facts).items() if k != "source"},
+               "files": [{"path": r.path, "facts": {k: v for k, v in r.facts._asdict().items() if k != "source"},
                           "findings": [f.as_dict() for f in r.findings]} for r in reports],
                "summary": {"files": len(reports),
                            "errors": sum(1 for r in reports for f in r.findings if f.severity == "error"),
