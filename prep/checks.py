@@ -24,6 +24,7 @@ class CheckKind:
     fields: frozenset
     scope: str = "request"
     prepare: object = None  # options → the form ``fn`` reads (compiled once per profile, not per request)
+    gate: object = None  # options → ("param", name) or ("attr", context attribute) the check cannot fire without
 
 
 CHECKS: dict[str, CheckKind] = {}
@@ -31,15 +32,25 @@ CHECKS: dict[str, CheckKind] = {}
 COMMON_FIELDS = frozenset({"actual", "expected", "where"})
 
 
-def check(name: str, *, options: dict | None = None, fields: tuple = (), scope: str = "request", prepare=None):
+def check(name: str, *, options: dict | None = None, fields: tuple = (), scope: str = "request", prepare=None,
+          gate=None):
     """Register a check kind. ``options`` maps option name to ``(spec, required)``; ``prepare``
-    turns validated options into what the check reads (split tables, compiled patterns)."""
+    turns validated options into what the check reads (split tables, compiled patterns); ``gate``
+    names what a request must have for the check to find anything, so the engine can skip it cheaply."""
 
     def register(fn):
-        CHECKS[name] = CheckKind(name, fn, options or {}, frozenset(fields) | COMMON_FIELDS, scope, prepare)
+        CHECKS[name] = CheckKind(name, fn, options or {}, frozenset(fields) | COMMON_FIELDS, scope, prepare, gate)
         return fn
 
     return register
+
+
+def _param_gate(o: dict):
+    return ("param", o["param"])
+
+
+def _attr_gate(attr: str):
+    return lambda o: ("attr", attr)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -124,7 +135,7 @@ def closest(word: str, choices) -> str | None:
 # The request document
 
 
-@check("document", options={"problem": ("str", True)}, fields=("detail",))
+@check("document", options={"problem": ("str", True)}, fields=("detail",), gate=_attr_gate("diagnostics"))
 def _document(ctx, o):
     want = o["problem"]
     for problem, pointer, detail, position in ctx.diagnostics:
@@ -252,7 +263,8 @@ def _occurrences(ctx, name):
     return ctx.params.get(name, ())
 
 
-@check("resolution", options={"param": ("str", True), "size_param": ("str", False)}, fields=("detail",))
+@check("resolution", options={"param": ("str", True), "size_param": ("str", False)}, fields=("detail",),
+       gate=lambda o: None if o.get("size_param") else ("param", o["param"]))
 def _resolution(ctx, o):
     models = ctx.profile.get("models", {})
     model = ctx.value("model")
@@ -277,7 +289,7 @@ def _resolution(ctx, o):
                 yield p.pointer, p.value, sorted(sizes), {"detail": detail}
 
 
-@check("one_of", options={"param": ("str", True), "values": ("list", True)}, fields=("key",))
+@check("one_of", options={"param": ("str", True), "values": ("list", True)}, fields=("key",), gate=_param_gate)
 def _one_of(ctx, o):
     values = o["values"]
     for p in _occurrences(ctx, o["param"]):
@@ -290,7 +302,7 @@ _INT_STRING = re.compile(r"-?\d+\Z")
 
 @check("int_range", options={"param": ("str", True), "min": ("int", True), "max": ("int", True),
                              "also": ("list[int]", False), "strings": ("bool", False)},
-       fields=("key", "min", "max"))
+       fields=("key", "min", "max"), gate=_param_gate)
 def _int_range(ctx, o):
     lo, hi, also = o["min"], o["max"], o.get("also", [])
     expected = f"{lo} to {hi}" + "".join(f" or {a}" for a in also)
@@ -311,7 +323,8 @@ def _int_range(ctx, o):
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://[^\s/?#]+")
 
 
-@check("url_param", options={"param": ("str", True), "schemes": ("list[str]", True)}, fields=("key",))
+@check("url_param", options={"param": ("str", True), "schemes": ("list[str]", True)}, fields=("key",),
+       gate=_param_gate)
 def _url_param(ctx, o):
     for p in _occurrences(ctx, o["param"]):
         if isinstance(p.value, str):
@@ -343,7 +356,7 @@ def _content_empty(ctx, o):
         yield pointer, None, None, {"detail": "the request has no text prompt and no media"}
 
 
-@check("item_shape", options={"types": ("list[str]", True)}, fields=("detail",))
+@check("item_shape", options={"types": ("list[str]", True)}, fields=("detail",), gate=_attr_gate("items"))
 def _item_shape(ctx, o):
     known = o["types"]
     for item in ctx.request.items:
@@ -354,7 +367,7 @@ def _item_shape(ctx, o):
                    {"where": where(item.pointer), "detail": f"unknown item type {item.type!r}; use one of {show(known)}"})
 
 
-@check("roles", options={"roles": ("table[list[str]]", True)}, fields=("type",))
+@check("roles", options={"roles": ("table[list[str]]", True)}, fields=("type",), gate=_attr_gate("media"))
 def _roles(ctx, o):
     table = o["roles"]
     for item in ctx.request.items:
@@ -367,7 +380,7 @@ def _roles(ctx, o):
                     "actual": item.role if isinstance(item.role, str) else repr(item.role)})
 
 
-@check("role_missing", options={"default_roles": ("table[str]", True)}, fields=("detail",))
+@check("role_missing", options={"default_roles": ("table[str]", True)}, fields=("detail",), gate=_attr_gate("media"))
 def _role_missing(ctx, o):
     defaults = o["default_roles"]
     several_images = len(ctx.images) > 1
@@ -388,7 +401,7 @@ def _role_missing(ctx, o):
         yield item.pointer + "/role", None, defaults.get(item.type), {"where": where(item.pointer), "detail": detail}
 
 
-@check("order", options={"order": ("list[str]", True)}, fields=("type", "previous"))
+@check("order", options={"order": ("list[str]", True)}, fields=("type", "previous"), gate=_attr_gate("media"))
 def _order(ctx, o):
     rank = {t: i for i, t in enumerate(o["order"])}
     highest, previous = -1, None
@@ -405,7 +418,7 @@ def _order(ctx, o):
 
 
 @check("mode_exclusive", options={"frame_roles": ("list[str]", True), "reference_roles": ("list[str]", True)},
-       fields=("detail",))
+       fields=("detail",), gate=_attr_gate("media"))
 def _mode_exclusive(ctx, o):
     frames = [i for i in ctx.media if i.role in o["frame_roles"]]
     refs = [i for i in ctx.media if i.role in o["reference_roles"]]
@@ -417,7 +430,7 @@ def _mode_exclusive(ctx, o):
         yield f.role_pointer or f.pointer, [f.role, r.role], None, {"detail": detail}
 
 
-@check("frames", fields=("detail",))
+@check("frames", fields=("detail",), gate=_attr_gate("images"))
 def _frames(ctx, o):
     firsts = [i for i in ctx.images if i.role == "first_frame"]
     lasts = [i for i in ctx.images if i.role == "last_frame"]
@@ -433,7 +446,7 @@ def _frames(ctx, o):
 
 
 @check("count", options={"kinds": ("list[str]", True), "max": ("int", True), "max_by_mode": ("table[int]", False)},
-       fields=("mode_text",))
+       fields=("mode_text",), gate=_attr_gate("media"))
 def _count(ctx, o):
     kinds = o["kinds"]
     items = [i for i in ctx.media if i.kind in kinds]
@@ -444,13 +457,13 @@ def _count(ctx, o):
         yield items[limit].pointer, len(items), limit, {"mode_text": mode_text}
 
 
-@check("requires_visual")
+@check("requires_visual", gate=_attr_gate("audios"))
 def _requires_visual(ctx, o):
     if ctx.audios and not ctx.images and not ctx.videos:
         yield ctx.audios[0].pointer, None, None, {}
 
 
-@check("text_only_tool", options={"tool": ("str", True)}, fields=("tool", "media"))
+@check("text_only_tool", options={"tool": ("str", True)}, fields=("tool", "media"), gate=lambda o: ("param", "tools"))
 def _text_only_tool(ctx, o):
     tools = ctx.value("tools")
     if not isinstance(tools, list) or not ctx.media:
@@ -472,7 +485,8 @@ def _cjk_count(text: str) -> int:
     return sum(1 for c in text if c >= "\u3040" and any(lo <= ord(c) <= hi for lo, hi in _CJK_RANGES))
 
 
-@check("text_length", options={"max_words": ("int", True), "max_cjk": ("int", True)}, fields=("detail",))
+@check("text_length", options={"max_words": ("int", True), "max_cjk": ("int", True)}, fields=("detail",),
+       gate=_attr_gate("texts"))
 def _text_length(ctx, o):
     for item in ctx.texts:
         text = item.text or ""
@@ -506,7 +520,7 @@ def _prepare_placeholders(o: dict) -> dict:
 
 
 @check("placeholders", options={"patterns": ("list[regex]", True), "aliases": ("table[str]", False)},
-       fields=("ref", "kind", "n", "count"), prepare=_prepare_placeholders)
+       fields=("ref", "kind", "n", "count"), prepare=_prepare_placeholders, gate=_attr_gate("texts"))
 def _placeholders(ctx, o):
     regex, aliases = o["regex"], o["aliases"]
     counts = {"image": len(ctx.images), "video": len(ctx.videos), "audio": len(ctx.audios)}
@@ -534,7 +548,8 @@ def _placeholders(ctx, o):
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 
 
-@check("url_scheme", options={"schemes": ("list[str]", True), "local_paths": ("bool", False)}, fields=("detail",))
+@check("url_scheme", options={"schemes": ("list[str]", True), "local_paths": ("bool", False)}, fields=("detail",),
+       gate=_attr_gate("media"))
 def _url_scheme(ctx, o):
     schemes = o["schemes"]
     for item in ctx.media:
@@ -562,14 +577,15 @@ def _url_scheme(ctx, o):
             yield item.value_pointer, url[:200], schemes, {"where": where(item.pointer), "detail": detail}
 
 
-@check("no_data_uri", options={"kinds": ("list[str]", True)}, fields=("kind",))
+@check("no_data_uri", options={"kinds": ("list[str]", True)}, fields=("kind",), gate=_attr_gate("media"))
 def _no_data_uri(ctx, o):
     for item in ctx.media:
         if item.kind in o["kinds"] and isinstance(item.url, str) and item.url[:5].lower() == "data:":
             yield item.value_pointer, item.url[:40], None, {"where": where(item.pointer), "kind": item.kind}
 
 
-@check("data_uri", options={"media_types": ("table[table[str]]", True)}, fields=("detail",))
+@check("data_uri", options={"media_types": ("table[table[str]]", True)}, fields=("detail",),
+       gate=_attr_gate("media"))
 def _data_uri(ctx, o):
     table = o["media_types"]
     for item in ctx.media:
@@ -619,7 +635,7 @@ def data_url_problem(url: str, kind: str, table: dict, binascii) -> str | None:
 # Cost
 
 
-@check("token_budget")
+@check("token_budget", gate=_attr_gate("max_tokens"))
 def _token_budget(ctx, o):
     estimate = ctx.estimate
     if ctx.max_tokens is not None and estimate and estimate.get("tokens") is not None:

@@ -18,7 +18,7 @@ class Context:
     """What every check of one request may read. Built once per request."""
 
     __slots__ = ("request", "document", "dialect", "profile", "profile_name", "diagnostics", "source_bytes",
-                 "facts", "labels", "max_tokens", "params", "texts", "media", "images", "videos", "audios", "mode", "estimate")
+                 "facts", "labels", "max_tokens", "params", "items", "texts", "media", "images", "videos", "audios", "mode", "estimate")
 
     def __init__(self, request: Request | None, profile: Profile, *, diagnostics=(), source_bytes: int = 0,
                  facts: dict | None = None, max_tokens: int | None = None, labels: dict | None = None):
@@ -32,6 +32,7 @@ class Context:
         self.source_bytes = source_bytes
         self.facts = facts or {}
         self.max_tokens = max_tokens
+        self.items = request.items if request is not None else ()
         self.params: dict[str, list] = {}  # canonical name → occurrences, top level first
         for p in request.params if request is not None else ():
             self.params.setdefault(p.name, []).append(p)
@@ -154,7 +155,14 @@ def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), sourc
     ctx = Context(request, profile, diagnostics=diagnostics, source_bytes=source_bytes, facts=facts,
                   max_tokens=max_tokens, labels=labels)
     findings: list[Finding] = []
-    for rule, check, options in profile.plan:
+    params = ctx.params
+    for rule, check, options, gate in profile.plan:
+        if gate is not None:  # skip, without running it, a check that cannot fire on this request
+            if gate[0] == "param":
+                if gate[1] not in params:
+                    continue
+            elif not getattr(ctx, gate[1]):
+                continue
         if request is None and rule.check != "document":
             continue
         if rule.scope == "media" and not ctx.facts:

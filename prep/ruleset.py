@@ -39,7 +39,7 @@ class Profile:
     title: str
     data: dict
     rules: tuple[Rule, ...]
-    plan: tuple = ()  # (rule, check fn, prepared options), compiled once per profile
+    plan: tuple = ()  # (rule, check fn, prepared options, gate), compiled once per profile
 
     @property
     def dialect(self) -> str:
@@ -313,7 +313,8 @@ def _profile(name: str, title: str, data: dict, rules: tuple[Rule, ...]) -> Prof
     plan = []
     for rule in rules:
         kind = CHECKS[rule.check]
-        plan.append((rule, kind.fn, kind.prepare(rule.options) if kind.prepare else rule.options))
+        options = kind.prepare(rule.options) if kind.prepare else rule.options
+        plan.append((rule, kind.fn, options, kind.gate(rule.options) if kind.gate else None))
     return Profile(name, title, data, rules, tuple(plan))
 
 
