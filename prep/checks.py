@@ -125,10 +125,19 @@ def plural(n: int, word: str) -> str:
 
 
 def closest(word: str, choices) -> str | None:
-    import difflib  # only when a suggestion is needed
+    """The known name closest to ``word`` (a typo's likely fix), or None."""
+    key = (word, tuple(choices))
+    if key not in _CLOSEST:
+        import difflib  # only when a suggestion is needed
 
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return match[0] if match else None
+        match = difflib.get_close_matches(word, key[1], n=1, cutoff=0.6)
+        if len(_CLOSEST) > 4096:
+            _CLOSEST.clear()
+        _CLOSEST[key] = match[0] if match else None
+    return _CLOSEST[key]
+
+
+_CLOSEST: dict = {}  # the same typo recurs across a folder of templates
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -516,7 +525,8 @@ def _prepare_placeholders(o: dict) -> dict:
     parts = []
     for n, pattern in enumerate(o["patterns"]):
         parts.append("(?:" + pattern.replace("(?P<kind>", f"(?P<kind{n}>").replace("(?P<n>", f"(?P<n{n}>") + ")")
-    return {"regex": re.compile("|".join(parts), re.IGNORECASE), "aliases": o.get("aliases", {})}
+    return {"regex": re.compile("|".join(parts), re.IGNORECASE), "aliases": o.get("aliases", {}),
+            "words": tuple({*(a.lower() for a in o.get("aliases", {})), "image", "video", "audio"})}
 
 
 @check("placeholders", options={"patterns": ("list[regex]", True), "aliases": ("table[str]", False)},
@@ -528,6 +538,9 @@ def _placeholders(ctx, o):
         text = item.text or ""
         if not _DIGIT.search(text):
             continue  # every placeholder carries a number
+        lower = text.lower()
+        if not any(w in lower for w in o["words"]):
+            continue  # nor any kind word
         reported = set()
         for m in regex.finditer(text):
             found = {k: v for k, v in m.groupdict().items() if v is not None}

@@ -159,8 +159,9 @@ def cmd_check(args, config) -> int:
     if fmt == "sarif":
         for name in dict.fromkeys(r.profile for r in results) or [checker.fixed_profile or "ark"]:
             rules.extend(checker.profile_for(name).rules)
-    _emit(render(fmt, results, errors, color=_color(args) and not args.output, quiet=args.quiet, rules=rules),
-          args.output)
+    pretty = len(results) <= 100 or (sys.stdout.isatty() and not args.output)
+    _emit(render(fmt, results, errors, color=_color(args) and not args.output, quiet=args.quiet, rules=rules,
+                 pretty=pretty), args.output)
     return exit_code([*results, *errors], args.fail_on or config.fail_on or "error")
 
 

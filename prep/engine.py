@@ -100,15 +100,18 @@ def estimate(request: Request, profile: dict, facts: dict | None = None) -> dict
     if not cost:
         return None
     defaults = profile.get("defaults", {})
-    model = request.value("model")
+    first: dict = {}
+    for p in request.params:
+        first.setdefault(p.name, p.value)
+    model = first.get("model")
     info = profile.get("models", {}).get(model) if isinstance(model, str) else None
-    resolution = request.value("resolution")
+    resolution = first.get("resolution")
     if not isinstance(resolution, str):
         resolution = (info or {}).get("resolution") or defaults.get("resolution")
-    ratio = request.value("ratio")
+    ratio = first.get("ratio")
     if not isinstance(ratio, str):
         ratio = defaults.get("ratio")
-    size = request.value("size")
+    size = first.get("size")
     table = pixels.get(resolution)
     size_match = _WxH.match(size) if isinstance(size, str) else None
     if size_match:
@@ -119,7 +122,7 @@ def estimate(request: Request, profile: dict, facts: dict | None = None) -> dict
         w, h = max(table.values(), key=lambda wh: wh[0] * wh[1])  # adaptive: the widest area of the tier
     else:
         return None
-    duration = request.value("duration", defaults.get("duration"))
+    duration = first.get("duration", defaults.get("duration"))
     if isinstance(duration, str) and _INT.match(duration.strip()):
         duration = int(duration)
     if isinstance(duration, bool) or not isinstance(duration, int):

@@ -216,6 +216,19 @@ def check_all(checker: Checker, sources: list, jobs: int | None = None) -> list:
     Large batches are spread over ``jobs`` worker processes (default: one per CPU) where the platform
     forks cheaply; results are the same either way.
     """
+    import gc
+
+    # Checking allocates many short-lived containers and keeps every result: the default collector
+    # thresholds make it scan the growing heap over and over (half the run time on 10,000 files).
+    saved = gc.get_threshold()
+    gc.set_threshold(max(saved[0], 20_000), max(saved[1], 20), max(saved[2], 20))
+    try:
+        return _check_all(checker, sources, jobs)
+    finally:
+        gc.set_threshold(*saved)
+
+
+def _check_all(checker: Checker, sources: list, jobs: int | None) -> list:
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     todo = [s for s in sources if isinstance(s, str) and s != STDIN]
     # Workers are forked (cheap, and they inherit the loaded rules): Linux only, where fork is safe.

@@ -24,5 +24,6 @@ def document(results, errors) -> dict:
     return doc
 
 
-def render(results, errors, **_) -> str:
-    return json.dumps(document(results, errors), ensure_ascii=False, indent=2) + "\n"
+def render(results, errors, *, pretty: bool = True, **_) -> str:
+    """Indented for people; compact (and several times faster to write) for programs."""
+    return json.dumps(document(results, errors), ensure_ascii=False, indent=2 if pretty else None) + "\n"

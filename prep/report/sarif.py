@@ -16,7 +16,7 @@ def _uri(path: str) -> str:
     return quote(path.replace("\\", "/"))
 
 
-def render(results, errors, *, rules=(), **_) -> str:
+def render(results, errors, *, rules=(), pretty: bool = True, **_) -> str:
     """``rules`` are the ``model.Rule`` objects of the profiles used (for ids, names and help)."""
     catalogue = {}
     for rule in rules:
@@ -65,4 +65,5 @@ def render(results, errors, *, rules=(), **_) -> str:
         "results": sarif_results,
         "invocations": [{"executionSuccessful": not errors, "toolExecutionNotifications": notifications}],
     }
-    return json.dumps({"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}, ensure_ascii=False, indent=2) + "\n"
+    doc = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
+    return json.dumps(doc, ensure_ascii=False, indent=2 if pretty else None) + "\n"
