@@ -216,7 +216,8 @@ def test_fast_video_parsers_agree_with_mediainfo(media, spec):
 @pytest.mark.parametrize("container", ["wav", "mp3", "flac", "ogg", "opus", "m4a"])
 @pytest.mark.parametrize("channels", [1, 2])
 def test_fast_audio_parsers_agree_with_mediainfo(media, container, channels):
-    path = media.audio(container=container, channels=channels, seconds=3.0, rate=44100 if container != "opus" else 48000)
+    rate = 48000 if container == "opus" else 44100
+    path = media.audio(container=container, channels=channels, seconds=3.0, rate=rate)
     fast, slow = clean(inspect_path(path)), clean(_mediainfo_facts(path))
     for name in ("kind", "format", "codec", "sample_rate", "channels", "has_video", "has_audio"):
         assert getattr(fast, name) == getattr(slow, name), name
