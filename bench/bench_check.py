@@ -53,7 +53,7 @@ def main() -> None:
             t = timed([*prep, "check", str(root), "--format", fmt, "-q"], args.runs)
             print(f"seedance-prep check --format {fmt:5s}: {t:6.2f} s  {len(files) / t:8.0f} files/s")
 
-        cj = shutil.which("check-jsonschema")
+        cj = shutil.which("check-jsonschema") or shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
         if cj is None:
             print("check-jsonschema: not installed (pip install check-jsonschema)")
         else:

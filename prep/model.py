@@ -190,18 +190,8 @@ class Finding:
     column: int | None = None
 
     def as_dict(self) -> dict:
-        out = {
-            "rule": self.rule,
-            "severity": self.severity,
-            "pointer": self.pointer,
-            "message": self.message,
-            "expected": self.expected,
-            "actual": self.actual,
-            "fixable": self.fixable,
-        }
-        if self.line is not None:
-            out["line"], out["column"] = self.line, self.column
-        return out
+        """The finding as the JSON output writes it (``line``/``column`` are null when not located)."""
+        return dict(zip(self._fields, self))
 
 
 @record
