@@ -525,14 +525,17 @@ def _prepare_placeholders(o: dict) -> dict:
     parts = []
     for n, pattern in enumerate(o["patterns"]):
         parts.append("(?:" + pattern.replace("(?P<kind>", f"(?P<kind{n}>").replace("(?P<n>", f"(?P<n{n}>") + ")")
-    return {"regex": re.compile("|".join(parts), re.IGNORECASE), "aliases": o.get("aliases", {}),
+    joined = "|".join(parts)
+    # Matched against the lower-cased prompt: much faster than IGNORECASE on a literal-led alternation.
+    return {"regex": re.compile(joined), "regex_any_case": re.compile(joined, re.IGNORECASE),
+            "aliases": {k.lower(): v for k, v in o.get("aliases", {}).items()},
             "words": tuple({*(a.lower() for a in o.get("aliases", {})), "image", "video", "audio"})}
 
 
 @check("placeholders", options={"patterns": ("list[regex]", True), "aliases": ("table[str]", False)},
        fields=("ref", "kind", "n", "count"), prepare=_prepare_placeholders, gate=_attr_gate("texts"))
 def _placeholders(ctx, o):
-    regex, aliases = o["regex"], o["aliases"]
+    aliases = o["aliases"]
     counts = {"image": len(ctx.images), "video": len(ctx.videos), "audio": len(ctx.audios)}
     for item in ctx.texts:
         text = item.text or ""
@@ -541,8 +544,12 @@ def _placeholders(ctx, o):
         lower = text.lower()
         if not any(w in lower for w in o["words"]):
             continue  # nor any kind word
+        if len(lower) == len(text):
+            regex, subject = o["regex"], lower
+        else:  # lower-casing moved offsets (rare letters): match the original
+            regex, subject = o["regex_any_case"], text
         reported = set()
-        for m in regex.finditer(text):
+        for m in regex.finditer(subject):
             found = {k: v for k, v in m.groupdict().items() if v is not None}
             raw = next(v for k, v in found.items() if k.startswith("kind"))
             n = int(next(v for k, v in found.items() if k[0] == "n"))
@@ -551,8 +558,9 @@ def _placeholders(ctx, o):
             if count is None or 1 <= n <= count or (kind, n) in reported:
                 continue
             reported.add((kind, n))
-            yield (item.value_pointer, m.group(0), count,
-                   {"where": where(item.pointer), "ref": m.group(0), "kind": kind, "n": n, "count": count})
+            ref = text[m.start():m.end()]  # as written, not lower-cased
+            yield (item.value_pointer, ref, count,
+                   {"where": where(item.pointer), "ref": ref, "kind": kind, "n": n, "count": count})
 
 
 # ---------------------------------------------------------------------------------------------------

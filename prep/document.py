@@ -22,6 +22,21 @@ def _reject_constant(name: str):
     raise _Constant(name)
 
 
+_SKIP = json.JSONDecoder()  # jumps over a subtree at C speed
+_REPEATS: list = []  # set by the decoder when an object repeats a key (one document at a time)
+
+
+def _pairs(items: list) -> dict:
+    obj = dict(items)
+    if len(obj) != len(items):
+        _REPEATS.append(True)
+    return obj
+
+
+# One decoder for every document (json.loads with options builds a new one per call).
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_reject_constant)
+
+
 def parse_json(data: bytes) -> tuple[dict | None, list[tuple], str]:
     """``(object or None, diagnostics, text)`` for the bytes of a request file.
 
@@ -44,16 +59,9 @@ def parse_json(data: bytes) -> tuple[dict | None, list[tuple], str]:
         what = "empty" if not text else "only white space"
         diagnostics.append(("syntax", "", f"the file is {what}; a request is a JSON object", (1, 1)))
         return None, diagnostics, text
-    duplicates = []
-
-    def pairs(items):
-        obj = dict(items)
-        if len(obj) != len(items):
-            duplicates.append(True)
-        return obj
-
+    del _REPEATS[:]
     try:
-        doc = json.loads(text, object_pairs_hook=pairs, parse_constant=_reject_constant)
+        doc = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         diagnostics.append(("syntax", "", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                             (exc.lineno, exc.colno)))
@@ -70,7 +78,7 @@ def parse_json(data: bytes) -> tuple[dict | None, list[tuple], str]:
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(doc), "a number")
         diagnostics.append(("syntax", "", f"the top-level value is {kind}; a request is a JSON object", (1, 1)))
         return None, diagnostics, text
-    if duplicates:
+    if _REPEATS:
         for pointer, key, offset in find_duplicates(text):
             diagnostics.append(("duplicate-key", pointer, f"key '{key}' appears more than once; the last value wins",
                                 line_col(text, offset)))
@@ -116,13 +124,21 @@ _WALK = re.compile(r'[\s,]*(?:("[^"\\]*(?:\\.[^"\\]*)*")\s*:|("[^"\\]*(?:\\.[^"\
 
 def _scan(text: str, needed: set[str] | None) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
     """One pass over the source: offsets of the ``needed`` pointers (object members at their key,
-    array elements at their value; all of them when None) and every repeated key. Iterative, so
-    depth costs no stack; stops early once every needed pointer is found."""
+    array elements at their value; every one when None) and every repeated key (when None).
+    Iterative, so depth costs no stack. With ``needed``, a container no needed pointer lies in is
+    jumped over by the C decoder, and the pass stops once every needed pointer is found."""
     found: dict[str, int] = {}
     repeats: list[tuple[str, str, int]] = []
     remaining = len(needed) if needed is not None else -1
     stack: list[list] = []  # frames: [is_object, pointer, next index or current member pointer, keys seen]
-    for m in _WALK.finditer(text):
+    match = _WALK.match
+    skip = _SKIP.raw_decode
+    pos, end = 0, len(text)
+    while pos < end:
+        m = match(text, pos)
+        if m is None:
+            break
+        pos = m.end()
         key = m.group(1)
         if key is not None:
             if not stack or not stack[-1][0]:
@@ -155,11 +171,18 @@ def _scan(text: str, needed: set[str] | None) -> tuple[dict[str, int], list[tupl
             else:
                 pointer = f"{frame[1]}/{frame[2]}"
                 frame[2] += 1
-        if (needed is None or pointer in needed) and pointer not in found:
-            found[pointer] = m.start(2)
-            remaining -= 1
-            if not remaining:
-                break
+        if needed is None or pointer in needed:
+            if pointer not in found:
+                found[pointer] = m.start(2)
+                remaining -= 1
+                if not remaining:
+                    break
+        elif c == "{" or c == "[":
+            try:
+                pos = skip(text, m.start(2))[1]  # nothing needed inside: jump to its end
+                continue
+            except ValueError:
+                pass
         if c == "{":
             stack.append([True, pointer, None, set()])
         elif c == "[":
@@ -169,7 +192,7 @@ def _scan(text: str, needed: set[str] | None) -> tuple[dict[str, int], list[tupl
 
 def find_duplicates(text: str) -> list[tuple[str, str, int]]:
     """``(pointer, key, offset)`` of every repeated key in the document."""
-    return _scan(text, set())[1]
+    return _scan(text, None)[1]
 
 
 def line_col(text: str, offset: int) -> tuple[int, int]:
