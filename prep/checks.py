@@ -514,6 +514,19 @@ def _text_length(ctx, o):
 
 
 _DIGIT = re.compile(r"\d")
+_NUMBER = re.compile(r"\d+")
+_WINDOW = 24  # a placeholder's words stand at most this many characters before its number
+
+
+def _placeholder_matches(regex: re.Pattern, text: str):
+    """The placeholder matches in ``text``, found by searching only a short window before each
+    number (numbers are rare in prompts; scanning every position with the patterns is not)."""
+    last_end = 0
+    for number in _NUMBER.finditer(text):
+        m = regex.search(text, max(last_end, number.start() - _WINDOW), min(len(text), number.end() + 2))
+        if m is not None and m.end() > last_end:
+            last_end = m.end()
+            yield m
 
 
 def _prepare_placeholders(o: dict) -> dict:
@@ -549,7 +562,7 @@ def _placeholders(ctx, o):
         else:  # lower-casing moved offsets (rare letters): match the original
             regex, subject = o["regex_any_case"], text
         reported = set()
-        for m in regex.finditer(subject):
+        for m in _placeholder_matches(regex, subject):
             found = {k: v for k, v in m.groupdict().items() if v is not None}
             raw = next(v for k, v in found.items() if k.startswith("kind"))
             n = int(next(v for k, v in found.items() if k[0] == "n"))

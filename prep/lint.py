@@ -44,6 +44,7 @@ class Checker:
         self.locate_findings = locate_findings
         self._selection = (select_ids, ignore_ids, severity)
         self._profiles: dict[str, Profile] = {}
+        self._limits: dict[str, int | None] = {}
         self._models = {name: book.profile_data(name).get("models", {}) for name in book.names}
         # Resolve eagerly so a bad --profile / --select fails before any file is read.
         self.profile_for(profile or DEFAULT_PROFILE)
@@ -56,8 +57,11 @@ class Checker:
         return prof
 
     def _body_limit(self, profile: Profile) -> int | None:
-        rule = self.book.get(profile.name).rule("request.body-size")
-        return rule.options.get("max_bytes") if rule else None
+        limit = self._limits.get(profile.name, False)
+        if limit is False:
+            rule = self.book.get(profile.name).rule("request.body-size")
+            limit = self._limits[profile.name] = rule.options.get("max_bytes") if rule else None
+        return limit
 
     def resolver(self):
         if self._resolver is None:
@@ -145,9 +149,11 @@ class Checker:
         """A result without reading the file when it is far beyond any body the API accepts."""
         profile = self.profile_for(self.fixed_profile or DEFAULT_PROFILE)
         limit = self._body_limit(profile)
-        if limit is None or size <= 2 * limit or profile.rule("request.body-size") is None:
+        if limit is None or size <= 2 * limit:
             return None
         rule = profile.rule("request.body-size")
+        if rule is None:
+            return None
         mb = 1024 * 1024
         finding = Finding(rule.id, rule.severity, "", f"request body is {size / mb:.1f} MB; the API accepts at most "
                           f"{limit / mb:g} MB (file not parsed)", limit, size, rule.fixable, 1, 1)
@@ -159,14 +165,21 @@ class Checker:
             data = sys.stdin.buffer.read() if sys.stdin is not None else b""
             return self.check_bytes(data, "<stdin>")
         try:
-            st = os.stat(source)
-            if not stat.S_ISREG(st.st_mode):
-                return ReadError(source, "not a regular file")
-            big = self.check_too_big(source, st.st_size)
-            if big is not None:
-                return big
-            with open(source, "rb") as fh:
-                data = fh.read()
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then turns it away.
+            fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    return ReadError(source, "not a regular file")
+                big = self.check_too_big(source, st.st_size)
+                if big is not None:
+                    return big
+                chunks = [os.read(fd, st.st_size + 1)]
+                while chunks[-1]:  # the file may have grown since fstat
+                    chunks.append(os.read(fd, 1 << 20))
+                data = b"".join(chunks)
+            finally:
+                os.close(fd)
         except OSError as exc:
             return ReadError(source, describe_os_error(exc))
         return self.check_bytes(data, source)

@@ -104,14 +104,14 @@ def test_directory_named_like_a_request_is_walked_not_read(cli, tmp_path):
 def test_unreadable_file_exit_2(cli, tmp_path, monkeypatch):
     path = tmp_path / "secret.json"
     path.write_text(json.dumps(GOOD))
-    real_open = open
+    real_open = os.open
 
     def deny(file, *args, **kwargs):
         if str(file) == str(path):
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", deny)
+    monkeypatch.setattr(os, "open", deny)
     res = cli("check", path)
     assert res.code == 2
     assert res.err.strip() == f"seedance-prep: error: {path}: permission denied"
