@@ -46,7 +46,7 @@ class Context:
             elif item.type == "text" and item.problem is None:
                 self.texts.append(item)
         self.mode = detect_mode(request) if request is not None else None
-        self.estimate = estimate(request, profile.data, self.facts) if request is not None else None
+        self.estimate = estimate(request, profile.data, self.facts, self.params) if request is not None else None
 
     def param(self, name: str):
         """The first occurrence of canonical parameter ``name``, or None."""
@@ -89,20 +89,24 @@ def detect_mode(request: Request) -> str | None:
     return None
 
 
-def estimate(request: Request, profile: dict, facts: dict | None = None) -> dict | None:
+def estimate(request: Request, profile: dict, facts: dict | None = None, params: dict | None = None) -> dict | None:
     """Estimated billed tokens: W × H × (fps × seconds + 1) / divisor for the output (SPEC §4), plus
     W × H × fps × seconds / divisor for the input seconds of reference videos when those are known.
 
     None when the output size cannot be known (an unknown resolution, an unparsable duration).
+    ``params`` (canonical name → occurrences) may be passed when already built.
     """
     cost = profile.get("cost")
     pixels = profile.get("pixels", {})
     if not cost:
         return None
     defaults = profile.get("defaults", {})
-    first: dict = {}
-    for p in request.params:
-        first.setdefault(p.name, p.value)
+    if params is not None:
+        first = {name: found[0].value for name, found in params.items()}
+    else:
+        first = {}
+        for p in request.params:
+            first.setdefault(p.name, p.value)
     model = first.get("model")
     info = profile.get("models", {}).get(model) if isinstance(model, str) else None
     resolution = first.get("resolution")
