@@ -14,6 +14,7 @@ import re
 from .model import record
 
 MISSING = object()
+MB = 1024 * 1024  # sizes in messages are binary megabytes
 
 
 @record
@@ -156,8 +157,7 @@ def _document(ctx, o):
 def _body_size(ctx, o):
     size, limit = ctx.source_bytes, o["max_bytes"]
     if size > limit:
-        mb = 1024 * 1024
-        yield "", size, limit, {"actual_mb": f"{size / mb:.1f}", "max_mb": f"{limit / mb:g}"}
+        yield "", size, limit, {"actual_mb": f"{size / MB:.1f}", "max_mb": f"{limit / MB:g}"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -765,9 +765,6 @@ def _fact_in(ctx, o):
                    {"where": _media_where(ctx, item), "file": _file_name(item), "field": o["field"]})
 
 
-_MB = 1024 * 1024
-
-
 @check("fact_range", options={"kind": ("str", True), "fields": ("list[str]", True), "min": ("number", False),
                               "max": ("number", False), "below": ("number", False)},
        fields=("file", "field", "value", "value_mb", "width", "height", "min", "max", "below_mb"), scope="media")
@@ -785,8 +782,8 @@ def _fact_range(ctx, o):
             if (lo is not None and value < lo) or (hi is not None and value > hi) or (below is not None and value >= below):
                 yield (item.value_pointer, round(value, 4) if isinstance(value, float) else value, expected,
                        {"where": _media_where(ctx, item), "file": _file_name(item), "field": field, "value": value,
-                        "value_mb": f"{value / _MB:.1f}", "width": facts.width, "height": facts.height,
-                        "min": lo, "max": hi, "below_mb": f"{(below or 0) / _MB:g}"})
+                        "value_mb": f"{value / MB:.1f}", "width": facts.width, "height": facts.height,
+                        "min": lo, "max": hi, "below_mb": f"{(below or 0) / MB:g}"})
                 break  # one finding per item
 
 

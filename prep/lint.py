@@ -154,9 +154,10 @@ class Checker:
         rule = profile.rule("request.body-size")
         if rule is None:
             return None
-        mb = 1024 * 1024
-        finding = Finding(rule.id, rule.severity, "", f"request body is {size / mb:.1f} MB; the API accepts at most "
-                          f"{limit / mb:g} MB (file not parsed)", limit, size, rule.fixable, 1, 1)
+        from .checks import MB
+
+        finding = Finding(rule.id, rule.severity, "", f"request body is {size / MB:.1f} MB; the API accepts at most "
+                          f"{limit / MB:g} MB (file not parsed)", limit, size, rule.fixable, 1, 1)
         return Result(path, profile.name, None, (finding,), None, "")
 
     def check_source(self, source: str) -> Result | ReadError:

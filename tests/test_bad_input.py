@@ -239,3 +239,14 @@ def test_broken_config_exit_2(cli, tmp_path, name, content, needle):
     assert res.code == 2
     assert needle in res.err, res.err
     assert len(res.err.strip().splitlines()) == 1
+
+
+def test_file_far_over_the_body_limit_is_not_read(cli, tmp_path):
+    overlay = tmp_path / "small.toml"
+    overlay.write_text('[rules."request.body-size"]\noptions = { max_bytes = 100 }\n')
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps({**GOOD, "content": [{"type": "text", "text": "x" * 1000}]}))
+    res = cli("check", path, "--rules", overlay, "--format", "json")
+    (f,) = res.json()["results"][0]["findings"]
+    assert f["rule"] == "request.body-size" and "file not parsed" in f["message"] and f["actual"] > 200
+    assert res.code == 1
