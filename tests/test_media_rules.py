@@ -237,8 +237,10 @@ def test_facts_cache_makes_the_second_run_read_no_media(cli, tmp_path, media, mo
 
 class _Handler(BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
+    seen: list[str] = []
 
     def do_GET(self):  # noqa: N802
+        self.seen.append(self.path)
         body = self.files.get(self.path)
         if body is None:
             self.send_response(404)
@@ -256,6 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server(media):
     _Handler.files = {"/small.png": media.image(size=(200, 200)).read_bytes()}
+    _Handler.seen = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -267,10 +270,12 @@ def server(media):
 def test_remote_is_off_by_default(cli, tmp_path, server):
     found = check(cli, tmp_path, _image(f"{server}/small.png"))
     assert not {"image.dimensions", "media.not-found"} & set(found)
+    assert _Handler.seen == []  # not one request left the process
 
 
 def test_remote_private_host_refused_without_the_flag(cli, tmp_path, server):
     found = check(cli, tmp_path, _image(f"{server}/small.png"), args=("--remote",))
+    assert _Handler.seen == []  # refused before connecting
     assert "private" in found["media.not-found"][0]["message"] or "loopback" in found["media.not-found"][0]["message"]
 
 
