@@ -256,7 +256,8 @@ def _check_all(checker: Checker, sources: list, jobs: int | None) -> list:
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            done = iter([r for chunk in pool.map(_check_chunk, chunks) for r in chunk])
+            # imap: the parent takes in finished chunks while the workers go on with the rest.
+            done = iter([r for chunk in pool.imap(_check_chunk, chunks) for r in chunk])
     finally:
         _worker_checker = None
     return [s if isinstance(s, ReadError) else checker.check_source(s) if s == STDIN else next(done)
