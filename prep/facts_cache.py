@@ -1,35 +1,52 @@
 """A persistent cache of :class:`~prep.model.MediaFacts` for local files.
 
 An entry is keyed by the file's absolute path and checked against its size, modification time
-(nanoseconds), inode and device, so any rewrite of the file is a miss. Entries live in one SQLite
-database (``facts.sqlite3``) under ``$SEEDANCE_PREP_HOME/cache`` when that variable is set, else under
-``$XDG_CACHE_HOME/seedance-prep`` (``~/.cache/seedance-prep`` by default).
+(nanoseconds), inode and device, so any rewrite of the file is a miss. Entries live in ``facts/``
+under :func:`prep.paths.cache_dir`, spread over at most 256 bucket files by the file's folder: a run
+reads only the buckets of the folders it touches, each with one read and one ``marshal.loads``, and
+then a lookup is a dict lookup, one ``stat()`` and, the first time, decoding one small ``marshal``
+blob. Nothing is locked, queried or imported per lookup. (No SQLite: importing ``sqlite3`` alone
+costs more than a warm lookup of a whole folder of 200 files.)
 
-The cache is an accelerator, never a source of truth: a database that is corrupt, truncated or of
-another schema is deleted and rebuilt; a row that does not decode to valid facts is a miss; a cache
-directory that cannot be written, or a database another process holds locked for too long, simply
-means no caching. SQLite's locking makes two processes sharing the cache safe.
+Writes are batched: ``put`` keeps entries in memory and writes them when many are waiting, at
+``close()`` and at interpreter exit. Every :class:`FactsCache` on the same root in one process
+shares those entries, so a second instance sees what the first put before either wrote.
+
+The cache is an accelerator, never a source of truth: each bucket file carries the schema (bumped
+with :data:`INSPECTOR_REVISION`) and a CRC-32 of its content, and a file that is damaged, truncated
+or of another schema is ignored and replaced at the next write; an entry that does not decode to
+valid facts is a miss. Writers hold an exclusive lock (``flock``) while they merge their entries with
+what is on disk and replace the file atomically, so processes sharing the cache lose nothing and
+readers never see half a file. A cache directory that cannot be written means no caching.
 """
 
 from __future__ import annotations
 
-import json
+import atexit
+import marshal
 import os
-import sqlite3
-import threading
+from _thread import allocate_lock  # threading.Lock itself, without importing threading (~1 ms)
+from binascii import crc32
 from collections.abc import Callable
-from pathlib import Path
 
+from prep import paths
 from prep.model import MediaFacts
 
 __all__ = ["FactsCache", "default_cache_root"]
 
 # Bump when the inspector starts reporting different facts for the same bytes.
-INSPECTOR_REVISION = 1
+INSPECTOR_REVISION = 2
 _FIELDS = MediaFacts._fields
-# Stored in the database; any difference (new MediaFacts field, new revision) rebuilds the cache.
+_SOURCE = _FIELDS.index("source")  # not stored: a hit reports the path it was asked for
+# Stored in every bucket file; any difference (new MediaFacts field, new revision) rebuilds the cache.
 _SCHEMA = f"facts/{INSPECTOR_REVISION}/" + ",".join(_FIELDS)
-_MEMO_ENTRIES = 4096
+_MAGIC = b"SDPFACT\n"
+_MARSHAL_VERSION = 4  # pinned, so every Python that reads version 4 shares the cache
+_BUCKETS = 256
+_BATCH = 256  # waiting entries that trigger a write before close() or exit
+_BUCKET_CAP = 20_000  # entries per bucket file; the least recently written go first
+_LOCK_WAIT_S = 2.0
+_LEGACY_FILES = ("facts.sqlite3", "facts.sqlite3-wal", "facts.sqlite3-shm", "facts.sqlite3-journal")
 _TYPE_NAMES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "None": (type(None),)}
 
 
@@ -40,17 +57,18 @@ def _allowed_types(annotation: str) -> tuple[type, ...]:
     return out
 
 
-_TYPES = tuple(_allowed_types(str(MediaFacts.__annotations__[name])) for name in _FIELDS)
+# An entry is one marshal blob of (size, mtime_ns, ino, dev, *every field but source); these are the
+# exact types each position may hold.
+_ENTRY_TYPES = ((int,),) * 4 + tuple(
+    _allowed_types(str(MediaFacts.__annotations__[name])) for name in _FIELDS if name != "source")
+_GOOD_SIGNATURES: set[tuple[type, ...]] = set()  # type signatures already checked: one set lookup each
 
 
 def default_cache_root() -> Path:
-    """Where the cache lives when no root is given (see the module docstring)."""
-    home = os.environ.get("SEEDANCE_PREP_HOME")
-    if home:
-        return Path(home).expanduser() / "cache"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg and os.path.isabs(os.path.expanduser(xdg)) else Path.home() / ".cache"
-    return base / "seedance-prep"
+    """Where the cache lives when no root is given: :func:`prep.paths.cache_dir`."""
+    from pathlib import Path
+
+    return Path(paths.cache_dir())
 
 
 class FactsCache:
@@ -62,55 +80,53 @@ class FactsCache:
     """
 
     def __init__(self, root: Path | str | None = None):
-        self.root = Path(root) if root is not None else default_cache_root()
-        self.path = self.root / "facts.sqlite3"
-        self._db: sqlite3.Connection | None = None
-        self._disabled = False
-        self._lock = threading.Lock()
-        # Facts already seen by this process: a hit costs one stat() instead of a query and a decode.
-        self._memo: dict[str, tuple[tuple[int, int, int, int], MediaFacts]] = {}
+        # Plain strings: importing pathlib costs more than a warm lookup of a whole folder.
+        self._root = os.fsdecode(root) if root is not None else paths.cache_dir()
+        self._store = _store_for(os.path.abspath(os.path.join(self._root, "facts")))
+        self._rows = self._store.rows
+
+    @property
+    def root(self) -> Path:
+        """The cache folder (default :func:`default_cache_root`)."""
+        from pathlib import Path
+
+        return Path(self._root)
+
+    @property
+    def path(self) -> Path:
+        """The folder of bucket files, ``facts/`` under :attr:`root`."""
+        from pathlib import Path
+
+        return Path(self._root, "facts")
 
     @property
     def enabled(self) -> bool:
-        """False once the cache found it cannot work (unwritable directory...)."""
-        return not self._disabled and self._connect() is not None
+        """False when the cache cannot work (its directory cannot be written...)."""
+        with self._store.lock:
+            return self._store.ready_locked()
 
     # -- public API --------------------------------------------------------------------------------
 
     def get(self, path: str | os.PathLike) -> MediaFacts | None:
         """The remembered facts for ``path`` if the file is unchanged since they were stored."""
-        try:
-            key, st = _key(path)
-        except OSError:
-            return None
-        stamp = _stamp(st)
-        memo = self._memo.get(key)
-        if memo is not None and memo[0] == stamp:
-            return _with_source(memo[1], os.fspath(path))
-        row = self._run("SELECT size, mtime_ns, ino, dev, facts FROM facts WHERE path = ?", (key,), fetch=True)
-        if not row or tuple(row[:4]) != stamp:
-            return None
-        facts = _decode(row[4])
-        if facts is None:
-            self._run("DELETE FROM facts WHERE path = ?", (key,))
-            return None
-        self._remember(key, stamp, facts)
-        return _with_source(facts, os.fspath(path))
+        name = os.fspath(path)
+        row = self._rows.get(name)  # keys are absolute and normal, as most callers' paths already are
+        if row is None:
+            return self._get_slow(name)
+        return self._check(name, name, row)
 
     def put(self, path: str | os.PathLike, facts: MediaFacts, stat_result: os.stat_result | None = None) -> None:
         """Remember ``facts`` for ``path`` as it is now (or as ``stat_result`` describes it)."""
+        key = os.path.abspath(os.fsdecode(path))
         try:
-            key, st = _key(path)
-        except OSError:
+            st = os.stat(key)
+        except (OSError, ValueError):
             return
-        if stat_result is not None:
-            if _stamp(stat_result) != _stamp(st):
-                return  # the file changed while it was being inspected
-            st = stat_result
-        self._remember(key, _stamp(st), facts)
-        values = [getattr(facts, name) for name in _FIELDS]
-        self._run("INSERT OR REPLACE INTO facts (path, size, mtime_ns, ino, dev, facts) VALUES (?, ?, ?, ?, ?, ?)",
-                  (key, *_stamp(st), json.dumps(values, separators=(",", ":"))))
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        if stat_result is not None and stamp != (stat_result.st_size, stat_result.st_mtime_ns,
+                                                 stat_result.st_ino, stat_result.st_dev):
+            return  # the file changed while it was being inspected
+        self._store.put(key, stamp, facts)
 
     def cached_inspect(self, path: str | os.PathLike,
                        inspect_fn: Callable[[str | os.PathLike], MediaFacts] | None = None) -> MediaFacts:
@@ -123,7 +139,7 @@ class FactsCache:
             from prep.inspect import inspect_path as inspect_fn
         try:
             before = os.stat(path)
-        except OSError:
+        except (OSError, ValueError):
             before = None
         facts = inspect_fn(path)
         if before is not None:
@@ -131,21 +147,13 @@ class FactsCache:
         return facts
 
     def clear(self) -> None:
-        """Forget every entry."""
-        self._memo.clear()
-        self._run("DELETE FROM facts", ())
-
-    def _remember(self, key: str, stamp: tuple[int, int, int, int], facts: MediaFacts) -> None:
-        if len(self._memo) >= _MEMO_ENTRIES:
-            self._memo.clear()
-        self._memo[key] = (stamp, facts)
+        """Forget every entry, in this process and on disk."""
+        self._store.clear()
 
     def close(self) -> None:
-        """Close the database connection; the cache reopens it if used again."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        """Write waiting entries and forget what was read, so the next use reads the disk again.
+        Acts for every instance on the same root in this process."""
+        self._store.close()
 
     def __enter__(self) -> FactsCache:
         return self
@@ -153,131 +161,334 @@ class FactsCache:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- storage -----------------------------------------------------------------------------------
+    # -- lookup ------------------------------------------------------------------------------------
 
-    def _run(self, sql: str, args: tuple, fetch: bool = False):
-        with self._lock:
-            for attempt in (1, 2):
-                db = self._connect_locked()
-                if db is None:
+    def _get_slow(self, name: str | bytes) -> MediaFacts | None:
+        """A lookup by a path that is not literally a key: relative, not normal, or in a bucket not
+        read yet."""
+        key = os.path.abspath(os.fsdecode(name))
+        store = self._store
+        bucket = _bucket_of(key)
+        if bucket not in store.loaded:
+            with store.lock:
+                if not store.ready_locked():
                     return None
-                try:
-                    cur = db.execute(sql, args)
-                    return cur.fetchone() if fetch else None
-                except sqlite3.OperationalError as exc:
-                    if _is_busy(exc):
-                        return None  # another process holds the lock; skip rather than wait
-                    self._discard_locked(rebuild=attempt == 1)
-                except sqlite3.DatabaseError:
-                    self._discard_locked(rebuild=attempt == 1)
+                if bucket not in store.loaded:
+                    store.load_locked(bucket)
+        row = self._rows.get(key)
+        return None if row is None else self._check(key, name, row)
+
+    def _check(self, key: str, name: str | bytes, row: bytes | tuple) -> MediaFacts | None:
+        """The facts of ``row`` reported as ``name``, if the file at ``key`` still matches it."""
+        try:
+            st = os.stat(key)
+        except (OSError, ValueError):
             return None
-
-    def _connect(self) -> sqlite3.Connection | None:
-        with self._lock:
-            return self._connect_locked()
-
-    def _connect_locked(self) -> sqlite3.Connection | None:
-        if self._db is not None or self._disabled:
-            return self._db
-        for attempt in (1, 2):
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
-            except (OSError, sqlite3.Error):
-                self._disabled = True
+        if type(row) is bytes:  # as read from disk: decode once, keep the facts
+            entry = _decode(row)
+            if entry is None:
+                self._rows.pop(key, None)  # never trusted; the next put replaces it on disk too
                 return None
+            row = entry[:4] + (_facts(entry[4:], name),)
+            self._rows[key] = row
+        if row[0] != st.st_size or row[1] != st.st_mtime_ns or row[2] != st.st_ino or row[3] != st.st_dev:
+            return None
+        facts = row[4]
+        return facts if facts[_SOURCE] == name else _with_source(facts, name)
+
+
+class _Store:
+    """What one process knows of one cache folder; shared by every FactsCache on it.
+
+    ``rows`` maps a path to its entry: the marshal blob as stored, or once decoded (or put) the
+    tuple ``(size, mtime_ns, ino, dev, facts)``. ``pending`` holds blobs not written yet. ``lock``
+    guards setup, loading and writing; lookups take no lock.
+    """
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.rows: dict[str, bytes | tuple] = {}
+        self.pending: dict[str, bytes] = {}
+        self.loaded: set[int] = set()
+        self.lock = allocate_lock()
+        self.ready = False
+        self.disabled = False
+        self.lock_fd: int | None = None
+        self.lock_pid = 0
+        self.written = 0  # entries in the buckets written last: bigger buckets wait for bigger batches
+
+    def ready_locked(self) -> bool:
+        """Open (creating the folder if need be) the lock file once; False, caching off, if that fails."""
+        if self.ready:
+            return not self.disabled
+        self.ready = True
+        lock = os.path.join(self.folder, "lock")
+        try:
             try:
-                _prepare(db)
-                self._db = db
-                return db
-            except sqlite3.OperationalError as exc:
-                db.close()
-                if _is_busy(exc) or "readonly" in str(exc) or "unable to open" in str(exc):
-                    self._disabled = True
-                    return None
-                _unlink_db(self.path)
-            except sqlite3.DatabaseError:
-                db.close()
-                _unlink_db(self.path)
-        self._disabled = True
-        return None
+                self.lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o644)
+            except FileNotFoundError:
+                os.makedirs(self.folder, exist_ok=True)
+                _remove_legacy(os.path.dirname(self.folder))
+                self.lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o644)
+            self.lock_pid = os.getpid()
+        except OSError:
+            self.disabled = True
+        return not self.disabled
 
-    def _discard_locked(self, rebuild: bool) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        if rebuild:
-            _unlink_db(self.path)
-        else:
-            self._disabled = True
+    def bucket_path(self, bucket: int) -> str:
+        return os.path.join(self.folder, f"{bucket:02x}.bin")
 
-
-def _prepare(db: sqlite3.Connection) -> None:
-    """Check the schema; create it if absent, recreate it if it is another one."""
-    db.execute("PRAGMA busy_timeout = 2000")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-    if row is not None and row[0] == _SCHEMA:
-        db.execute("SELECT count(*) FROM facts WHERE path = ''").fetchone()  # table really exists
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row is not None and row[0] == _SCHEMA:  # another process created it meanwhile
-            db.execute("COMMIT")
+    def load_locked(self, bucket: int) -> None:
+        self.loaded.add(bucket)
+        disk = _read_bucket(self.bucket_path(bucket))
+        if not disk:
             return
-        db.execute("DROP TABLE IF EXISTS facts")
-        db.execute("CREATE TABLE facts (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-                   " ino INTEGER NOT NULL, dev INTEGER NOT NULL, facts TEXT NOT NULL)")
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (_SCHEMA,))
-        db.execute("COMMIT")
+        if self.rows.keys().isdisjoint(disk):
+            self.rows.update(disk)
+        else:
+            for key, blob in disk.items():
+                self.rows.setdefault(key, blob)  # what this process put is at least as new
+
+    def put(self, key: str, stamp: tuple[int, int, int, int], facts: MediaFacts) -> None:
+        values = tuple(facts)
+        if len(values) != len(_FIELDS):
+            return
+        entry = stamp + values[:_SOURCE] + values[_SOURCE + 1:]
+        if not _valid(entry):
+            return  # not facts the inspector makes (a foreign number type...): not ours to keep
+        blob = marshal.dumps(entry, _MARSHAL_VERSION)
+        with self.lock:
+            if not self.ready_locked():
+                return
+            self.rows[key] = stamp + (MediaFacts._make(values),)
+            self.pending[key] = blob
+            if len(self.pending) >= max(_BATCH, self.written // 2):
+                self.flush_locked()
+
+    def flush_locked(self) -> None:
+        """Merge the waiting entries into their bucket files under the inter-process lock."""
+        if not self.pending or self.disabled:
+            return
+        pending, self.pending = self.pending, {}
+        by_bucket: dict[int, dict[str, bytes]] = {}
+        for key, blob in pending.items():
+            by_bucket.setdefault(_bucket_of(key), {})[key] = blob
+        if not self._lock_file():
+            return  # another process held the lock too long: these entries stay in memory only
+        try:
+            written = 0
+            for bucket, blobs in by_bucket.items():
+                path = self.bucket_path(bucket)
+                current = _read_bucket(path) or {}  # a damaged file is replaced, not merged
+                for key in blobs:
+                    current.pop(key, None)  # re-inserted at the end, so the cap drops the oldest
+                current.update(blobs)
+                if len(current) > _BUCKET_CAP:
+                    for key in list(current)[: len(current) - _BUCKET_CAP]:
+                        del current[key]
+                _replace_file(path, _encode_bucket(current))
+                written += len(current)
+                for key, blob in current.items():  # pick up what other processes wrote meanwhile
+                    mine = self.rows.get(key)
+                    if mine is None or (type(mine) is bytes and mine != blob):
+                        self.rows[key] = blob
+                self.loaded.add(bucket)
+            self.written = written
+        except OSError:
+            pass  # a full disk or a vanished folder costs only speed
+        finally:
+            self._unlock_file()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.pending.clear()
+            self.rows.clear()
+            self.loaded.clear()
+            if not self.ready_locked() or not self._lock_file():
+                return
+            try:
+                for name in os.listdir(self.folder):
+                    if name.endswith((".bin", ".tmp")):
+                        _unlink(os.path.join(self.folder, name))
+            except OSError:
+                pass
+            finally:
+                self._unlock_file()
+
+    def close(self) -> None:
+        with self.lock:
+            self.flush_locked()
+            self.rows.clear()
+            self.loaded.clear()
+            self.written = 0
+            if self.lock_fd is not None:
+                os.close(self.lock_fd)
+                self.lock_fd = None
+            self.ready = self.disabled = False
+
+    def _lock_file(self) -> bool:
+        if _fcntl is None:
+            return True  # no flock here: two writers may drop each other's entries, never corrupt them
+        if self.lock_pid != os.getpid():  # a forked child must not share its parent's lock
+            if self.lock_fd is not None:
+                os.close(self.lock_fd)  # the parent's own descriptor keeps its lock
+            self.ready = self.disabled = False
+            self.lock_fd = None
+            if not self.ready_locked():
+                return False
+        import time
+
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                _fcntl.flock(self.lock_fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.002)
+            except OSError:
+                return False
+
+    def _unlock_file(self) -> None:
+        if _fcntl is not None and self.lock_fd is not None:
+            try:
+                _fcntl.flock(self.lock_fd, _fcntl.LOCK_UN)
+            except OSError:
+                pass
+
+
+try:
+    import fcntl as _fcntl
+except ImportError:  # Windows
+    _fcntl = None
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+_STORES: dict[str, _Store] = {}
+_STORES_LOCK = allocate_lock()
+
+
+def _store_for(folder: str) -> _Store:
+    store = _STORES.get(folder)
+    if store is None:
+        with _STORES_LOCK:
+            store = _STORES.get(folder)
+            if store is None:
+                if not _STORES:
+                    atexit.register(_flush_all)
+                store = _STORES[folder] = _Store(folder)
+    return store
+
+
+def _flush_all() -> None:
+    """At exit: write what every cache in this process still holds."""
+    for store in list(_STORES.values()):
+        if not store.lock.acquire(timeout=_LOCK_WAIT_S):
+            continue  # a thread is still inside the cache: skip rather than hang the exit
+        try:
+            store.flush_locked()
+        except Exception:  # noqa: BLE001 (exit must not fail because of an accelerator)
+            pass
+        finally:
+            store.lock.release()
+
+
+# -- encoding ----------------------------------------------------------------------------------------
+
+
+def _bucket_of(key: str) -> int:
+    return crc32(os.fsencode(os.path.dirname(key))) % _BUCKETS
+
+
+def _encode_bucket(blobs: dict[str, bytes]) -> bytes:
+    payload = marshal.dumps((_SCHEMA, blobs), _MARSHAL_VERSION)
+    return _MAGIC + crc32(payload).to_bytes(4, "big") + payload
+
+
+def _decode_bucket(data: bytes) -> dict[str, bytes] | None:
+    """The entries of a bucket file, or None unless it is intact, of this schema, and maps paths
+    to blobs."""
+    if len(data) < 12 or data[:8] != _MAGIC:
+        return None
+    payload = memoryview(data)[12:]
+    if crc32(payload) != int.from_bytes(data[8:12], "big"):
+        return None
+    try:
+        schema, blobs = marshal.loads(payload)
+    except Exception:  # noqa: BLE001 (whatever marshal makes of bad bytes, the answer is "no entries")
+        return None
+    if schema != _SCHEMA or type(blobs) is not dict:
+        return None
+    if blobs and (set(map(type, blobs)) != {str} or set(map(type, blobs.values())) != {bytes}):
+        return None
+    return blobs
+
+
+def _read_bucket(path: str) -> dict[str, bytes] | None:
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            data = fh.readall()
+    except OSError:
+        return None
+    return _decode_bucket(data)
+
+
+def _decode(blob: bytes) -> tuple | None:
+    """The entry ``(size, mtime_ns, ino, dev, *values)`` in ``blob``, or None unless it is exactly
+    what ``put`` writes: a tuple of the right length whose items have the right types."""
+    try:
+        entry = marshal.loads(blob)
+    except Exception:  # noqa: BLE001 (EOFError, ValueError, TypeError...: a miss)
+        return None
+    return entry if _valid(entry) else None
+
+
+def _valid(entry: object) -> bool:
+    if type(entry) is not tuple or len(entry) != len(_ENTRY_TYPES):
+        return False
+    signature = tuple(map(type, entry))
+    if signature in _GOOD_SIGNATURES:
+        return True
+    if all(t in allowed for t, allowed in zip(signature, _ENTRY_TYPES)):
+        _GOOD_SIGNATURES.add(signature)
+        return True
+    return False
+
+
+if _SOURCE == len(_FIELDS) - 1:
+    def _facts(values: tuple, source: str | bytes) -> MediaFacts:
+        return MediaFacts._make(values + (source,))
+else:
+    def _facts(values: tuple, source: str | bytes) -> MediaFacts:
+        return MediaFacts._make(values[:_SOURCE] + (source,) + values[_SOURCE:])
+
+
+def _with_source(facts: MediaFacts, source: str | bytes) -> MediaFacts:
+    return _facts(facts[:_SOURCE] + facts[_SOURCE + 1:], source)
+
+
+def _replace_file(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so readers see the old file
+    or the new one. No fsync (unlike :func:`prep.paths.write_atomic`): a file torn by a crash fails its
+    CRC and is rebuilt, and a run should not wait on the disk for an accelerator."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
     except BaseException:
-        db.execute("ROLLBACK")
+        _unlink(tmp)
         raise
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _unlink_db(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        try:
-            os.unlink(f"{path}{suffix}")
-        except OSError:
-            pass
-
-
-def _key(path: str | os.PathLike) -> tuple[str, os.stat_result]:
-    key = os.path.abspath(os.fspath(path))
-    return key, os.stat(key)
-
-
-def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
-
-
-def _decode(text: object) -> MediaFacts | None:
-    """Facts from a stored row, or None if the row is anything but what ``put`` wrote."""
+def _unlink(path: str) -> None:
     try:
-        values = json.loads(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError, RecursionError):
-        return None
-    if type(values) is not list or len(values) != len(_FIELDS):
-        return None
-    for value, allowed in zip(values, _TYPES):
-        if type(value) not in allowed:
-            return None
-    return MediaFacts(*values)
+        os.unlink(path)
+    except OSError:
+        pass
 
 
-def _with_source(facts: MediaFacts, source: str) -> MediaFacts:
-    if facts.source == source:
-        return facts
-    values = [getattr(facts, name) for name in _FIELDS]
-    values[_FIELDS.index("source")] = source
-    return MediaFacts(*values)
-
+def _remove_legacy(root: str) -> None:
+    """Delete the SQLite cache of earlier versions (nothing reads it any more)."""
+    for name in _LEGACY_FILES:
+        _unlink(os.path.join(root, name))
