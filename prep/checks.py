@@ -563,9 +563,9 @@ def _placeholders(ctx, o):
             regex, subject = o["regex_any_case"], text
         reported = set()
         for m in _placeholder_matches(regex, subject):
-            found = {k: v for k, v in m.groupdict().items() if v is not None}
-            raw = next(v for k, v in found.items() if k.startswith("kind"))
-            n = int(next(v for k, v in found.items() if k[0] == "n"))
+            last = m.lastgroup  # "kind<i>" or "n<i>": which pattern matched
+            i = last[4:] if last.startswith("kind") else last[1:]
+            raw, n = m.group("kind" + i), int(m.group("n" + i))
             kind = aliases.get(raw, raw.lower())
             count = counts.get(kind)
             if count is None or 1 <= n <= count or (kind, n) in reported:

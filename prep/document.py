@@ -200,21 +200,52 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def locate(text: str, pointers) -> dict[str, tuple[int, int]]:
+def _resolve(document, pointer: str):
+    node = document
+    for token in pointer.split("/")[1:]:
+        if isinstance(node, dict):
+            token = token.replace("~1", "/").replace("~0", "~") if "~" in token else token
+            if token not in node:
+                return _ABSENT
+            node = node[token]
+        else:
+            return _ABSENT
+    return node
+
+
+_ABSENT = object()
+
+
+def locate(text: str, pointers, document: dict | None = None) -> dict[str, tuple[int, int]]:
     """Line and column of each pointer in ``text``: an object member at its key, an array element at
-    its value; a pointer to something absent at its nearest existing parent (the document at 1:1)."""
+    its value; a pointer to something absent at its nearest existing parent (the document at 1:1).
+
+    With the parsed ``document``, a member whose key is written exactly once in the whole text is
+    found by one string search instead of a walk."""
     wanted = set(pointers)
     found: dict[str, int] = {}
-    if text:
+    if text and document is not None:
+        for p in wanted:
+            key = p.rsplit("/", 1)[-1]
+            if not key or "~" in key or _resolve(document, p) is _ABSENT:
+                continue
+            quoted = f'"{key}"'
+            at = text.find(quoted)
+            if at >= 0 and text.find(quoted, at + 1) < 0 and text[at + len(quoted):at + len(quoted) + 64].lstrip()[:1] == ":":
+                found[p] = at
+        wanted_rest = {p for p in wanted if p not in found}
+    else:
+        wanted_rest = wanted
+    if text and wanted_rest:
         # Every ancestor too, so an absent pointer falls back to its parent in the same pass.
         needed = set()
-        for p in wanted:
+        for p in wanted_rest:
             while True:
                 needed.add(p)
                 if not p:
                     break
                 p = p.rsplit("/", 1)[0]
-        found = _scan(text, needed)[0]
+        found.update(_scan(text, needed)[0])
     out = {}
     for p in wanted:
         q = p

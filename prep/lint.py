@@ -101,15 +101,15 @@ class Checker:
         findings, ctx = evaluate(request, profile, diagnostics=diagnostics, source_bytes=len(data),
                                  facts=facts, max_tokens=self.max_tokens)
         if findings and self.locate_findings:
-            findings = self._locate(text, findings, diagnostics)
+            findings = self._locate(text, findings, diagnostics, document)
         return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate, text)
 
     @staticmethod
-    def _locate(text: str, findings: list[Finding], diagnostics) -> list[Finding]:
+    def _locate(text: str, findings: list[Finding], diagnostics, document) -> list[Finding]:
         """Findings with line and column from the source text (document problems carry their own)."""
         parsed = not any(d[0] == "syntax" for d in diagnostics)
         wanted = {f.pointer for f in findings if f.line is None}
-        positions = locate(text, wanted) if parsed and wanted else {}
+        positions = locate(text, wanted, document) if parsed and wanted else {}
         out = []
         for f in findings:
             if f.line is None:
