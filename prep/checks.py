@@ -85,23 +85,15 @@ def doc_get(doc: dict, key: str) -> object:
     return node
 
 
+_JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object",
+              type(None): "null"}
+_PY_TYPES = {name: {t for t, n in _JSON_TYPE.items() if n == name} for name in _JSON_TYPE.values()}
+_PY_TYPES["number"] = {int, float}
+
+
 def json_type(value: object) -> str:
     """The JSON type name of a parsed value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return _JSON_TYPE.get(type(value)) or type(value).__name__
 
 
 def where(pointer: str) -> str:
@@ -209,7 +201,8 @@ def _prepare_types(o: dict) -> dict:
             allowed, max_length = ((spec,) if isinstance(spec, str) else tuple(spec)), None
         if "number" in allowed:
             allowed += ("integer",)
-        specs[key] = (allowed, max_length)
+        python_types = frozenset(t for name in allowed for t in _PY_TYPES.get(name, ()))
+        specs[key] = (allowed, python_types, max_length)
     return {"top": {k: v for k, v in specs.items() if "." not in k},
             "nested": [(k, v) for k, v in specs.items() if "." in k]}
 
@@ -223,9 +216,9 @@ def _types(ctx, o):
         value = doc_get(doc, key)
         if value is not MISSING:
             pairs.append((key, value, spec))
-    for key, value, (allowed, max_length) in pairs:
-        actual = json_type(value)
-        if actual not in allowed:
+    for key, value, (allowed, python_types, max_length) in pairs:
+        if type(value) not in python_types:
+            actual = json_type(value)
             expected = " or ".join(_TYPE_WORDS.get(t, t) for t in allowed if not (t == "integer" and "number" in allowed))
             yield key_pointer(key), actual, list(allowed), {"key": key, "actual": _TYPE_WORDS.get(actual, actual),
                                                              "expected": expected}
@@ -542,7 +535,8 @@ def _prepare_placeholders(o: dict) -> dict:
     # Matched against the lower-cased prompt: much faster than IGNORECASE on a literal-led alternation.
     return {"regex": re.compile(joined), "regex_any_case": re.compile(joined, re.IGNORECASE),
             "aliases": {k.lower(): v for k, v in o.get("aliases", {}).items()},
-            "words": tuple({*(a.lower() for a in o.get("aliases", {})), "image", "video", "audio"})}
+            "words": re.compile("|".join(re.escape(w) for w in sorted(
+                {*(a.lower() for a in o.get("aliases", {})), "image", "video", "audio"})))}
 
 
 @check("placeholders", options={"patterns": ("list[regex]", True), "aliases": ("table[str]", False)},
@@ -555,7 +549,7 @@ def _placeholders(ctx, o):
         if not _DIGIT.search(text):
             continue  # every placeholder carries a number
         lower = text.lower()
-        if not any(w in lower for w in o["words"]):
+        if not o["words"].search(lower):
             continue  # nor any kind word
         if len(lower) == len(text):
             regex, subject = o["regex"], lower

@@ -163,7 +163,7 @@ def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), sourc
                   max_tokens=max_tokens, labels=labels)
     findings: list[Finding] = []
     params = ctx.params
-    for rule, check, options, gate in profile.plan:
+    for rule, check, options, gate in (profile.plan + profile.media_plan if ctx.facts else profile.plan):
         if gate is not None:  # skip, without running it, a check that cannot fire on this request
             if gate[0] == "param":
                 if gate[1] not in params:
@@ -172,8 +172,6 @@ def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), sourc
                 continue
         if request is None and rule.check != "document":
             continue
-        if rule.scope == "media" and not ctx.facts:
-            continue  # nothing was inspected: media rules are not applicable
         for pointer, actual, expected, values in check(ctx, options):
             position = values.pop("_position", None) or (None, None)  # known only for document problems
             fill = {"actual": _display(actual), "expected": _display(expected), "where": ""}

@@ -39,7 +39,8 @@ class Profile:
     title: str
     data: dict
     rules: tuple[Rule, ...]
-    plan: tuple = ()  # (rule, check fn, prepared options, gate), compiled once per profile
+    plan: tuple = ()  # request rules as (rule, check fn, prepared options, gate), compiled once per profile
+    media_plan: tuple = ()  # the same for media rules (run only when media was inspected)
 
     @property
     def dialect(self) -> str:
@@ -310,12 +311,13 @@ def _to_profile(name: str, data: dict) -> Profile:
 
 
 def _profile(name: str, title: str, data: dict, rules: tuple[Rule, ...]) -> Profile:
-    plan = []
+    plan, media_plan = [], []
     for rule in rules:
         kind = CHECKS[rule.check]
         options = kind.prepare(rule.options) if kind.prepare else rule.options
-        plan.append((rule, kind.fn, options, kind.gate(rule.options) if kind.gate else None))
-    return Profile(name, title, data, rules, tuple(plan))
+        step = (rule, kind.fn, options, kind.gate(rule.options) if kind.gate else None)
+        (media_plan if kind.scope == "media" else plan).append(step)
+    return Profile(name, title, data, rules, tuple(plan), tuple(media_plan))
 
 
 # ---------------------------------------------------------------------------------------------------
