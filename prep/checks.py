@@ -304,13 +304,18 @@ _INT_STRING = re.compile(r"-?\d+\Z")
 
 @check("int_range", options={"param": ("str", True), "min": ("int", True), "max": ("int", True),
                              "also": ("list[int]", False), "strings": ("bool", False)},
-       fields=("key", "min", "max"), gate=_param_gate)
+       fields=("key", "min", "max"), gate=_param_gate,
+       prepare=lambda o: {**o, "also": o.get("also", []), "strings": o.get("strings", False),
+                          "expected": f"{o['min']} to {o['max']}" + "".join(f" or {a}" for a in o.get("also", []))})
 def _int_range(ctx, o):
-    lo, hi, also = o["min"], o["max"], o.get("also", [])
-    expected = f"{lo} to {hi}" + "".join(f" or {a}" for a in also)
+    lo, hi, also, expected = o["min"], o["max"], o["also"], o["expected"]
     for p in _occurrences(ctx, o["param"]):
         value = p.value
-        if isinstance(value, str) and o.get("strings"):
+        if type(value) is int:
+            if not (lo <= value <= hi or value in also):
+                yield p.pointer, value, expected, {"key": p.key, "min": lo, "max": hi}
+            continue
+        if isinstance(value, str) and o["strings"]:
             if not _INT_STRING.match(value.strip()):
                 yield p.pointer, value, expected, {"key": p.key, "actual": f"{value!r} (not a whole number)",
                                                    "min": lo, "max": hi}
@@ -403,9 +408,10 @@ def _role_missing(ctx, o):
         yield item.pointer + "/role", None, defaults.get(item.type), {"where": where(item.pointer), "detail": detail}
 
 
-@check("order", options={"order": ("list[str]", True)}, fields=("type", "previous"), gate=_attr_gate("media"))
+@check("order", options={"order": ("list[str]", True)}, fields=("type", "previous"), gate=_attr_gate("media"),
+       prepare=lambda o: {**o, "rank": {t: i for i, t in enumerate(o["order"])}})
 def _order(ctx, o):
-    rank = {t: i for i, t in enumerate(o["order"])}
+    rank = o["rank"]
     highest, previous = -1, None
     for item in ctx.request.items:
         r = rank.get(item.type)
@@ -451,9 +457,11 @@ def _frames(ctx, o):
        fields=("mode_text",), gate=_attr_gate("media"))
 def _count(ctx, o):
     kinds = o["kinds"]
-    items = [i for i in ctx.media if i.kind in kinds]
     by_mode = o.get("max_by_mode", {})
     limit = by_mode.get(ctx.mode, o["max"])
+    if len(ctx.media) <= limit:
+        return  # cannot be over whatever the kinds
+    items = [i for i in ctx.media if i.kind in kinds]
     if len(items) > limit:
         mode_text = f"in {ctx.mode} mode " if ctx.mode in by_mode else ""
         yield items[limit].pointer, len(items), limit, {"mode_text": mode_text}
