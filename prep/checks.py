@@ -515,33 +515,41 @@ def _text_length(ctx, o):
 
 
 _DIGIT = re.compile(r"\d")
-_NUMBER = re.compile(r"\d+")
-_WINDOW = 24  # a placeholder's words stand at most this many characters before its number
 
 
-def _placeholder_matches(regex: re.Pattern, text: str):
-    """The placeholder matches in ``text``, found by searching only a short window before each
-    number (numbers are rare in prompts; scanning every position with the patterns is not)."""
-    last_end = 0
-    for number in _NUMBER.finditer(text):
-        m = regex.search(text, max(last_end, number.start() - _WINDOW), min(len(text), number.end() + 2))
-        if m is not None and m.end() > last_end:
-            last_end = m.end()
-            yield m
+def _placeholder_matches(patterns, text: str) -> list:
+    """Every placeholder match in ``text``, leftmost first, overlapping spellings once ("@image 2"
+    is also "image 2"). Each pattern scans on its own: an alternation of them, or a leading \\b,
+    would cost Python's regex engine its fast literal-prefix search."""
+    found = []
+    for regex, boundary in patterns:
+        for m in regex.finditer(text):
+            start = m.start()
+            if boundary and start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                continue  # the \b the pattern began with
+            found.append(m)
+    if len(found) > 1:
+        found.sort(key=lambda m: (m.start(), -m.end()))
+        kept, end = [], -1
+        for m in found:
+            if m.start() >= end:
+                kept.append(m)
+                end = m.end()
+        found = kept
+    return found
 
 
 def _prepare_placeholders(o: dict) -> dict:
+    compiled, any_case = [], []
     for pattern in o["patterns"]:
         if "(?P<kind>" not in pattern or "(?P<n>" not in pattern:
             raise ValueError(f"pattern {pattern!r} needs the named groups (?P<kind>…) and (?P<n>…)")
-    # One alternation of every pattern (group names numbered apart), so a prompt is scanned once and
-    # overlapping spellings ("@image 2" is also "image 2") match once, leftmost first.
-    parts = []
-    for n, pattern in enumerate(o["patterns"]):
-        parts.append("(?:" + pattern.replace("(?P<kind>", f"(?P<kind{n}>").replace("(?P<n>", f"(?P<n{n}>") + ")")
-    joined = "|".join(parts)
-    # Matched against the lower-cased prompt: much faster than IGNORECASE on a literal-led alternation.
-    return {"regex": re.compile(joined), "regex_any_case": re.compile(joined, re.IGNORECASE),
+        boundary = pattern.startswith("\\b")
+        body = pattern[2:] if boundary else pattern
+        # Matched against the lower-cased prompt: much faster than IGNORECASE.
+        compiled.append((re.compile(body), boundary))
+        any_case.append((re.compile(body, re.IGNORECASE), boundary))
+    return {"patterns": compiled, "patterns_any_case": any_case,
             "aliases": {k.lower(): v for k, v in o.get("aliases", {}).items()},
             "words": re.compile("|".join(re.escape(w) for w in sorted(
                 {*(a.lower() for a in o.get("aliases", {})), "image", "video", "audio"})))}
@@ -560,14 +568,12 @@ def _placeholders(ctx, o):
         if not o["words"].search(lower):
             continue  # nor any kind word
         if len(lower) == len(text):
-            regex, subject = o["regex"], lower
+            patterns, subject = o["patterns"], lower
         else:  # lower-casing moved offsets (rare letters): match the original
-            regex, subject = o["regex_any_case"], text
+            patterns, subject = o["patterns_any_case"], text
         reported = set()
-        for m in _placeholder_matches(regex, subject):
-            last = m.lastgroup  # "kind<i>" or "n<i>": which pattern matched
-            i = last[4:] if last.startswith("kind") else last[1:]
-            raw, n = m.group("kind" + i), int(m.group("n" + i))
+        for m in _placeholder_matches(patterns, subject):
+            raw, n = m.group("kind"), int(m.group("n"))
             kind = aliases.get(raw, raw.lower())
             count = counts.get(kind)
             if count is None or 1 <= n <= count or (kind, n) in reported:
