@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..checks import escape, pointer_path
 from ..model import Item, Param, Request
+from .common import prompt_item, set_path, url_item
 
 # Field → (item type, role the field implies), in the canonical item order.
 SINGLE = {"image": ("image_url", "first_frame"), "last_image": ("image_url", "last_frame")}
@@ -13,14 +14,6 @@ ARRAYS = {"images": ("image_url", "reference_image"), "videos": ("video_url", "r
 RENAMED = {"aspect_ratio": "ratio"}  # written name → canonical name
 EXTRA = "extra_body"
 EXTRA_NAMES = ("generate_audio", "seed", "watermark", "camera_fixed", "return_last_frame", "operation")
-
-
-def _url_item(value: object, pointer: str, item_type: str, role: str) -> Item:
-    if isinstance(value, str):
-        return Item(type=item_type, pointer=pointer, role=role, url=value, value_pointer=pointer,
-                    role_pointer=pointer, role_implied=True)
-    return Item(type=item_type, pointer=pointer, role=role, role_pointer=pointer, role_implied=True,
-                payload_ok=False, problem="expected a URL string")
 
 
 def parse(document: dict) -> Request:
@@ -34,20 +27,15 @@ def parse(document: dict) -> Request:
                 params.append(Param(name, v, f"{EXTRA}.{sub}", f"/{EXTRA}/{escape(sub)}"))
             continue
         params.append(Param(RENAMED.get(key, key), value, key, "/" + escape(key)))
-    items: list[Item] = []
-    if "prompt" in document:
-        prompt = document["prompt"]
-        if isinstance(prompt, str):
-            items.append(Item(type="text", pointer="/prompt", text=prompt, value_pointer="/prompt"))
-        else:
-            items.append(Item(type="text", pointer="/prompt", payload_ok=False, problem="'prompt' must be a string"))
+    prompt = prompt_item(document)
+    items: list[Item] = [prompt] if prompt is not None else []
     for key, (item_type, role) in SINGLE.items():
         if key in document:
-            items.append(_url_item(document[key], "/" + key, item_type, role))
+            items.append(url_item(document[key], "/" + key, item_type, role))
     for key, (item_type, role) in ARRAYS.items():
         value = document.get(key)
         if isinstance(value, list):
-            items.extend(_url_item(v, f"/{key}/{i}", item_type, role) for i, v in enumerate(value))
+            items.extend(url_item(v, f"/{key}/{i}", item_type, role) for i, v in enumerate(value))
     return Request("video-generations", tuple(params), tuple(items), document)
 
 
@@ -62,10 +50,7 @@ def render(request: Request) -> dict:
             path = [EXTRA, p.name]
         else:
             path = [written.get(p.name, p.name)]
-        node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = p.value
+        set_path(out, path, p.value)
         if path == ["model"]:
             out["prompt"] = None  # the prompt right after the model
     texts = [i.text for i in request.items if i.type == "text" and i.problem is None]

@@ -6,18 +6,11 @@ from __future__ import annotations
 
 from ..checks import escape, pointer_path
 from ..model import Item, Param, Request
+from .common import prompt_item, set_path, url_item
 from .content import parse_items, render_item
 
 RENAMED = {"seconds": "duration"}  # written name → canonical name
 META = "metadata"
-
-
-def _url_item(value: object, pointer: str, role: str) -> Item:
-    if isinstance(value, str):
-        return Item(type="image_url", pointer=pointer, role=role, url=value, value_pointer=pointer,
-                    role_pointer=pointer, role_implied=True)
-    return Item(type="image_url", pointer=pointer, role=role, role_pointer=pointer, role_implied=True,
-                payload_ok=False, problem="expected a URL string")
 
 
 def parse(document: dict) -> Request:
@@ -33,16 +26,14 @@ def parse(document: dict) -> Request:
                     nested.append(Param(RENAMED.get(sub, sub), v, f"{META}.{sub}", f"/{META}/{escape(sub)}"))
             continue
         top.append(Param(RENAMED.get(key, key), value, key, "/" + escape(key)))
-    if "prompt" in document:
-        prompt = document["prompt"]
-        if isinstance(prompt, str):
-            items.append(Item(type="text", pointer="/prompt", text=prompt, value_pointer="/prompt"))
-        else:
-            items.append(Item(type="text", pointer="/prompt", payload_ok=False, problem="'prompt' must be a string"))
+    prompt = prompt_item(document)
+    if prompt is not None:
+        items.append(prompt)
     if "image" in document:
-        items.append(_url_item(document["image"], "/image", "first_frame"))
+        items.append(url_item(document["image"], "/image", "image_url", "first_frame"))
     if isinstance(document.get("images"), list):
-        items.extend(_url_item(v, f"/images/{i}", "reference_image") for i, v in enumerate(document["images"]))
+        items.extend(url_item(v, f"/images/{i}", "image_url", "reference_image")
+                     for i, v in enumerate(document["images"]))
     meta = document.get(META)
     if isinstance(meta, dict):
         items.extend(parse_items(meta.get("content"), f"/{META}/content"))
@@ -57,10 +48,7 @@ def render(request: Request) -> dict:
         path = pointer_path(p.pointer) if same else [written.get(p.name, p.name)]
         if not same and "." in p.name:
             continue  # a nested field of another dialect that has no place here
-        node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = p.value
+        set_path(out, path, p.value)
         if path == ["model"]:
             out["prompt"] = None
     content = []
