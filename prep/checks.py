@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from .model import record
+from .pointer import escape, key_pointer, unescape
 
 MISSING = object()
 MB = 1024 * 1024  # sizes in messages are binary megabytes
@@ -58,21 +59,6 @@ def _attr_gate(attr: str):
 # Helpers shared by several kinds
 
 
-def escape(token: str) -> str:
-    """Escape one RFC 6901 reference token."""
-    return token.replace("~", "~0").replace("/", "~1") if ("~" in token or "/" in token) else token
-
-
-def pointer_path(pointer: str) -> list[str]:
-    """The reference tokens of an RFC 6901 pointer: ``/extra_body/a~1b`` → ``["extra_body", "a/b"]``."""
-    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
-
-
-def key_pointer(key: str) -> str:
-    """Pointer of a dotted key as written: ``extra_body.seed`` → ``/extra_body/seed``."""
-    return "/" + "/".join(escape(part) for part in key.split("."))
-
-
 def doc_get(doc: dict, key: str) -> object:
     """The value at a dotted key of the document, or MISSING."""
     if "." not in key:
@@ -100,7 +86,7 @@ def where(pointer: str) -> str:
     """A human name for a pointer: ``/content/2`` → ``content[2]``, ``/metadata/content/0`` → ``metadata.content[0]``."""
     out = ""
     for token in pointer.split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
+        token = unescape(token)
         if token.isdigit():
             out += f"[{token}]"
         else:

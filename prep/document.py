@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 
+from .pointer import escape, unescape
+
 BOM = b"\xef\xbb\xbf"
 
 
@@ -104,10 +106,6 @@ def _find_constant(text: str, name: str) -> tuple[int, int] | None:
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
 
 
-def _esc(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1") if ("~" in token or "/" in token) else token
-
-
 def _key(raw: str) -> str:
     if "\\" not in raw:
         return raw[1:-1]
@@ -145,7 +143,7 @@ def _scan(text: str, needed: set[str] | None) -> tuple[dict[str, int], list[tupl
                 continue  # not valid JSON here: the parser has said so already
             frame = stack[-1]
             name = key[1:-1] if "\\" not in key else _key(key)
-            pointer = frame[1] + "/" + (name if "/" not in name and "~" not in name else _esc(name))
+            pointer = frame[1] + "/" + (name if "/" not in name and "~" not in name else escape(name))
             frame[2] = pointer
             if name in frame[3]:
                 repeats.append((pointer, name, m.start(1)))
@@ -204,7 +202,7 @@ def _resolve(document, pointer: str):
     node = document
     for token in pointer.split("/")[1:]:
         if isinstance(node, dict):
-            token = token.replace("~1", "/").replace("~0", "~") if "~" in token else token
+            token = unescape(token)
             if token not in node:
                 return _ABSENT
             node = node[token]

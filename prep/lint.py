@@ -13,6 +13,7 @@ import sys
 from .document import locate, parse_json
 from .engine import evaluate
 from .model import SEVERITY_RANK, Finding, Result, record
+from .paths import describe_os_error
 from .ruleset import DEFAULT_PROFILE, Profile, RuleBook, select
 
 STDIN = "-"
@@ -262,19 +263,6 @@ def _check_all(checker: Checker, sources: list, jobs: int | None) -> list:
         _worker_checker = None
     return [s if isinstance(s, ReadError) else checker.check_source(s) if s == STDIN else next(done)
             for s in sources]
-
-
-def describe_os_error(exc: OSError) -> str:
-    import errno
-
-    return {
-        errno.ENOENT: "no such file or directory",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
-        errno.EISDIR: "is a directory",
-        errno.ENAMETOOLONG: "file name too long",
-    }.get(exc.errno, exc.strerror or str(exc))
 
 
 def iter_sources(paths: list[str]):

@@ -53,3 +53,17 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short lower-case reason for an OS error, for one-line messages."""
+    import errno
+
+    return {
+        errno.ENOENT: "no such file or directory",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
+        errno.EISDIR: "is a directory",
+        errno.ENAMETOOLONG: "file name too long",
+    }.get(exc.errno, exc.strerror or str(exc))

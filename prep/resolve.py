@@ -77,7 +77,7 @@ class MediaResolver:
 
     def local(self, path: Path, shown: str) -> MediaFacts | MediaMissing:
         """Facts of a local file (from the cache when unchanged), or why it cannot be read."""
-        from .lint import describe_os_error
+        from .paths import describe_os_error
 
         try:
             if not path.is_file():

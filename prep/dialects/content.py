@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..checks import escape, pointer_path
+from ..pointer import escape, pointer_path
 from ..model import MEDIA_TYPES, Item, Param, Request
 
 

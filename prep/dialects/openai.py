@@ -4,7 +4,7 @@ for items that need explicit roles)."""
 
 from __future__ import annotations
 
-from ..checks import escape, pointer_path
+from ..pointer import escape, pointer_path
 from ..model import Item, Param, Request
 from .common import prompt_item, set_path, url_item
 from .content import parse_items, render_item
