@@ -26,4 +26,6 @@ def document(results, errors) -> dict:
 
 def render(results, errors, *, pretty: bool = True, **_) -> str:
     """Indented for people; compact (and several times faster to write) for programs."""
-    return json.dumps(document(results, errors), ensure_ascii=False, indent=2 if pretty else None) + "\n"
+    if pretty:
+        return json.dumps(document(results, errors), ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(document(results, errors), ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -66,4 +66,6 @@ def render(results, errors, *, rules=(), pretty: bool = True, **_) -> str:
         "invocations": [{"executionSuccessful": not errors, "toolExecutionNotifications": notifications}],
     }
     doc = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
-    return json.dumps(doc, ensure_ascii=False, indent=2 if pretty else None) + "\n"
+    if pretty:
+        return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
