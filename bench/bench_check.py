@@ -49,22 +49,34 @@ def main() -> None:
         print(f"{len(files)} request files in {len(list(root.iterdir()))} dialects")
 
         subprocess.run([*prep, "rules"], stdout=subprocess.DEVNULL)  # warm the rule cache once
-        for fmt in ("text", "json"):
-            t = timed([*prep, "check", str(root), "--format", fmt, "-q"], args.runs)
-            print(f"seedance-prep check --format {fmt:5s}: {t:6.2f} s  {len(files) / t:8.0f} files/s")
-
+        commands = {f"seedance-prep check --format {fmt}": [[*prep, "check", str(root), "--format", fmt, "-q"]]
+                    for fmt in ("text", "json")}
+        commands["seedance-prep check --format text -j 1"] = [[*prep, "check", str(root), "-q", "-j", "1"]]
         cj = shutil.which("check-jsonschema") or shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
         if cj is None:
             print("check-jsonschema: not installed (pip install check-jsonschema)")
         else:
-            total = 0.0
+            group_cmds = []
             for dialect, profile in PROFILE_OF.items():
                 schema = Path(tmp) / f"{profile}.schema.json"
                 schema.write_text(subprocess.run([*prep, "schema", "--profile", profile], capture_output=True,
                                                  text=True, check=True).stdout)
                 group = [str(p) for p in sorted((root / dialect).glob("*.json"))]
-                total += timed([cj, "--schemafile", str(schema), *group], args.runs)
-            print(f"check-jsonschema --schemafile:     {total:6.2f} s  {len(files) / total:8.0f} files/s")
+                group_cmds.append([cj, "--schemafile", str(schema), *group])
+            commands["check-jsonschema --schemafile"] = group_cmds
+        # Interleaved runs, medians: the machine's load drifts, and every command sees the same drift.
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, cmds in commands.items():
+                times[name].append(sum(timed(cmd, 1) for cmd in cmds))
+        for name, ts in times.items():
+            t = statistics.median(ts)
+            print(f"{name:40s} {t:6.2f} s  {len(files) / t:8.0f} files/s")
+        if cj is not None:
+            base = statistics.median(times["check-jsonschema --schemafile"])
+            for fmt in ("text", "json"):
+                ours = statistics.median(times[f"seedance-prep check --format {fmt}"])
+                print(f"speed-up over check-jsonschema ({fmt}): {base / ours:.1f}x")
 
         one = root / "content" / "req-00000.json"
         cold = timed([*prep, "check", str(one), "-q"], 10)

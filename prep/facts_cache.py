@@ -3,21 +3,25 @@
 An entry is keyed by the file's absolute path and checked against its size, modification time
 (nanoseconds), inode and device, so any rewrite of the file is a miss. Entries live in ``facts/``
 under :func:`prep.paths.cache_dir`, spread over at most 256 bucket files by the file's folder: a run
-reads only the buckets of the folders it touches, each with one read and one ``marshal.loads``, and
-then a lookup is a dict lookup, one ``stat()`` and, the first time, decoding one small ``marshal``
-blob. Nothing is locked, queried or imported per lookup. (No SQLite: importing ``sqlite3`` alone
-costs more than a warm lookup of a whole folder of 200 files.)
+reads only the buckets of the folders it touches, each with one read, one CRC and one
+``marshal.loads`` that yields every entry as a plain tuple, and then a lookup is a dict lookup, one
+``stat()`` and one tuple copy into a :class:`~prep.model.MediaFacts`. Nothing is locked, decoded,
+validated, queried or imported per lookup. (No SQLite: importing ``sqlite3`` alone costs more than a
+warm lookup of a whole folder of 200 files.)
 
 Writes are batched: ``put`` keeps entries in memory and writes them when many are waiting, at
 ``close()`` and at interpreter exit. Every :class:`FactsCache` on the same root in one process
 shares those entries, so a second instance sees what the first put before either wrote.
 
 The cache is an accelerator, never a source of truth: each bucket file carries the schema (bumped
-with :data:`INSPECTOR_REVISION`) and a CRC-32 of its content, and a file that is damaged, truncated
-or of another schema is ignored and replaced at the next write; an entry that does not decode to
-valid facts is a miss. Writers hold an exclusive lock (``flock``) while they merge their entries with
-what is on disk and replace the file atomically, so processes sharing the cache lose nothing and
-readers never see half a file. A cache directory that cannot be written means no caching.
+with :data:`INSPECTOR_REVISION` and :data:`FORMAT_REVISION`) and a CRC-32 of its content, and a file
+that is damaged, truncated, of another schema or of another shape is ignored whole and replaced at
+the next write. A file that passes the CRC and the schema is what this version's ``put`` wrote, and
+``put`` keeps only values of the exact types :class:`~prep.model.MediaFacts` declares, so entries
+are used as read, unchecked. Writers hold an exclusive lock (``flock``) while they merge
+their entries with what is on disk and replace the file atomically, so processes sharing the cache
+lose nothing and readers never see half a file. A cache directory that cannot be written means no
+caching.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ __all__ = ["FactsCache", "default_cache_root"]
 
 # Bump when the inspector starts reporting different facts for the same bytes.
 INSPECTOR_REVISION = 2
+# Bump when the layout of a bucket file changes (2: entries as tuples in the bucket's one payload).
+FORMAT_REVISION = 2
 _FIELDS = MediaFacts._fields
-_SOURCE = _FIELDS.index("source")  # not stored: a hit reports the path it was asked for
+_SOURCE = _FIELDS.index("source")  # stored as the entry's own key: a hit by that key needs no edit
 # Stored in every bucket file; any difference (new MediaFacts field, new revision) rebuilds the cache.
-_SCHEMA = f"facts/{INSPECTOR_REVISION}/" + ",".join(_FIELDS)
+_SCHEMA = f"facts/{INSPECTOR_REVISION}.{FORMAT_REVISION}/" + ",".join(_FIELDS)
 _MAGIC = b"SDPFACT\n"
 _MARSHAL_VERSION = 4  # pinned, so every Python that reads version 4 shares the cache
 _BUCKETS = 256
@@ -57,11 +63,12 @@ def _allowed_types(annotation: str) -> tuple[type, ...]:
     return out
 
 
-# An entry is one marshal blob of (size, mtime_ns, ino, dev, *every field but source); these are the
-# exact types each position may hold.
-_ENTRY_TYPES = ((int,),) * 4 + tuple(
-    _allowed_types(str(MediaFacts.__annotations__[name])) for name in _FIELDS if name != "source")
+# An entry is the tuple (size, mtime_ns, ino, dev, values): the file's stamp, then every MediaFacts
+# field in order as a plain tuple, source being the entry's key. These are the exact types ``put``
+# lets each field hold, so whatever it keeps marshal writes, and reads back alike.
+_VALUE_TYPES = tuple(_allowed_types(str(MediaFacts.__annotations__[name])) for name in _FIELDS)
 _GOOD_SIGNATURES: set[tuple[type, ...]] = set()  # type signatures already checked: one set lookup each
+_new = tuple.__new__  # tuple.__new__(MediaFacts, values): a record without binding 17 arguments
 
 
 def default_cache_root() -> Path:
@@ -113,7 +120,13 @@ class FactsCache:
         row = self._rows.get(name)  # keys are absolute and normal, as most callers' paths already are
         if row is None:
             return self._get_slow(name)
-        return self._check(name, name, row)
+        try:
+            st = os.stat(name)
+        except (OSError, ValueError):
+            return None
+        if row[0] != st.st_size or row[1] != st.st_mtime_ns or row[2] != st.st_ino or row[3] != st.st_dev:
+            return None  # rewritten, touched or replaced since
+        return _new(MediaFacts, row[4])  # found by its key, so the stored source is ``name`` already
 
     def put(self, path: str | os.PathLike, facts: MediaFacts, stat_result: os.stat_result | None = None) -> None:
         """Remember ``facts`` for ``path`` as it is now (or as ``stat_result`` describes it)."""
@@ -175,40 +188,24 @@ class FactsCache:
                     return None
                 if bucket not in store.loaded:
                     store.load_locked(bucket)
-        row = self._rows.get(key)
-        return None if row is None else self._check(key, name, row)
-
-    def _check(self, key: str, name: str | bytes, row: bytes | tuple) -> MediaFacts | None:
-        """The facts of ``row`` reported as ``name``, if the file at ``key`` still matches it."""
-        try:
-            st = os.stat(key)
-        except (OSError, ValueError):
+        if key not in self._rows:
             return None
-        if type(row) is bytes:  # as read from disk: decode once, keep the facts
-            entry = _decode(row)
-            if entry is None:
-                self._rows.pop(key, None)  # never trusted; the next put replaces it on disk too
-                return None
-            row = entry[:4] + (_facts(entry[4:], name),)
-            self._rows[key] = row
-        if row[0] != st.st_size or row[1] != st.st_mtime_ns or row[2] != st.st_ino or row[3] != st.st_dev:
-            return None
-        facts = row[4]
-        return facts if facts[_SOURCE] == name else _with_source(facts, name)
+        facts = self.get(key)  # now a lookup by the key itself
+        return facts if facts is None or name == key else facts._replace(source=name)
 
 
 class _Store:
     """What one process knows of one cache folder; shared by every FactsCache on it.
 
-    ``rows`` maps a path to its entry: the marshal blob as stored, or once decoded (or put) the
-    tuple ``(size, mtime_ns, ino, dev, facts)``. ``pending`` holds blobs not written yet. ``lock``
-    guards setup, loading and writing; lookups take no lock.
+    ``rows`` maps a path to its entry ``(size, mtime_ns, ino, dev, values)``, as read from disk or
+    put; ``pending`` holds the entries not written yet. Entries are never changed in place, only
+    replaced whole. ``lock`` guards setup, loading and writing; lookups take no lock.
     """
 
     def __init__(self, folder: str):
         self.folder = folder
-        self.rows: dict[str, bytes | tuple] = {}
-        self.pending: dict[str, bytes] = {}
+        self.rows: dict[str, tuple] = {}
+        self.pending: dict[str, tuple] = {}
         self.loaded: set[int] = set()
         self.lock = allocate_lock()
         self.ready = False
@@ -246,22 +243,21 @@ class _Store:
         if self.rows.keys().isdisjoint(disk):
             self.rows.update(disk)
         else:
-            for key, blob in disk.items():
-                self.rows.setdefault(key, blob)  # what this process put is at least as new
+            for key, row in disk.items():
+                self.rows.setdefault(key, row)  # what this process put is at least as new
 
     def put(self, key: str, stamp: tuple[int, int, int, int], facts: MediaFacts) -> None:
         values = tuple(facts)
         if len(values) != len(_FIELDS):
             return
-        entry = stamp + values[:_SOURCE] + values[_SOURCE + 1:]
-        if not _valid(entry):
+        values = values[:_SOURCE] + (key,) + values[_SOURCE + 1:]
+        if not _valid(values):
             return  # not facts the inspector makes (a foreign number type...): not ours to keep
-        blob = marshal.dumps(entry, _MARSHAL_VERSION)
+        row = stamp + (values,)
         with self.lock:
             if not self.ready_locked():
                 return
-            self.rows[key] = stamp + (MediaFacts._make(values),)
-            self.pending[key] = blob
+            self.rows[key] = self.pending[key] = row
             if len(self.pending) >= max(_BATCH, self.written // 2):
                 self.flush_locked()
 
@@ -270,28 +266,25 @@ class _Store:
         if not self.pending or self.disabled:
             return
         pending, self.pending = self.pending, {}
-        by_bucket: dict[int, dict[str, bytes]] = {}
-        for key, blob in pending.items():
-            by_bucket.setdefault(_bucket_of(key), {})[key] = blob
+        by_bucket: dict[int, dict[str, tuple]] = {}
+        for key, row in pending.items():
+            by_bucket.setdefault(_bucket_of(key), {})[key] = row
         if not self._lock_file():
             return  # another process held the lock too long: these entries stay in memory only
         try:
             written = 0
-            for bucket, blobs in by_bucket.items():
+            for bucket, rows in by_bucket.items():
                 path = self.bucket_path(bucket)
                 current = _read_bucket(path) or {}  # a damaged file is replaced, not merged
-                for key in blobs:
+                for key in rows:
                     current.pop(key, None)  # re-inserted at the end, so the cap drops the oldest
-                current.update(blobs)
+                current.update(rows)
                 if len(current) > _BUCKET_CAP:
                     for key in list(current)[: len(current) - _BUCKET_CAP]:
                         del current[key]
                 _replace_file(path, _encode_bucket(current))
                 written += len(current)
-                for key, blob in current.items():  # pick up what other processes wrote meanwhile
-                    mine = self.rows.get(key)
-                    if mine is None or (type(mine) is bytes and mine != blob):
-                        self.rows[key] = blob
+                self.rows.update(current)  # mine, merged with what other processes wrote meanwhile
                 self.loaded.add(bucket)
             self.written = written
         except OSError:
@@ -400,31 +393,29 @@ def _bucket_of(key: str) -> int:
     return crc32(os.fsencode(os.path.dirname(key))) % _BUCKETS
 
 
-def _encode_bucket(blobs: dict[str, bytes]) -> bytes:
-    payload = marshal.dumps((_SCHEMA, blobs), _MARSHAL_VERSION)
+def _encode_bucket(rows: dict[str, tuple]) -> bytes:
+    payload = marshal.dumps((_SCHEMA, rows), _MARSHAL_VERSION)
     return _MAGIC + crc32(payload).to_bytes(4, "big") + payload
 
 
-def _decode_bucket(data: bytes) -> dict[str, bytes] | None:
-    """The entries of a bucket file, or None unless it is intact, of this schema, and maps paths
-    to blobs."""
+def _decode_bucket(data: bytes) -> dict[str, tuple] | None:
+    """The entries of a bucket file, or None unless it is intact and of this schema. Entries are not
+    checked one by one: a file that passes the CRC and the schema is what this version's ``put`` wrote
+    (one forged to pass both could lie in well-formed entries anyway), and checking the shape of every
+    entry costs 20-40 µs per 200 entries in a new process, some 5% of a warm lookup of them all."""
     if len(data) < 12 or data[:8] != _MAGIC:
         return None
     payload = memoryview(data)[12:]
     if crc32(payload) != int.from_bytes(data[8:12], "big"):
         return None
     try:
-        schema, blobs = marshal.loads(payload)
+        schema, rows = marshal.loads(payload)
     except Exception:  # noqa: BLE001 (whatever marshal makes of bad bytes, the answer is "no entries")
         return None
-    if schema != _SCHEMA or type(blobs) is not dict:
-        return None
-    if blobs and (set(map(type, blobs)) != {str} or set(map(type, blobs.values())) != {bytes}):
-        return None
-    return blobs
+    return rows if schema == _SCHEMA and type(rows) is dict else None
 
 
-def _read_bucket(path: str) -> dict[str, bytes] | None:
+def _read_bucket(path: str) -> dict[str, tuple] | None:
     try:
         with open(path, "rb", buffering=0) as fh:
             data = fh.readall()
@@ -433,38 +424,16 @@ def _read_bucket(path: str) -> dict[str, bytes] | None:
     return _decode_bucket(data)
 
 
-def _decode(blob: bytes) -> tuple | None:
-    """The entry ``(size, mtime_ns, ino, dev, *values)`` in ``blob``, or None unless it is exactly
-    what ``put`` writes: a tuple of the right length whose items have the right types."""
-    try:
-        entry = marshal.loads(blob)
-    except Exception:  # noqa: BLE001 (EOFError, ValueError, TypeError...: a miss)
-        return None
-    return entry if _valid(entry) else None
-
-
-def _valid(entry: object) -> bool:
-    if type(entry) is not tuple or len(entry) != len(_ENTRY_TYPES):
-        return False
-    signature = tuple(map(type, entry))
+def _valid(values: tuple) -> bool:
+    """Whether ``values`` (every field of a MediaFacts, in order) hold exactly the types the fields
+    declare: what marshal writes and reads back unchanged."""
+    signature = tuple(map(type, values))
     if signature in _GOOD_SIGNATURES:
         return True
-    if all(t in allowed for t, allowed in zip(signature, _ENTRY_TYPES)):
+    if len(signature) == len(_VALUE_TYPES) and all(t in ok for t, ok in zip(signature, _VALUE_TYPES)):
         _GOOD_SIGNATURES.add(signature)
         return True
     return False
-
-
-if _SOURCE == len(_FIELDS) - 1:
-    def _facts(values: tuple, source: str | bytes) -> MediaFacts:
-        return MediaFacts._make(values + (source,))
-else:
-    def _facts(values: tuple, source: str | bytes) -> MediaFacts:
-        return MediaFacts._make(values[:_SOURCE] + (source,) + values[_SOURCE:])
-
-
-def _with_source(facts: MediaFacts, source: str | bytes) -> MediaFacts:
-    return _facts(facts[:_SOURCE] + facts[_SOURCE + 1:], source)
 
 
 def _replace_file(path: str, data: bytes) -> None:

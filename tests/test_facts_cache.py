@@ -58,14 +58,15 @@ def stamp(path: Path) -> tuple:
     return (st_.st_size, st_.st_mtime_ns, st_.st_ino, st_.st_dev)
 
 
-def stored_entry(path: Path, values: tuple) -> bytes:
-    """A bucket entry as put() writes it: one blob of the file's stamp and the facts but source."""
-    return marshal.dumps(stamp(path) + values)
+def stored_entry(path: Path, values: tuple) -> tuple:
+    """A bucket entry as put() writes it: the file's stamp, then every field of its facts."""
+    return stamp(path) + (values,)
 
 
-def png_values(width: int) -> tuple:
-    """What put() stores for a 20-pixel-high PNG ``width`` wide (every field but source)."""
-    return ("image", "png", 100, None, width, 20, None, None, False, None, None, False, False, 0, None, None)
+def png_values(width: int, source: Path) -> tuple:
+    """What put() stores for a 20-pixel-high PNG ``width`` wide: every field, source the key."""
+    return ("image", "png", 100, None, width, 20, None, None, False, None, None, False, False, 0, None, None,
+            os.path.abspath(source))
 
 
 def write_bucket(root: Path, path: Path, rows: dict, schema: str = fc._SCHEMA) -> Path:
@@ -221,7 +222,7 @@ def test_damaged_bucket_is_rebuilt(tmp_path, png, damage):
 
 def test_other_schema_is_ignored_and_replaced(tmp_path, png):
     root = tmp_path / "c"
-    lying = {str(png): stored_entry(png, png_values(999))}  # fresh stamp, facts of another inspector
+    lying = {str(png): stored_entry(png, png_values(999, png))}  # fresh stamp, facts of another inspector
     bucket = write_bucket(root, png, lying, schema="facts/1/kind,format")
     cache = FactsCache(root)
     assert cache.get(png) is None
@@ -231,10 +232,54 @@ def test_other_schema_is_ignored_and_replaced(tmp_path, png):
     assert fc._decode_bucket(bucket.read_bytes())  # now of this schema
 
 
+def test_bucket_of_the_previous_format_is_rebuilt(tmp_path, png):
+    # Format 1 (schema "facts/2/..."): each entry its own marshal blob of the stamp and every field
+    # but source. Intact and of the same fields, but not of this format.
+    root = tmp_path / "c"
+    old_schema = "facts/2/" + ",".join(MediaFacts._fields)
+    assert old_schema != fc._SCHEMA
+    blob = marshal.dumps(stamp(png) + png_values(999, png)[:-1], 4)
+    bucket = write_bucket(root, png, {str(png): blob}, schema=old_schema)
+    counting = Counting()
+    cache = FactsCache(root)
+    assert cache.get(png) is None
+    assert cache.cached_inspect(png, counting).width == 30
+    cache.close()
+    assert counting.calls == 1
+    schema, rows = marshal.loads(bucket.read_bytes()[12:])
+    assert schema == fc._SCHEMA and type(rows[str(png)]) is tuple  # rewritten in this format
+    assert FactsCache(root).cached_inspect(png, counting).width == 30 and counting.calls == 1
+
+
+def test_bucket_holds_every_entry_as_a_tuple_in_one_payload(tmp_path, png):
+    cache = FactsCache(tmp_path / "c")
+    facts = cache.cached_inspect(png)
+    cache.close()
+    data = bucket_file(tmp_path / "c", png).read_bytes()
+    assert data[:8] == fc._MAGIC and int.from_bytes(data[8:12], "big") == crc32(data[12:])
+    schema, rows = marshal.loads(data[12:])
+    assert schema == fc._SCHEMA
+    assert rows == {str(png): stamp(png) + (tuple(facts._replace(source=str(png))),)}
+    assert MediaFacts._fields[-1] == "source"  # the stored values are the record's, in its order
+
+
+def test_a_hit_is_a_full_media_facts_record(tmp_path, png):
+    cache = FactsCache(tmp_path / "c")
+    expected = inspect_path(png)._replace(source=str(png))
+    cache.put(png, expected)
+    cache.close()
+    got = cache.get(str(png))
+    assert type(got) is MediaFacts and got == expected and len(got) == len(MediaFacts._fields)
+    assert (got.kind, got.format, got.width, got.height, got.source) == ("image", "png", 30, 20, str(png))
+    assert got._replace(width=1).width == 1 and got._asdict()["height"] == 20
+    assert cache.get(os.fsencode(png)).source == os.fsencode(png)  # reported as asked for
+
+
 def test_crafted_bucket_is_read(tmp_path, png):
     # The control for the tests below: a well-formed entry written by hand is a hit.
-    write_bucket(tmp_path / "c", png, {str(png): stored_entry(png, png_values(777))})
-    assert FactsCache(tmp_path / "c").get(png).width == 777
+    write_bucket(tmp_path / "c", png, {str(png): stored_entry(png, png_values(777, png))})
+    got = FactsCache(tmp_path / "c").get(png)
+    assert type(got) is MediaFacts and got.width == 777 and got.source == str(png)
 
 
 def test_sqlite_cache_of_earlier_versions_is_removed(tmp_path, png):
@@ -246,46 +291,43 @@ def test_sqlite_cache_of_earlier_versions_is_removed(tmp_path, png):
     assert sorted(p.name for p in root.iterdir()) == ["facts"]
 
 
-@pytest.mark.parametrize("entry", [
-    b"not marshal", marshal.dumps([]), marshal.dumps({"kind": "image"}), marshal.dumps(None),
-    "short", "long", "width as text", "width as bool", "width as float", "as list", "fps as text",
-    "stamp as float",
-])
-def test_bad_entries_are_misses(tmp_path, png, entry):
-    good = stamp(png) + png_values(30)
-    blob = entry if isinstance(entry, bytes) else marshal.dumps({
-        "short": good[:-1], "long": good + (None,), "width as text": good[:8] + ("30",) + good[9:],
-        "width as bool": good[:8] + (True,) + good[9:], "width as float": good[:8] + (30.0,) + good[9:],
-        "as list": list(good), "fps as text": good[:11] + ("24",) + good[12:],
-        "stamp as float": (float(good[0]),) + good[1:],
-    }[entry])
-    assert marshal.loads(marshal.dumps(good))[8] == 30  # the position the variants above damage
-    write_bucket(tmp_path / "c", png, {str(png): blob})
+@pytest.mark.parametrize("payload", ["rows as list", "rows as none", "no schema", "three items", "not a tuple"])
+def test_bucket_of_another_shape_is_ignored(tmp_path, png, payload):
+    good = {str(png): stored_entry(png, png_values(777, png))}
+    body = {"rows as list": (fc._SCHEMA, list(good.items())), "rows as none": (fc._SCHEMA, None),
+            "no schema": (good,), "three items": (fc._SCHEMA, good, good), "not a tuple": good}[payload]
+    data = marshal.dumps(body)
+    bucket = write_bucket(tmp_path / "c", png, {})
+    bucket.write_bytes(fc._MAGIC + crc32(data).to_bytes(4, "big") + data)  # intact, but not a bucket
     cache = FactsCache(tmp_path / "c")
     assert cache.get(png) is None
     assert cache.cached_inspect(png).width == 30
-    assert cache.get(png).width == 30
+    cache.close()
+    assert FactsCache(tmp_path / "c").get(png).width == 30  # replaced by a bucket of this format
 
 
-@pytest.mark.parametrize("rows", ["tuple row", "text row", "none row", "bytes key"])
-def test_bucket_of_other_shapes_is_ignored(tmp_path, png, rows):
-    good = stored_entry(png, png_values(777))
-    other = {"tuple row": ("x",), "text row": "x", "none row": None, "bytes key": b"/x"}[rows]
-    write_bucket(tmp_path / "c", png, {str(png): good, **({other: good} if rows == "bytes key" else
-                                                           {"/elsewhere": other})})
+@pytest.mark.parametrize("change", [
+    dict(width="30"), dict(width=True), dict(width=30.0), dict(fps="24"), dict(kind=b"image"),
+    dict(bytes=None), dict(duration_s=[2.0]), dict(variable_fps=0), dict(problem=("bad",)),
+])
+def test_facts_of_other_types_are_not_stored(tmp_path, png, change):
+    # Entries are used as read, so put() is where types are checked: nothing else reaches a bucket.
     cache = FactsCache(tmp_path / "c")
-    assert cache.get(png) is None  # the whole file is suspect, even its good-looking entry
-    assert cache.cached_inspect(png).width == 30
+    cache.put(png, inspect_path(png)._replace(**change))
+    assert cache.get(png) is None and cache._store.pending == {}
+    cache.close()
+    assert not bucket_file(tmp_path / "c", png).exists()
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200) | st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=24) | st.lists(inner, max_size=24).map(tuple), max_leaves=40,
-).map(marshal.dumps))
-def test_decode_never_raises(blob):
-    got = fc._decode(blob)
-    assert got is None or (type(got) is tuple and len(got) == 4 + len(MediaFacts._fields) - 1)
+def test_foreign_values_are_not_stored(tmp_path, png):
+    class Width(int):
+        pass
+
+    cache = FactsCache(tmp_path / "c")
+    cache.put(png, inspect_path(png)._replace(width=Width(30)))
+    assert cache.get(png) is None and cache._store.pending == {}
+    cache.put(png, inspect_path(png)._replace(fps=24))  # an int where a float is declared is fine
+    assert cache.get(png).fps == 24
 
 
 @settings(max_examples=100, deadline=None)
@@ -296,6 +338,20 @@ def test_bucket_decode_never_raises(data):
     assert fc._decode_bucket(data) is None
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+    | st.binary(max_size=5),
+    lambda inner: st.lists(inner, max_size=6) | st.lists(inner, max_size=6).map(tuple)
+    | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=30))
+def test_bucket_decode_keeps_only_our_schema(rows):
+    data = marshal.dumps((fc._SCHEMA, rows))
+    got = fc._decode_bucket(fc._MAGIC + crc32(data).to_bytes(4, "big") + data)
+    assert got == (rows if type(rows) is dict else None)
+    other = marshal.dumps(("facts/0/" + fc._SCHEMA, rows))
+    assert fc._decode_bucket(fc._MAGIC + crc32(other).to_bytes(4, "big") + other) is None
+
+
 def test_decode_accepts_what_put_writes(tmp_path, png):
     facts = MediaFacts("video", "mp4", 10, codec="h264", width=2, height=2, duration_s=2.0, fps=24.0,
                        frames=48, has_video=True, problem=None, source="x")
@@ -303,15 +359,6 @@ def test_decode_accepts_what_put_writes(tmp_path, png):
     cache.put(png, facts)
     cache.close()
     assert cache.get(png) == facts._replace(source=str(png))
-
-
-def test_foreign_values_are_not_stored(tmp_path, png):
-    class Width(int):
-        pass
-
-    cache = FactsCache(tmp_path / "c")
-    cache.put(png, inspect_path(png)._replace(width=Width(30)))
-    assert cache.get(png) is None and cache._store.pending == {}
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -362,6 +409,19 @@ def test_writers_merge_with_each_other(tmp_path):
     in_other_process(WRITER, tmp_path / "c", files[1])  # ...while another one writes the same bucket
     cache.close()
     assert [in_other_process(READER, tmp_path / "c", f) for f in files] == ["10", "11"]
+
+
+def test_a_write_picks_up_what_another_process_wrote_meanwhile(tmp_path, monkeypatch):
+    monkeypatch.setattr(fc, "_BATCH", 1)  # every put writes at once
+    x, y = tmp_path / "x.png", tmp_path / "y.png"
+    x.write_bytes(image_bytes("png", (10, 5)))
+    y.write_bytes(image_bytes("png", (11, 5)))
+    cache = FactsCache(tmp_path / "c")
+    assert cache.get(x) is None  # the bucket is read (empty) once...
+    in_other_process(WRITER, tmp_path / "c", y)  # ...then another process writes y into it
+    assert cache.get(y) is None  # not read again on its own
+    cache.cached_inspect(x)  # the write merges y from disk, and this process learns it
+    assert cache.get(y).width == 11
 
 
 def test_bucket_keeps_the_newest_entries(tmp_path, monkeypatch):
