@@ -10,10 +10,12 @@ import os
 import stat
 import sys
 
+from .dialects import infer_profile, parse
 from .document import locate, parse_json
 from .engine import evaluate
 from .model import SEVERITY_RANK, Finding, Result, record
 from .paths import describe_os_error
+from .resolve import needs_inspection
 from .ruleset import DEFAULT_PROFILE, Profile, RuleBook, select
 
 STDIN = "-"
@@ -78,8 +80,6 @@ class Checker:
         if self.fixed_profile:
             name = self.fixed_profile
         elif document is not None:
-            from .dialects import infer_profile
-
             name = infer_profile(document, self._models)
         else:
             name = DEFAULT_PROFILE
@@ -87,12 +87,8 @@ class Checker:
         request = None
         facts = None
         if document is not None:
-            from .dialects import parse
-
             request = parse(document, profile.dialect)
             if self.inspect_media:
-                from .resolve import needs_inspection
-
                 if needs_inspection(request, self.remote):
                     from pathlib import Path
 
@@ -103,7 +99,7 @@ class Checker:
                                  facts=facts, max_tokens=self.max_tokens)
         if findings and self.locate_findings:
             findings = self._locate(text, findings, diagnostics, document)
-        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate, text)
+        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate)
 
     @staticmethod
     def _locate(text: str, findings: list[Finding], diagnostics, document) -> list[Finding]:
@@ -159,7 +155,7 @@ class Checker:
 
         finding = Finding(rule.id, rule.severity, "", f"request body is {size / MB:.1f} MB; the API accepts at most "
                           f"{limit / MB:g} MB (file not parsed)", limit, size, rule.fixable, 1, 1)
-        return Result(path, profile.name, None, (finding,), None, "")
+        return Result(path, profile.name, None, (finding,), None)
 
     def check_source(self, source: str) -> Result | ReadError:
         """Check one path (or ``-`` for standard input)."""
@@ -218,11 +214,7 @@ _worker_checker: Checker | None = None
 
 def _check_chunk(paths: list[str]) -> list:
     # In a forked worker: the parent's Checker (rules loaded and compiled) is inherited, not pickled.
-    out = []
-    for path in paths:
-        r = _worker_checker.check_source(path)
-        out.append(r if isinstance(r, ReadError) else Result(r.path, r.profile, r.mode, r.findings, r.estimate))
-    return out
+    return [_worker_checker.check_source(path) for path in paths]
 
 
 def check_all(checker: Checker, sources: list, jobs: int | None = None) -> list:

@@ -203,4 +203,3 @@ class Result:
     mode: str | None
     findings: tuple[Finding, ...]
     estimate: dict | None = None
-    text: str | None = None
