@@ -53,8 +53,8 @@ def rule_list(book: RuleBook, *, fmt: str = "text", profile: str | None = None) 
         return "\n".join(lines) + "\n"
     widths = [max(len(r[i]) for r in rows + [("RULE", "SEVERITY", "FIX", "PROFILES", "")]) for i in range(4)]
     head = ("RULE", "SEVERITY", "FIX", "PROFILES", "WHAT IT CHECKS")
-    lines = ["  ".join(c.ljust(w) for c, w in zip(head[:4], widths)) + "  " + head[4]]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(head[:4], widths, strict=True)) + "  " + head[4]]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -71,7 +71,7 @@ _GOOD_SIGNATURES: set[tuple[type, ...]] = set()  # type signatures already check
 _new = tuple.__new__  # tuple.__new__(MediaFacts, values): a record without binding 17 arguments
 
 
-def default_cache_root() -> Path:
+def default_cache_root() -> os.PathLike:
     """Where the cache lives when no root is given: :func:`prep.paths.cache_dir`."""
     from pathlib import Path
 
@@ -86,21 +86,21 @@ class FactsCache:
     Every method is safe to call from several threads, and never raises for cache trouble.
     """
 
-    def __init__(self, root: Path | str | None = None):
+    def __init__(self, root: os.PathLike | str | None = None):
         # Plain strings: importing pathlib costs more than a warm lookup of a whole folder.
         self._root = os.fsdecode(root) if root is not None else paths.cache_dir()
         self._store = _store_for(os.path.abspath(os.path.join(self._root, "facts")))
         self._rows = self._store.rows
 
     @property
-    def root(self) -> Path:
+    def root(self) -> os.PathLike:
         """The cache folder (default :func:`default_cache_root`)."""
         from pathlib import Path
 
         return Path(self._root)
 
     @property
-    def path(self) -> Path:
+    def path(self) -> os.PathLike:
         """The folder of bucket files, ``facts/`` under :attr:`root`."""
         from pathlib import Path
 

@@ -55,7 +55,7 @@ class MediaResolver:
             self._cache = FactsCache()
         return self._cache
 
-    def facts_for(self, request: Request, base_dir: Path) -> dict[str, MediaFacts | MediaMissing]:
+    def facts_for(self, request: Request, base_dir: os.PathLike) -> dict[str, MediaFacts | MediaMissing]:
         """Facts (or why there are none) for each inspectable media item, keyed by the item's pointer."""
         from pathlib import Path
 
@@ -75,7 +75,7 @@ class MediaResolver:
                 out[item.pointer] = self.http(url)
         return out
 
-    def local(self, path: Path, shown: str) -> MediaFacts | MediaMissing:
+    def local(self, path: os.PathLike, shown: str) -> MediaFacts | MediaMissing:
         """Facts of a local file (from the cache when unchanged), or why it cannot be read."""
         from .paths import describe_os_error
 

@@ -564,8 +564,9 @@ def test_two_processes_at_once(tmp_path):
     assert sum(cache.get(f) is not None for f in folder.glob("*.png")) == 40
 
 
-def test_warm_lookup_is_at_least_20x_faster_than_cold_inspection_on_the_general_path(tmp_path, media):
-    # MPEG-TS has no fast parser, so cold inspection is a full pymediainfo parse.
+def test_warm_lookup_on_the_general_path_never_inspects_again(tmp_path, media, monkeypatch):
+    # MPEG-TS has no fast parser, so a cold inspection is a full pymediainfo parse; warm must skip it.
+    # (How much faster that is, is measured in bench/bench_inspect.py, not asserted here.)
     clip = media.video(container="mpegts", seconds=2.0)
     cold_facts = inspect_path(clip)
     assert (cold_facts.kind, cold_facts.format, cold_facts.width) == ("video", "ts", 64)
@@ -573,19 +574,7 @@ def test_warm_lookup_is_at_least_20x_faster_than_cold_inspection_on_the_general_
     cache.cached_inspect(clip)
     cache.close()
 
-    def best(fn, n=15):
-        times = []
-        for _ in range(n):
-            t = time.perf_counter()
-            fn(clip)
-            times.append(time.perf_counter() - t)
-        return min(times)
+    def no_inspection(path):
+        raise AssertionError("inspected despite a warm cache")
 
-    def first_lookup(path):  # what a new process pays: read the bucket file, decode one entry
-        cache.close()
-        return cache.get(path)
-
-    cold = best(inspect_path)
-    warm = best(first_lookup)
-    assert first_lookup(clip) == cold_facts
-    assert cold / warm >= 20, (cold, warm)
+    assert FactsCache(tmp_path / "c").cached_inspect(clip, no_inspection) == cold_facts
