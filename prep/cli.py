@@ -210,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    if not debug:
+        import warnings
+
+        warnings.simplefilter("ignore")  # library warnings are noise beside our one-line findings
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

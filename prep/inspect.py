@@ -549,21 +549,26 @@ def _tiff(src: _Source, kind: str, fmt: str) -> MediaFacts:
     TiffImagePlugin = _pillow_plugin("TiffImagePlugin")
     # The plugin class reads only the first IFD; calling it directly (not Image.open) skips the
     # decompression-bomb check, which is about decoding, and we never decode.
-    try:
-        im = TiffImagePlugin.TiffImageFile(src.file())
-    except (SyntaxError, OSError, ValueError, struct.error) as exc:
-        raise _Corrupt(f"cannot read the TIFF header: {exc}") from None
-    tags = im.tag_v2
-    offsets = tags.get(273) or tags.get(324) or ()
-    counts = tags.get(279) or tags.get(325) or ()
-    if isinstance(offsets, int):
-        offsets, counts = (offsets,), (counts,)
-    ends = [o + c for o, c in zip(offsets, counts)]
-    if ends and max(ends) > src.size:
-        raise _Corrupt(f"TIFF image data runs past the end of the file ({max(ends)} > {src.size} bytes; "
-                       "truncated)")
-    rotation = _EXIF_ROTATION.get(int(tags.get(274, 1) or 1), 0)
-    frames = getattr(im, "n_frames", 1)  # walks the directory chain only, not the pixels
+    import warnings
+
+    # Pillow warns (on stderr) about damaged tags; the damage is ours to report, once, as `problem`.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            im = TiffImagePlugin.TiffImageFile(src.file())
+        except (SyntaxError, OSError, ValueError, struct.error) as exc:
+            raise _Corrupt(f"cannot read the TIFF header: {exc}") from None
+        tags = im.tag_v2
+        offsets = tags.get(273) or tags.get(324) or ()
+        counts = tags.get(279) or tags.get(325) or ()
+        if isinstance(offsets, int):
+            offsets, counts = (offsets,), (counts,)
+        ends = [o + c for o, c in zip(offsets, counts, strict=False)]
+        if ends and max(ends) > src.size:
+            raise _Corrupt(f"TIFF image data runs past the end of the file ({max(ends)} > {src.size} bytes; "
+                           "truncated)")
+        rotation = _EXIF_ROTATION.get(int(tags.get(274, 1) or 1), 0)
+        frames = getattr(im, "n_frames", 1)  # walks the directory chain only, not the pixels
     return _facts(src, kind, fmt, width=im.size[0], height=im.size[1], rotation=rotation,
                   frames=frames if frames and frames > 1 else None)
 
