@@ -33,7 +33,6 @@ def _same_record(self, other) -> bool:
 ITEM_KINDS = {"text": "text", "image_url": "image", "video_url": "video", "audio_url": "audio"}
 MEDIA_TYPES = ("image_url", "video_url", "audio_url")
 
-SEVERITIES = ("error", "warning")
 SEVERITY_RANK = {"off": 0, "warning": 1, "error": 2}
 
 MODES = ("text_to_video", "first_frame", "first_last_frame", "multimodal_reference")

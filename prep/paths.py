@@ -24,16 +24,6 @@ def cache_dir() -> str:
     return os.path.join(base, "seedance-prep")
 
 
-def state_dir() -> str:
-    """The state folder (task journal): ``$SEEDANCE_PREP_HOME/state``, else ``$XDG_STATE_HOME/seedance-prep``."""
-    root = home()
-    if root is not None:
-        return os.path.join(root, "state")
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base = xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "seedance-prep")
-
-
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder and a rename: readers see
     the old file or the new one, never half of one."""

@@ -44,7 +44,10 @@ AUD = {"type": "audio_url", "audio_url": {"url": "https://e.com/a.mp3"}, "role":
     (["junk"], None),
 ])
 def test_mode(items, mode):
+    from prep.model import MODES
+
     assert detect_mode(_req(*items)) == mode
+    assert mode is None or mode in MODES
 
 
 def test_estimate_reproduces_the_apiyi_sample(book):
