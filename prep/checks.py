@@ -11,7 +11,7 @@ No provider number lives here: limits, enumerations and patterns arrive as optio
 from __future__ import annotations
 
 import re
-from .model import record
+from .model import MediaFacts, MediaMissing, record
 from .pointer import escape, key_pointer, unescape
 
 MISSING = object()
@@ -684,8 +684,8 @@ def _media_items(ctx, kind: str | None = None):
     """(item, facts) for the media items of ``kind`` whose file was inspected and is readable."""
     for item in ctx.media:
         facts = ctx.facts.get(item.pointer)
-        if facts is None or getattr(facts, "problem", "missing") is not None:
-            continue
+        if not isinstance(facts, MediaFacts) or facts.problem is not None:
+            continue  # not inspected, not found (MediaMissing), or unreadable
         if kind is None or (item.kind == kind and facts.kind == kind):
             yield item, facts
 
@@ -713,8 +713,6 @@ def _fact(facts, field: str):
 
 @check("media_missing", fields=("detail", "file"), scope="media")
 def _media_missing(ctx, o):
-    from .model import MediaMissing
-
     for item in ctx.media:
         missing = ctx.facts.get(item.pointer)
         if isinstance(missing, MediaMissing):
