@@ -66,6 +66,11 @@ class Checker:
             limit = self._limits[profile.name] = rule.options.get("max_bytes") if rule else None
         return limit
 
+    def close(self) -> None:
+        """Flush the facts cache; call when a process that checked media is about to end."""
+        if self._resolver is not None:
+            self._resolver.close()
+
     def resolver(self):
         if self._resolver is None:
             from .resolve import MediaResolver
@@ -214,7 +219,9 @@ _worker_checker: Checker | None = None
 
 def _check_chunk(paths: list[str]) -> list:
     # In a forked worker: the parent's Checker (rules loaded and compiled) is inherited, not pickled.
-    return [_worker_checker.check_source(path) for path in paths]
+    out = [_worker_checker.check_source(path) for path in paths]
+    _worker_checker.close()  # pool workers end with os._exit: no atexit writes the facts cache
+    return out
 
 
 def check_all(checker: Checker, sources: list, jobs: int | None = None) -> list:

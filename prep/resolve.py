@@ -55,6 +55,11 @@ class MediaResolver:
             self._cache = FactsCache()
         return self._cache
 
+    def close(self) -> None:
+        """Write what the facts cache still holds in memory (a forked worker ends without atexit)."""
+        if self._cache is not None:
+            self._cache.close()
+
     def facts_for(self, request: Request, base_dir: os.PathLike) -> dict[str, MediaFacts | MediaMissing]:
         """Facts (or why there are none) for each inspectable media item, keyed by the item's pointer."""
         from pathlib import Path

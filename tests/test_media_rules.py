@@ -289,3 +289,17 @@ def test_remote_inspected_with_allow_private_hosts(cli, tmp_path, server):
     assert found["image.dimensions"][0]["pointer"] == "/content/1/image_url/url"
     missing = found["media.not-found"][0]
     assert missing["pointer"] == "/content/2/image_url/url" and "404" in missing["message"]
+
+
+def test_parallel_workers_leave_their_facts_in_the_cache(cli, tmp_path, media):
+    from prep.facts_cache import FactsCache
+    from prep.lint import PARALLEL_MIN
+
+    image = tmp_path / "shared.png"
+    shutil.copy(media.image(size=(320, 320)), image)
+    for i in range(PARALLEL_MIN + 10):
+        (tmp_path / f"r{i:04d}.json").write_text(json.dumps({"model": M, "content": [T, _image("shared.png", "first_frame")]}))
+    res = cli("check", tmp_path, "-j", "2")
+    assert res.code == 0
+    cached = FactsCache().get(image)
+    assert cached is not None and (cached.width, cached.height) == (320, 320)
