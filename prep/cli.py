@@ -130,7 +130,7 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def cmd_check(args, config) -> int:
-    from .lint import Checker, ReadError, check_all, exit_code, iter_sources
+    from .lint import Checker, ReadError, exit_code, iter_sources, run_batch
     from .report import render
 
     fmt = args.format or config.format or "text"
@@ -147,8 +147,14 @@ def cmd_check(args, config) -> int:
         allow_private_hosts=bool(args.allow_private_hosts if args.allow_private_hosts is not None
                                  else config.allow_private_hosts),
     )
+    sources = list(iter_sources(args.paths))
+    pretty = len(sources) <= 100 or (sys.stdout.isatty() and not args.output)
+    encode = None
+    if fmt == "json" and not pretty:
+        from .report.json import encode_results as encode  # serialised by the workers, in parallel
+    batch = run_batch(checker, sources, args.jobs, encode)
     results, errors = [], []
-    for outcome in check_all(checker, list(iter_sources(args.paths)), args.jobs):
+    for outcome in batch.outcomes:
         if isinstance(outcome, ReadError):
             errors.append(outcome)
             if fmt not in ("json", "sarif", "github"):
@@ -159,9 +165,8 @@ def cmd_check(args, config) -> int:
     if fmt == "sarif":
         for name in dict.fromkeys(r.profile for r in results) or [checker.fixed_profile or "ark"]:
             rules.extend(checker.profile_for(name).rules)
-    pretty = len(results) <= 100 or (sys.stdout.isatty() and not args.output)
     _emit(render(fmt, results, errors, color=_color(args) and not args.output, quiet=args.quiet, rules=rules,
-                 pretty=pretty), args.output)
+                 pretty=pretty, encoded=batch.encoded), args.output)
     return exit_code([*results, *errors], args.fail_on or config.fail_on or "error")
 
 

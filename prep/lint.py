@@ -215,13 +215,22 @@ def _profile_subset(profile: Profile, scope: str, skip_checks: tuple[str, ...] =
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_MIN = 400
 _worker_checker: Checker | None = None
+_worker_encode = None
 
 
-def _check_chunk(paths: list[str]) -> list:
+def _check_chunk(paths: list[str]) -> tuple[list, str | None]:
     # In a forked worker: the parent's Checker (rules loaded and compiled) is inherited, not pickled.
     out = [_worker_checker.check_source(path) for path in paths]
     _worker_checker.close()  # pool workers end with os._exit: no atexit writes the facts cache
-    return out
+    return out, (_worker_encode(out) if _worker_encode is not None else None)
+
+
+@record
+class Batch:
+    """The outcomes of a batch in source order, and (when workers encoded them) their encodings."""
+
+    outcomes: list
+    encoded: list | None = None
 
 
 def check_all(checker: Checker, sources: list, jobs: int | None = None) -> list:
@@ -230,6 +239,12 @@ def check_all(checker: Checker, sources: list, jobs: int | None = None) -> list:
     Large batches are spread over ``jobs`` worker processes (default: one per CPU) where the platform
     forks cheaply; results are the same either way.
     """
+    return run_batch(checker, sources, jobs).outcomes
+
+
+def run_batch(checker: Checker, sources: list, jobs: int | None = None, encode=None) -> Batch:
+    """``check_all``, and when the batch runs in workers and ``encode`` is given, each worker's
+    ``encode(outcomes)`` too (a report format's serialisation, done in parallel)."""
     import gc
 
     # Checking allocates many short-lived containers and keeps every result: the default collector
@@ -237,31 +252,38 @@ def check_all(checker: Checker, sources: list, jobs: int | None = None) -> list:
     saved = gc.get_threshold()
     gc.set_threshold(max(saved[0], 20_000), max(saved[1], 20), max(saved[2], 20))
     try:
-        return _check_all(checker, sources, jobs)
+        return _run(checker, sources, jobs, encode)
     finally:
         gc.set_threshold(*saved)
 
 
-def _check_all(checker: Checker, sources: list, jobs: int | None) -> list:
+def _run(checker: Checker, sources: list, jobs: int | None, encode) -> Batch:
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     todo = [s for s in sources if isinstance(s, str) and s != STDIN]
     # Workers are forked (cheap, and they inherit the loaded rules): Linux only, where fork is safe.
     if jobs <= 1 or len(todo) < PARALLEL_MIN or not sys.platform.startswith("linux"):
-        return [s if isinstance(s, ReadError) else checker.check_source(s) for s in sources]
+        return Batch([s if isinstance(s, ReadError) else checker.check_source(s) for s in sources])
     import multiprocessing
 
-    global _worker_checker
+    global _worker_checker, _worker_encode
     _worker_checker = checker
+    # Encodings stand in for results only when every result comes from a worker (no stdin).
+    _worker_encode = encode if STDIN not in sources else None
     size = max(64, len(todo) // (jobs * 8))
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+    outcomes, encoded = [], []
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             # imap: the parent takes in finished chunks while the workers go on with the rest.
-            done = iter([r for chunk in pool.imap(_check_chunk, chunks) for r in chunk])
+            for chunk, text in pool.imap(_check_chunk, chunks):
+                outcomes.extend(chunk)
+                encoded.append(text)
     finally:
-        _worker_checker = None
-    return [s if isinstance(s, ReadError) else checker.check_source(s) if s == STDIN else next(done)
-            for s in sources]
+        _worker_checker = _worker_encode = None
+    done = iter(outcomes)
+    ordered = [s if isinstance(s, ReadError) else checker.check_source(s) if s == STDIN else next(done)
+               for s in sources]
+    return Batch(ordered, encoded if encode is not None and STDIN not in sources else None)
 
 
 def iter_sources(paths: list[str]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -263,8 +264,12 @@ def test_parallel_and_serial_runs_agree(cli, tmp_path):
         req = {**GOOD, "duration": 3 + i % 15, "seed": -2 if i % 7 == 0 else i}
         (tmp_path / f"r{i:04d}.json").write_text(json.dumps(req))
     (tmp_path / "broken.json").write_text("{")
+    os.mkfifo(tmp_path / "r0100.json.fifo.json")  # unreadable in the middle of a worker's share
     serial = cli("check", tmp_path, "--format", "json", "-j", "1")
     parallel = cli("check", tmp_path, "--format", "json", "-j", "2")
-    assert serial.code == parallel.code == 1
+    assert serial.code == parallel.code == 2
     assert serial.json() == parallel.json()
     assert serial.json()["summary"]["files"] == PARALLEL_MIN + 51
+    assert [e["message"] for e in parallel.json()["errors"]] == ["not a regular file"]
+    for fmt in ("text", "github", "sarif"):
+        assert cli("check", tmp_path, "--format", fmt, "-j", "1").out == cli("check", tmp_path, "--format", fmt, "-j", "2").out
