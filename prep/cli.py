@@ -143,6 +143,7 @@ def cmd_check(args, config) -> int:
         max_tokens=args.max_tokens if args.max_tokens is not None else config.max_tokens,
         locate_findings=True,
         inspect_media=not args.no_media,
+        estimate=fmt == "json",
         remote=bool(args.remote if args.remote is not None else config.remote),
         allow_private_hosts=bool(args.allow_private_hosts if args.allow_private_hosts is not None
                                  else config.allow_private_hosts),

@@ -18,7 +18,7 @@ class Context:
     """What every check of one request may read. Built once per request."""
 
     __slots__ = ("request", "document", "dialect", "profile", "profile_name", "diagnostics", "source_bytes",
-                 "facts", "labels", "max_tokens", "params", "items", "texts", "media", "images", "videos", "audios", "mode", "estimate")
+                 "facts", "labels", "max_tokens", "params", "items", "texts", "media", "images", "videos", "audios", "mode", "_estimate")
 
     def __init__(self, request: Request | None, profile: Profile, *, diagnostics=(), source_bytes: int = 0,
                  facts: dict | None = None, max_tokens: int | None = None, labels: dict | None = None):
@@ -46,7 +46,15 @@ class Context:
             elif item.type == "text" and item.problem is None:
                 self.texts.append(item)
         self.mode = detect_mode(request) if request is not None else None
-        self.estimate = estimate(request, profile.data, self.facts, self.params) if request is not None else None
+        self._estimate = False  # computed when first asked for (text reports never show it)
+
+    @property
+    def estimate(self) -> dict | None:
+        """The cost estimate of the request (see :func:`estimate`)."""
+        if self._estimate is False:
+            request = self.request
+            self._estimate = estimate(request, self.profile, self.facts, self.params) if request is not None else None
+        return self._estimate
 
     def param(self, name: str):
         """The first occurrence of canonical parameter ``name``, or None."""

@@ -36,8 +36,9 @@ class Checker:
     def __init__(self, book: RuleBook, *, profile: str | None = None, select_ids: list[str] | None = None,
                  ignore_ids: list[str] | None = None, severity: dict[str, str] | None = None,
                  max_tokens: int | None = None, locate_findings: bool = True, inspect_media: bool = True,
-                 remote: bool = False, allow_private_hosts: bool = False):
+                 remote: bool = False, allow_private_hosts: bool = False, estimate: bool = True):
         self.book = book
+        self.want_estimate = estimate  # False: results carry no cost estimate (a text report shows none)
         self.inspect_media = inspect_media
         self.remote = remote
         self._resolver = None
@@ -104,7 +105,7 @@ class Checker:
                                  facts=facts, max_tokens=self.max_tokens)
         if findings and self.locate_findings:
             findings = self._locate(text, findings, diagnostics, document)
-        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate)
+        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate if self.want_estimate else None)
 
     @staticmethod
     def _locate(text: str, findings: list[Finding], diagnostics, document) -> list[Finding]:
