@@ -18,7 +18,8 @@ class Context:
     """What every check of one request may read. Built once per request."""
 
     __slots__ = ("request", "document", "dialect", "profile", "profile_name", "diagnostics", "source_bytes",
-                 "facts", "labels", "max_tokens", "params", "items", "texts", "media", "images", "videos", "audios", "mode", "_estimate")
+                 "facts", "labels", "max_tokens", "params", "items", "texts", "media", "images", "videos",
+                 "audios", "mode", "_estimate")
 
     def __init__(self, request: Request | None, profile: Profile, *, diagnostics=(), source_bytes: int = 0,
                  facts: dict | None = None, max_tokens: int | None = None, labels: dict | None = None):
