@@ -33,7 +33,6 @@ def render(results, errors, *, rules=(), pretty: bool = True, **_) -> str:
                 "shortDescription": {"text": rule.summary},
                 "fullDescription": {"text": rule.why or rule.summary},
                 "help": {"text": help_text, "markdown": help_text},
-                "helpUri": f"https://pypi.org/project/seedance-prep/#rule-{rid.replace('.', '-')}",
                 "defaultConfiguration": {"level": LEVEL.get(rule.severity, "warning")},
                 "properties": {"fixable": rule.fixable, "check": rule.check},
             })
@@ -61,7 +60,7 @@ def render(results, errors, *, rules=(), pretty: bool = True, **_) -> str:
                      for e in errors]
     run = {
         "tool": {"driver": {"name": "seedance-prep", "version": __version__, "semanticVersion": __version__,
-                            "informationUri": "https://pypi.org/project/seedance-prep/", "rules": driver_rules}},
+                            "rules": driver_rules}},
         "results": sarif_results,
         "invocations": [{"executionSuccessful": not errors, "toolExecutionNotifications": notifications}],
     }
