@@ -47,6 +47,40 @@ def check(name: str, *, options: dict | None = None, fields: tuple = (), scope: 
     return register
 
 
+def same_value(a: object, b: object) -> bool:
+    """JSON equality: ``true`` is not ``1``, ``1`` is ``1.0``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b and (isinstance(a, (int, float)) == isinstance(b, (int, float)))
+
+
+def compile_condition(when: dict | None, unless: dict | None):
+    """A rule's ``when``/``unless`` tables as one predicate over the evaluation context.
+
+    A table holds ``param`` + ``in`` (the request's value of that canonical parameter is one of
+    ``in``; ``absent = true`` makes a missing parameter match too) and/or ``mode`` (the request's mode
+    is one of these); every key given must hold."""
+
+    def test(cond: dict):
+        param, values, absent, modes = cond.get("param"), cond.get("in", ()), cond.get("absent", False), cond.get("mode")
+
+        def holds(ctx) -> bool:
+            if modes is not None and ctx.mode not in modes:
+                return False
+            if param is not None:
+                found = ctx.params.get(param)
+                if not found:
+                    return absent
+                return any(same_value(found[0].value, v) for v in values)
+            return True
+
+        return holds
+
+    yes = test(when) if when else None
+    no = test(unless) if unless else None
+    return lambda ctx: (yes is None or yes(ctx)) and (no is None or not no(ctx))
+
+
 def _param_gate(o: dict):
     return ("param", o["param"])
 
@@ -257,13 +291,17 @@ def _resolution(ctx, o):
     models = ctx.profile.get("models", {})
     model = ctx.value("model")
     info = models.get(model) if isinstance(model, str) else None
+    judged = ctx.profile.get("family_info") or {}
     if info is not None and "resolutions" in info:
         allowed = info["resolutions"]
+        if judged.get("id") != info["family"] and judged.get("resolutions") is not None:
+            # a variant (draft) of the model's family: its own list caps the model's
+            allowed = [r for r in allowed if r in judged["resolutions"]]
     else:
         allowed = sorted({r for m in models.values() for r in m.get("resolutions", [m.get("resolution")]) if r})
     for p in _occurrences(ctx, o["param"]):
         if isinstance(p.value, str) and p.value not in allowed:
-            owner = f"{model} ({info['tier']} tier)" if info else f"profile {ctx.profile_name}"
+            owner = f"{model} ({judged.get('title') or info['family']})" if info else f"profile {ctx.profile_name}"
             detail = f"resolution '{p.value}' is not available for {owner}; allowed: {show(allowed)}"
             yield p.pointer, p.value, allowed, {"detail": detail}
     size_param = o.get("size_param")

@@ -172,7 +172,7 @@ def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), sourc
                   max_tokens=max_tokens, labels=labels)
     findings: list[Finding] = []
     params = ctx.params
-    for rule, check, options, gate in (profile.plan + profile.media_plan if ctx.facts else profile.plan):
+    for rule, check, options, gate, applies in (profile.plan + profile.media_plan if ctx.facts else profile.plan):
         if gate is not None:  # skip, without running it, a check that cannot fire on this request
             if gate[0] == "param":
                 if gate[1] not in params:
@@ -181,15 +181,21 @@ def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), sourc
                 continue
         if request is None and rule.check != "document":
             continue
+        if applies is not None and not applies(ctx):
+            continue  # the rule's when/unless does not hold for this request
         for pointer, actual, expected, values in check(ctx, options):
             position = values.pop("_position", None) or (None, None)  # known only for document problems
+            # A check may lower a hit to a warning (past a documented limit, within the enforced one)
+            # and add a note saying why.
+            severity = values.pop("_severity", None) or rule.severity
+            note = values.pop("_note", "")
             fill = {"actual": _display(actual), "expected": _display(expected), "where": ""}
             fill.update(values)
             try:
                 message = rule.message.format_map(fill)
             except (KeyError, ValueError, IndexError, AttributeError):
                 message = f"{rule.summary} (message template of {rule.id} could not be filled)"
-            findings.append(Finding(rule.id, rule.severity, pointer, message, _jsonable(expected),
+            findings.append(Finding(rule.id, severity, pointer, message + note, _jsonable(expected),
                                     _jsonable(actual), rule.fixable, *position))
     return findings, ctx
 

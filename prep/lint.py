@@ -53,11 +53,14 @@ class Checker:
         # Resolve eagerly so a bad --profile / --select fails before any file is read.
         self.profile_for(profile or DEFAULT_PROFILE)
 
-    def profile_for(self, name: str) -> Profile:
-        prof = self._profiles.get(name)
+    def profile_for(self, name: str, family: str | None = None) -> Profile:
+        """Profile ``name`` with the user's rule selection, for model family ``family`` (default: the
+        profile's own)."""
+        key = (name, family)
+        prof = self._profiles.get(key)
         if prof is None:
             s, i, sev = self._selection
-            prof = self._profiles[name] = select(self.book.get(name), select=s, ignore=i, severity=sev)
+            prof = self._profiles[key] = select(self.book.get(name, family), select=s, ignore=i, severity=sev)
         return prof
 
     def _body_limit(self, profile: Profile) -> int | None:
@@ -89,11 +92,15 @@ class Checker:
             name = infer_profile(document, self._models)
         else:
             name = DEFAULT_PROFILE
-        profile = self.profile_for(name)
         request = None
         facts = None
         if document is not None:
-            request = parse(document, profile.dialect)
+            request = parse(document, self.book.profile_data(name).get("dialect", "content"))
+            family = self.book.family_for(name, request.value("model"), request.value)
+            profile = self.profile_for(name, family)
+        else:
+            profile = self.profile_for(name)
+        if request is not None:
             if self.inspect_media:
                 if needs_inspection(request, self.remote):
                     from pathlib import Path
@@ -105,7 +112,8 @@ class Checker:
                                  facts=facts, max_tokens=self.max_tokens)
         if findings and self.locate_findings:
             findings = self._locate(text, findings, diagnostics, document)
-        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate if self.want_estimate else None)
+        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate if self.want_estimate else None,
+                      profile.family)
 
     @staticmethod
     def _locate(text: str, findings: list[Finding], diagnostics, document) -> list[Finding]:
@@ -210,7 +218,7 @@ def _profile_subset(profile: Profile, scope: str, skip_checks: tuple[str, ...] =
     from .ruleset import _profile
 
     rules = tuple(r for r in profile.rules if r.scope == scope and r.check not in skip_checks)
-    return _profile(profile.name, profile.title, profile.data, rules)
+    return _profile(profile.name, profile.title, profile.data, rules, profile.family)
 
 
 # Below this many files, starting worker processes costs more than it saves.

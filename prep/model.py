@@ -172,6 +172,8 @@ class Rule:
     why: str = ""
     example_fail: str = ""
     example_pass: str = ""
+    when: dict | None = None  # the rule applies only when this holds ({param, in, absent} and/or {mode})
+    unless: dict | None = None  # ... and not when this holds
 
 
 @record
@@ -202,3 +204,4 @@ class Result:
     mode: str | None
     findings: tuple[Finding, ...]
     estimate: dict | None = None
+    family: str | None = None

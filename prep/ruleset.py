@@ -1,46 +1,43 @@
-"""Load the declarative rule sets in ``rules/*.toml``: resolve ``extends``, validate, select.
+"""Resolve the declarative rule sets in ``rules/*.toml`` into profiles, one per API and model family.
 
-A rule file has three tables: ``[ruleset]`` (``id``, ``extends``, ``title``), ``[profile]`` (API data:
-dialect, models, pixel table, defaults...) and ``[rules."<id>"]``. A profile that extends another
-replaces ``[profile]`` keys whole and merges rules field by field (``options`` option by option).
-A file given with ``--rules`` and no ``[ruleset].id`` is an overlay applied on top of every profile;
-one with an ``id`` adds a profile. Everything is validated at load time: a broken rule file is one
-``PrepError`` naming the file, the rule and the field, never a crash in the middle of a lint.
+A request is judged by the capability rules of its model's **family** seen through its API
+**profile**. The rules of one (profile, family) pair are layered, each layer merging rule by rule and
+``options`` option by option:
+
+    common set (seedance-2.0) → family chain (e.g. seedance-2.5 → seedance-2.5-draft)
+        → profile chain (its own [rules], then its [families."<family>".rules]) → overlays
+
+A profile's ``models`` table maps each model id to its family (and may narrow its resolutions);
+``aliases`` map reseller names to a family. A family's ``variants`` switch to another family when a
+parameter has a value (``draft = true`` → ``seedance-2.5-draft``). Adding a family is a data-only
+change: one family file plus its ids in the profiles. File kinds and validation: ``rulefile.py``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 
-from .checks import CHECKS
+from .checks import CHECKS, compile_condition
 from .model import SEVERITY_RANK, PrepError, Rule, record
+from .rulefile import kind_of, read_toml, validate_file_shape, validate_rule
 
-BASE = "seedance-2.0"
+BASE = "seedance-2.0"  # the common rule set, which is also the root model family
 DEFAULT_PROFILE = "ark"
-DIALECTS = ("content", "video-generations", "openai-videos")
-CACHE_VERSION = 3
-
-_RULE_ID = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+\Z")
-_PROFILE_ID = re.compile(r"[a-z0-9][a-z0-9.-]*\Z")
-_RULE_KEYS = {"severity", "check", "options", "message", "summary", "name", "fixable", "fix", "why",
-              "example_fail", "example_pass"}
-_REQUIRED = ("severity", "check", "message", "summary")
-_PROFILE_KEYS = {"dialect": "str", "api_base": "str", "key_env": "str", "headers": "table[str]",
-                 "defaults": "table[any]", "pixels": "table[any]", "cost": "table[int]", "models": "table[any]",
-                 "download_ttl_hours": "int"}
+CACHE_VERSION = 4
+_MAX_VARIANT_HOPS = 4
 
 
 @record
 class Profile:
-    """A resolved rule set for one API: its data and its rules, in catalogue order."""
+    """A resolved rule set for one API and one model family: its data and its rules, in catalogue order."""
 
     name: str
     title: str
     data: dict
     rules: tuple[Rule, ...]
-    plan: tuple = ()  # request rules as (rule, check fn, prepared options, gate), compiled once per profile
+    plan: tuple = ()  # request rules as (rule, check fn, prepared options, gate, applies), compiled once
     media_plan: tuple = ()  # the same for media rules (run only when media was inspected)
+    family: str = BASE
 
     @property
     def dialect(self) -> str:
@@ -60,30 +57,14 @@ def rules_dir() -> str:
     return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(here), "rules")
 
 
-# ---------------------------------------------------------------------------------------------------
-# Reading TOML (cached: tomllib is the slowest part of start-up)
-
-
-def _read_toml(path: str) -> dict:
-    import tomllib
-
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise PrepError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise PrepError(f"{path}: cannot read rule file: {exc.strerror or exc}") from None
-
-
 def _stamp(path: str) -> tuple:
     st = os.stat(path)
     return (path, st.st_size, st.st_mtime_ns)
 
 
 def _cached_builtin() -> tuple[dict, dict]:
-    """The built-in rule files as parsed TOML and as resolved profiles (plain data), from the cache
-    when the rule files are unchanged."""
+    """The built-in rule files as parsed TOML and as resolved plain data, from the cache when the
+    rule files are unchanged (tomllib is the slowest part of start-up)."""
     import marshal
 
     from . import __version__
@@ -106,8 +87,8 @@ def _cached_builtin() -> tuple[dict, dict]:
             return raw, resolved
     except (OSError, EOFError, ValueError, TypeError):
         pass  # missing or corrupt cache: rebuild it
-    raw = {f: _read_toml(f) for f in files}
-    resolved = _resolve(raw, {})
+    raw = {f: read_toml(f) for f in files}
+    resolved = _resolve(raw)
     try:
         write_atomic(cache, marshal.dumps((key, (raw, resolved))))
     except OSError:
@@ -116,208 +97,183 @@ def _cached_builtin() -> tuple[dict, dict]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Validation
+# Resolution
 
 
-def _type_ok(value, spec: str) -> bool:
-    if spec == "any":
-        return True
-    if spec == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if spec == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if spec == "str":
-        return isinstance(value, str)
-    if spec == "bool":
-        return isinstance(value, bool)
-    if spec == "regex":
-        if not isinstance(value, str):
-            return False
-        try:
-            re.compile(value)
-        except re.error:
-            return False
-        return True
-    if spec.startswith("list"):
-        inner = spec[5:-1] if "[" in spec else "any"
-        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
-    if spec.startswith("table"):
-        inner = spec[6:-1] if "[" in spec else "any"
-
-        return isinstance(value, dict) and all(_type_ok(v, inner) for v in value.values())
-    raise AssertionError(f"unknown option spec {spec}")
-
-
-def _template_fields(template: str) -> set[str]:
-    import string
-
-    names = set()
-    for _, field_name, _, _ in string.Formatter().parse(template):
-        if field_name is not None:
-            names.add(re.split(r"[.\[]", field_name, maxsplit=1)[0])
-    return names
-
-
-def _validate_rule(src: str, rule_id: str, rule: dict) -> None:
-    where = f"{src}: rule '{rule_id}'"
-    missing = [k for k in _REQUIRED if k not in rule]
-    if missing:
-        raise PrepError(f"{where}: missing {', '.join(missing)}")
-    if rule["severity"] not in SEVERITY_RANK:
-        raise PrepError(f"{where}: severity must be error, warning or off, not {rule['severity']!r}")
-    kind = CHECKS.get(rule["check"])
-    if kind is None:
-        raise PrepError(f"{where}: unknown check {rule['check']!r}; known: {', '.join(sorted(CHECKS))}")
-    options = rule.get("options", {})
-    if not isinstance(options, dict):
-        raise PrepError(f"{where}: options must be a table")
-    for name, value in options.items():
-        if name not in kind.options:
-            known = ", ".join(kind.options) or "none"
-            raise PrepError(f"{where}: check '{kind.name}' has no option '{name}' (options: {known})")
-        spec = kind.options[name][0]
-        if not _type_ok(value, spec):
-            raise PrepError(f"{where}: option '{name}' must be {spec}, not {value!r}")
-    for name, (_, required) in kind.options.items():
-        if required and name not in options:
-            raise PrepError(f"{where}: check '{kind.name}' needs option '{name}'")
-    for text_key in ("message", "summary", "fix", "why", "example_fail", "example_pass", "name"):
-        if text_key in rule and not isinstance(rule[text_key], str):
-            raise PrepError(f"{where}: {text_key} must be a string")
-    if "fixable" in rule and not isinstance(rule["fixable"], bool):
-        raise PrepError(f"{where}: fixable must be true or false")
-    try:
-        unknown = _template_fields(rule["message"]) - kind.fields
-    except ValueError as exc:
-        raise PrepError(f"{where}: bad message template: {exc}") from None
-    if unknown:
-        raise PrepError(f"{where}: message names unknown placeholder(s) {', '.join(sorted(unknown))}; "
-                        f"check '{kind.name}' fills {', '.join(sorted(kind.fields))}")
-    if kind.prepare is not None:
-        try:
-            kind.prepare(options)
-        except (ValueError, KeyError, TypeError, re.error) as exc:
-            raise PrepError(f"{where}: {exc}") from None
-
-
-def _validate_file_shape(src: str, data: dict) -> None:
-    extra = set(data) - {"ruleset", "profile", "rules"}
-    if extra:
-        raise PrepError(f"{src}: unknown table(s) {', '.join(sorted(extra))}; a rule file has [ruleset], [profile], [rules]")
-    meta = data.get("ruleset", {})
-    if not isinstance(meta, dict) or set(meta) - {"id", "extends", "title"}:
-        raise PrepError(f"{src}: [ruleset] takes id, extends and title")
-    for key in ("id", "extends", "title"):
-        if key in meta and not isinstance(meta[key], str):
-            raise PrepError(f"{src}: [ruleset] {key} must be a string")
-    if "id" in meta and not _PROFILE_ID.match(meta["id"]):
-        raise PrepError(f"{src}: [ruleset] id {meta['id']!r} must be lower-case letters, digits, '.' and '-'")
-    profile = data.get("profile", {})
-    if not isinstance(profile, dict):
-        raise PrepError(f"{src}: [profile] must be a table")
-    for key, value in profile.items():
-        spec = _PROFILE_KEYS.get(key)
-        if spec is None:
-            raise PrepError(f"{src}: [profile] has unknown key '{key}' (known: {', '.join(_PROFILE_KEYS)})")
-        if not _type_ok(value, spec):
-            raise PrepError(f"{src}: [profile] {key} must be {spec}")
-    if "dialect" in profile and profile["dialect"] not in DIALECTS:
-        raise PrepError(f"{src}: [profile] dialect must be one of {', '.join(DIALECTS)}")
-    for model, info in profile.get("models", {}).items():
-        if not isinstance(info, dict) or not isinstance(info.get("tier"), str) or not (
-                _type_ok(info.get("resolutions"), "list[str]") or isinstance(info.get("resolution"), str)):
-            raise PrepError(f"{src}: [profile] model '{model}' needs tier and resolutions (or resolution)")
-    rules = data.get("rules", {})
-    if not isinstance(rules, dict):
-        raise PrepError(f"{src}: [rules] must be a table of rules")
-    for rule_id, rule in rules.items():
-        if not _RULE_ID.match(rule_id):
-            raise PrepError(f"{src}: rule id {rule_id!r} must look like 'group.name' (lower case)")
-        if not isinstance(rule, dict):
-            raise PrepError(f"{src}: rule '{rule_id}' must be a table")
-        extra = set(rule) - _RULE_KEYS
-        if extra:
-            raise PrepError(f"{src}: rule '{rule_id}' has unknown field(s) {', '.join(sorted(extra))}; "
-                            f"known: {', '.join(sorted(_RULE_KEYS))}")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Resolution of `extends` and overlays
-
-
-def _merge_rules(base: dict, over: dict) -> dict:
-    out = {rid: dict(r) for rid, r in base.items()}
+def merge_rules(base: dict, over: dict, src: str | None = None) -> dict:
+    """``base`` with the rules of ``over`` merged in, field by field (``options`` option by option);
+    with ``src``, every rule ``over`` touches is validated as merged, naming ``src`` on error."""
+    out = dict(base)
     for rid, rule in over.items():
         merged = dict(out.get(rid, {}))
         for key, value in rule.items():
-            if key == "options":
-                merged["options"] = {**merged.get("options", {}), **value}
-            else:
-                merged[key] = value
+            merged[key] = {**merged.get("options", {}), **value} if key == "options" else value
         out[rid] = merged
+        if src is not None:
+            validate_rule(src, rid, merged)
     return out
 
 
-def _resolve(raw: dict[str, dict], extra_profiles: dict[str, dict]) -> dict:
-    """Resolve every profile's ``extends`` chain into ``{name: {"title", "profile", "rules", "src"}}``."""
-    by_id: dict[str, tuple[str, dict]] = {}
-    for src, data in {**raw, **extra_profiles}.items():
-        _validate_file_shape(src, data)
-        pid = data.get("ruleset", {}).get("id")
-        if pid is None:
-            raise PrepError(f"{src}: [ruleset] id is missing")
-        if pid in by_id and src in raw:
-            raise PrepError(f"{src}: profile '{pid}' is also defined in {by_id[pid][0]}")
-        by_id[pid] = (src, data)  # a --rules file with a built-in id replaces that rule set
-    resolved: dict[str, dict] = {}
+def _resolve(files: dict[str, dict]) -> dict:
+    """Rule sets and family files → ``{"base", "profiles", "families"}`` as plain (marshal-able) data.
 
-    def resolve(pid: str, chain: tuple) -> dict:
-        if pid in resolved:
-            return resolved[pid]
-        if pid in chain:
-            raise PrepError(f"rule sets extend each other in a cycle: {' → '.join(chain + (pid,))}")
-        if pid not in by_id:
-            raise PrepError(f"{by_id[chain[-1]][0] if chain else 'rules'}: extends unknown rule set '{pid}'")
-        src, data = by_id[pid]
-        meta = data.get("ruleset", {})
-        parent = meta.get("extends")
-        base = resolve(parent, chain + (pid,)) if parent else {"profile": {}, "rules": {}}
-        out = {
-            "title": meta.get("title", pid),
-            "profile": {**base["profile"], **data.get("profile", {})},
-            "rules": _merge_rules(base["rules"], data.get("rules", {})),
-            "src": src,
-        }
-        for rid, rule in out["rules"].items():
-            _validate_rule(src, rid, rule)
-        resolved[pid] = out
+    ``base`` is the common set's resolved rules; each profile keeps its data and its ``layers``
+    (``[src, rules, families-rules]`` from the root-most file down); each family its metadata and
+    its ``layers`` (``[src, rules]``, the root family has none).
+    """
+    rulesets: dict[str, tuple[str, dict]] = {}
+    family_files: dict[str, tuple[str, dict]] = {}
+    for src, data in files.items():
+        validate_file_shape(src, data)
+        kind = kind_of(data)
+        if kind == "overlay":
+            raise PrepError(f"{src}: [ruleset] id is missing")
+        table, fid_key = (rulesets, "ruleset") if kind == "ruleset" else (family_files, "family")
+        pid = data[fid_key]["id"]
+        if pid in table:
+            raise PrepError(f"{src}: '{pid}' is also defined in {table[pid][0]}")
+        table[pid] = (src, data)
+    if BASE not in rulesets:
+        raise PrepError(f"no rule file defines the common rule set '{BASE}'")
+    base_src, base_data = rulesets[BASE]
+    if base_data.get("ruleset", {}).get("extends"):
+        raise PrepError(f"{base_src}: the common rule set '{BASE}' extends nothing")
+    base_rules = {rid: dict(rule) for rid, rule in base_data.get("rules", {}).items()}
+    for rid, rule in base_rules.items():
+        validate_rule(base_src, rid, rule)
+
+    families = {BASE: {**_family_meta(BASE, base_data.get("family", {})), "src": base_src, "layers": []}}
+
+    def family(fid: str, chain: tuple) -> dict:
+        if fid in families:
+            return families[fid]
+        if fid in chain:
+            raise PrepError(f"model families extend each other in a cycle: {' → '.join(chain + (fid,))}")
+        if fid not in family_files:
+            where = family_files[chain[-1]][0] if chain else "rules"
+            raise PrepError(f"{where}: extends unknown model family '{fid}'")
+        src, data = family_files[fid]
+        meta = data["family"]
+        parent = family(meta.get("extends", BASE), chain + (fid,))
+        out = {**_family_meta(fid, meta, parent), "src": src,
+               "layers": parent["layers"] + [[src, data.get("rules", {})]]}
+        families[fid] = out
         return out
 
-    for pid in by_id:
-        resolve(pid, ())
+    for fid in family_files:
+        family(fid, ())
+    for fid, fam in families.items():
+        for variant in fam["variants"]:
+            if variant["family"] not in families:
+                raise PrepError(f"{fam['src']}: variant of '{fid}' names unknown family '{variant['family']}'")
+        rules = base_rules
+        for src, layer in fam["layers"]:
+            rules = merge_rules(rules, layer, src)
+
+    profiles: dict[str, dict] = {}
+
+    def profile(pid: str, chain: tuple) -> dict:
+        if pid in profiles:
+            return profiles[pid]
+        if pid in chain:
+            raise PrepError(f"rule sets extend each other in a cycle: {' → '.join(chain + (pid,))}")
+        if pid not in rulesets:
+            raise PrepError(f"{rulesets[chain[-1]][0] if chain else 'rules'}: extends unknown rule set '{pid}'")
+        src, data = rulesets[pid]
+        meta = data.get("ruleset", {})
+        parent_id = meta.get("extends", BASE)
+        parent = profile(parent_id, chain + (pid,)) if parent_id != BASE else {
+            "profile": dict(base_data.get("profile", {})), "layers": []}
+        own = data.get("families", {})
+        out = {"title": meta.get("title", pid), "src": src,
+               "profile": {**parent["profile"], **data.get("profile", {})},
+               "layers": parent["layers"] + [[src, data.get("rules", {}),
+                                              {f: t.get("rules", {}) for f, t in own.items()}]]}
+        profiles[pid] = out
+        return out
+
+    for pid in rulesets:
+        if pid != BASE:
+            profile(pid, ())
+    resolved = {"base": base_rules, "profiles": profiles, "families": families}
+    _finish_models(resolved, None)
+    _check_all(resolved)
     return resolved
 
 
-def _to_profile(name: str, data: dict) -> Profile:
-    rules = []
-    for rid, r in data["rules"].items():
-        kind = CHECKS[r["check"]]
-        rules.append(Rule(
-            id=rid, name=r.get("name", rid.replace(".", "-")), severity=r["severity"], check=r["check"],
-            message=r["message"], summary=r["summary"], options=r.get("options", {}), scope=kind.scope,
-            fixable=r.get("fixable", False), fix=r.get("fix", ""), why=r.get("why", ""),
-            example_fail=r.get("example_fail", ""), example_pass=r.get("example_pass", "")))
-    return _profile(name, data["title"], data["profile"], tuple(rules))
+def _merged(resolved: dict, name: str, family: str, validate: bool = False) -> dict:
+    """The rules of profile ``name`` for model family ``family``: every layer merged in order."""
+    rules = resolved["base"]
+    for src, layer in resolved["families"][family]["layers"]:
+        rules = merge_rules(rules, layer, src if validate else None)
+    for src, layer, per_family in resolved["profiles"][name]["layers"]:
+        rules = merge_rules(rules, layer, src if validate else None)
+        if family in per_family:
+            rules = merge_rules(rules, per_family[family], src if validate else None)
+    return rules
 
 
-def _profile(name: str, title: str, data: dict, rules: tuple[Rule, ...]) -> Profile:
-    plan, media_plan = [], []
-    for rule in rules:
-        kind = CHECKS[rule.check]
-        options = kind.prepare(rule.options) if kind.prepare else rule.options
-        step = (rule, kind.fn, options, kind.gate(rule.options) if kind.gate else None)
-        (media_plan if kind.scope == "media" else plan).append(step)
-    return Profile(name, title, data, rules, tuple(plan), tuple(media_plan))
+def _check_all(resolved: dict) -> None:
+    """Validate every (profile, family) pair as merged, naming the file of a broken layer."""
+    for name, prof in resolved["profiles"].items():
+        for _src, _rules, per_family in prof["layers"]:
+            unknown = set(per_family) - set(resolved["families"])
+            if unknown:
+                raise PrepError(f"{_src}: [families] names unknown model family '{sorted(unknown)[0]}' "
+                                f"(known: {', '.join(resolved['families'])})")
+        for fid in resolved["families"]:
+            _merged(resolved, name, fid, validate=True)
+
+
+def _family_meta(fid: str, meta: dict, parent: dict | None = None) -> dict:
+    return {"title": meta.get("title", fid), "extends": None if fid == BASE else meta.get("extends", BASE),
+            "resolutions": meta.get("resolutions", (parent or {}).get("resolutions")),
+            "variants": meta.get("variants", []), "why": meta.get("why", "")}
+
+
+def _overlay(resolved: dict, src: str, data: dict) -> None:
+    """Apply an overlay file to every profile, in place: ``models`` and ``aliases`` add to the
+    profile's, other ``[profile]`` keys replace; its rules become the last layer."""
+    for prof in resolved["profiles"].values():
+        over = data.get("profile", {})
+        merged = {**prof["profile"], **over}
+        for key in ("models", "aliases"):
+            if key in over:
+                merged[key] = {**prof["profile"].get(key, {}), **over[key]}
+        prof["profile"] = merged
+        prof["layers"] = prof["layers"] + [[src, data.get("rules", {}),
+                                            {f: t.get("rules", {}) for f, t in data.get("families", {}).items()}]]
+
+
+def _finish_models(resolved: dict, aliases: dict | None) -> None:
+    """Give every model and alias of every profile its family and resolutions (checked to exist)."""
+    families = resolved["families"]
+    for name, prof in resolved["profiles"].items():
+        data = prof["profile"]
+        src = prof["src"]
+        default = data.setdefault("family", BASE)
+        if default not in families:
+            raise PrepError(f"{src}: [profile] family '{default}' is not a known model family "
+                            f"(known: {', '.join(families)})")
+        all_aliases = {**data.get("aliases", {}), **(aliases or {})}
+        models = {}
+        for table, entries in (("models", data.get("models", {})), ("aliases", all_aliases)):
+            for model, info in entries.items():
+                if table == "aliases" and model in models:
+                    continue  # a real model id wins over an alias of the same name
+                info = {"family": info} if isinstance(info, str) else dict(info)
+                fam = families.get(info["family"])
+                if fam is None:
+                    raise PrepError(f"{src}: {table[:-1]} '{model}' of profile {name} names unknown model family "
+                                    f"'{info['family']}' (known: {', '.join(families)})")
+                if "resolution" not in info:
+                    info.setdefault("resolutions", fam["resolutions"] or [])
+                if table == "aliases":
+                    info["alias"] = True
+                models[model] = info
+        data["models"] = models
+        if aliases:
+            data["aliases"] = all_aliases
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -325,59 +281,130 @@ def _profile(name: str, title: str, data: dict, rules: tuple[Rule, ...]) -> Prof
 
 
 class RuleBook:
-    """Every profile known to this run: the built-in ones plus those added by ``--rules`` files.
+    """Every profile and model family known to this run: the built-in ones plus ``--rules`` files.
 
     A ``--rules`` file with a ``[ruleset] id`` adds that profile, or replaces the built-in rule set of
-    the same id (and every profile extending it follows); one without an id is an overlay on every profile.
+    the same id (and every profile extending it follows); one with a ``[family] id`` adds or replaces
+    a model family; one with neither is an overlay on every profile. ``aliases`` (model name →
+    family id) come from the user's config.
     """
 
-    def __init__(self, extra_files: list[str | os.PathLike] = ()):
+    def __init__(self, extra_files: list[str | os.PathLike] = (), aliases: dict | None = None):
         builtin_raw, resolved = _cached_builtin()
-        if extra_files:
-            overlays, new_profiles = [], {}
+        if extra_files or aliases:
+            import copy
+
+            overlays, replacing = [], {}
             for f in extra_files:
                 path = os.fspath(f)
-                data = _read_toml(path)
-                _validate_file_shape(path, data)
-                if "id" in data.get("ruleset", {}):
-                    if data["ruleset"]["id"] != BASE:
-                        data["ruleset"].setdefault("extends", BASE)
-                    new_profiles[path] = data
-                else:
+                data = read_toml(path)
+                validate_file_shape(path, data)
+                kind = kind_of(data)
+                if kind == "overlay":
                     overlays.append((path, data))
-            if new_profiles:
-                replaced = {d["ruleset"]["id"] for d in new_profiles.values()}
-                raw = {src: d for src, d in builtin_raw.items() if d.get("ruleset", {}).get("id") not in replaced}
-                resolved = _resolve(raw, new_profiles)
+                else:
+                    replacing[(kind, data[kind if kind == "family" else "ruleset"]["id"])] = (path, data)
+            if replacing:
+                files = {src: d for src, d in builtin_raw.items()
+                         if (kind_of(d), d.get("family" if kind_of(d) == "family" else "ruleset", {}).get("id"))
+                         not in replacing}
+                files.update(dict(replacing.values()))
+                resolved = _resolve(files)
+            else:
+                resolved = copy.deepcopy(resolved)
             for src, data in overlays:
-                resolved = {name: self._overlay(src, prof, data) for name, prof in resolved.items()}
+                _overlay(resolved, src, data)
+            if aliases:
+                for alias, fam in aliases.items():
+                    if not isinstance(fam, str):
+                        raise PrepError(f"alias '{alias}' must name a model family (a string)")
+            _finish_models(resolved, aliases)
+            _check_all(resolved)  # every layer a user gave is checked now
         self._data = resolved
-        self._profiles: dict[str, Profile] = {}
-
-    @staticmethod
-    def _overlay(src: str, prof: dict, data: dict) -> dict:
-        out = {**prof, "profile": {**prof["profile"], **data.get("profile", {})},
-               "rules": _merge_rules(prof["rules"], data.get("rules", {}))}
-        for rid, rule in out["rules"].items():
-            if rid in data.get("rules", {}):
-                _validate_rule(src, rid, rule)
-        return out
+        self._profiles: dict[tuple[str, str], Profile] = {}
 
     @property
     def names(self) -> list[str]:
-        """Profile names, the base rule set excluded."""
-        return [n for n in self._data if n != BASE]
+        """Profile names, the common set excluded."""
+        return list(self._data["profiles"])
+
+    @property
+    def families(self) -> dict[str, dict]:
+        """Model family id → ``{"title", "extends", "resolutions", "variants", "why", "src"}``."""
+        return self._data["families"]
 
     def profile_data(self, name: str) -> dict:
-        return self._data[name]["profile"]
+        return self._profile_entry(name)["profile"]
 
-    def get(self, name: str) -> Profile:
-        """The resolved profile ``name``; PrepError listing the known ones when there is none."""
-        if name not in self._data or name == BASE:
+    def _profile_entry(self, name: str) -> dict:
+        entry = self._data["profiles"].get(name)
+        if entry is None:
             raise PrepError(f"unknown profile '{name}'; known profiles: {', '.join(self.names)}")
-        if name not in self._profiles:
-            self._profiles[name] = _to_profile(name, self._data[name])
-        return self._profiles[name]
+        return entry
+
+    def families_of(self, name: str) -> list[str]:
+        """The families profile ``name`` sells (its default family first)."""
+        data = self.profile_data(name)
+        return list(dict.fromkeys([data.get("family", BASE), *(m["family"] for m in data.get("models", {}).values())]))
+
+    def family_for(self, name: str, model: object, value=lambda param: None) -> str:
+        """The family that judges a request to profile ``name`` for ``model``: the model's family
+        (the profile's default for an unknown model), then its variants (``value(param)`` gives the
+        request's value of a canonical parameter)."""
+        data = self.profile_data(name)
+        info = data.get("models", {}).get(model) if isinstance(model, str) else None
+        fid = info["family"] if info else data.get("family", BASE)
+        for _ in range(_MAX_VARIANT_HOPS):
+            for variant in self.families[fid]["variants"]:
+                got, want = value(variant["param"]), variant["equals"]
+                if type(got) is type(want) and got == want:
+                    fid = variant["family"]
+                    break
+            else:
+                break
+        return fid
+
+    def get(self, name: str, family: str | None = None) -> Profile:
+        """The resolved profile ``name`` for model family ``family`` (default: the profile's own);
+        PrepError listing the known ones when there is none."""
+        entry = self._profile_entry(name)
+        family = family or entry["profile"].get("family", BASE)
+        key = (name, family)
+        prof = self._profiles.get(key)
+        if prof is None:
+            if family not in self.families:
+                raise PrepError(f"unknown model family '{family}'; known: {', '.join(self.families)}")
+            fam = self.families[family]
+            # The profile's data, plus the family that judges (its resolutions cap a variant's models).
+            data = {**entry["profile"], "family_info": {"id": family, "title": fam["title"],
+                                                        "resolutions": fam["resolutions"]}}
+            prof = self._profiles[key] = _to_profile(name, entry["title"], data,
+                                                     _merged(self._data, name, family), family)
+        return prof
+
+
+def _to_profile(name: str, title: str, data: dict, merged: dict, family: str) -> Profile:
+    rules = []
+    for rid, r in merged.items():
+        kind = CHECKS[r["check"]]
+        rules.append(Rule(
+            id=rid, name=r.get("name", rid.replace(".", "-")), severity=r["severity"], check=r["check"],
+            message=r["message"], summary=r["summary"], options=r.get("options", {}), scope=kind.scope,
+            fixable=r.get("fixable", False), fix=r.get("fix", ""), why=r.get("why", ""),
+            example_fail=r.get("example_fail", ""), example_pass=r.get("example_pass", ""),
+            when=r.get("when"), unless=r.get("unless")))
+    return _profile(name, title, data, tuple(rules), family)
+
+
+def _profile(name: str, title: str, data: dict, rules: tuple[Rule, ...], family: str = BASE) -> Profile:
+    plan, media_plan = [], []
+    for rule in rules:
+        kind = CHECKS[rule.check]
+        options = kind.prepare(rule.options) if kind.prepare else rule.options
+        applies = compile_condition(rule.when, rule.unless) if (rule.when or rule.unless) else None
+        step = (rule, kind.fn, options, kind.gate(rule.options) if kind.gate else None, applies)
+        (media_plan if kind.scope == "media" else plan).append(step)
+    return Profile(name, title, data, rules, tuple(plan), tuple(media_plan), family)
 
 
 def select(profile: Profile, *, select: list[str] | None = None, ignore: list[str] | None = None,
@@ -422,4 +449,4 @@ def select(profile: Profile, *, select: list[str] | None = None, ignore: list[st
             r = r._replace(severity=overrides[r.id])
         if r.severity != "off":
             rules.append(r)
-    return _profile(profile.name, profile.title, profile.data, tuple(rules))
+    return _profile(profile.name, profile.title, profile.data, tuple(rules), profile.family)

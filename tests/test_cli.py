@@ -28,7 +28,7 @@ def test_text_format_has_real_positions(cli, bad):
     res = cli("check", bad)
     assert res.code == 1
     lines = res.out.splitlines()
-    assert lines[0] == f"{bad}:3:3: param.resolution resolution '1080p' is not available for doubao-seedance-2-0-fast-260128 (fast tier); allowed: 480p, 720p"
+    assert lines[0] == f"{bad}:3:3: param.resolution resolution '1080p' is not available for doubao-seedance-2-0-fast-260128 (Seedance 2.0 fast); allowed: 480p, 720p"
     assert lines[1].startswith(f"{bad}:6:5: content.order content[1]: text item comes after video_url")
     assert lines[-1] == "Found 1 error and 1 warning in 1 of 1 file."
 
@@ -46,7 +46,7 @@ def test_json_format_matches_the_spec(cli, bad, tmp_path):
     assert doc["version"] == 1 and set(doc) == {"version", "results", "summary"}
     assert doc["summary"] == {"files": 2, "errors": 1, "warnings": 1}
     first = doc["results"][0]
-    assert set(first) == {"path", "profile", "mode", "findings", "estimate"}
+    assert set(first) == {"path", "profile", "family", "mode", "findings", "estimate"}
     assert first["profile"] == "ark" and first["mode"] == "multimodal_reference"
     f = first["findings"][0]
     assert {"rule", "severity", "pointer", "message", "expected", "actual", "fixable"} <= set(f)
@@ -175,7 +175,7 @@ def test_user_rules_overlay_changes_severity_and_limits(cli, tmp_path):
 def test_user_rules_add_a_profile(cli, tmp_path):
     mine = tmp_path / "mine.toml"
     mine.write_text('[ruleset]\nid = "my-gateway"\nextends = "gateway"\n\n[profile]\n'
-                    'models."house-seedance" = { tier = "standard", resolutions = ["720p"] }\n')
+                    'models."house-seedance" = { family = "seedance-2.0", resolutions = ["720p"] }\n')
     path = tmp_path / "r.json"
     path.write_text(json.dumps({**GOOD, "model": "house-seedance", "resolution": "1080p"}))
     res = cli("check", path, "--rules", mine, "--profile", "my-gateway", "--format", "json")

@@ -9,7 +9,7 @@ from ..model import Result
 
 def result_entry(r) -> dict:
     """One result as the document writes it."""
-    return {"path": r.path, "profile": r.profile, "mode": r.mode,
+    return {"path": r.path, "profile": r.profile, "family": r.family, "mode": r.mode,
             "findings": [f.as_dict() for f in r.findings], "estimate": r.estimate}
 
 
