@@ -1,0 +1,134 @@
+"""Check kinds over inspected media: flat comparisons of one fact per item, or summed (MediaConch-style)."""
+
+from __future__ import annotations
+
+from ..model import MediaFacts, MediaMissing
+from . import ENFORCED, MB, check, prepare_enforced, tolerated, where
+
+# ---------------------------------------------------------------------------------------------------
+# Media: flat comparisons over the facts the inspector read from each item's file (MediaConch-style).
+# A fact that is unknown (None) makes the comparison not applicable, never a finding.
+
+_KIND_WORD = {"image": "an image", "video": "a video", "audio": "an audio"}
+_KIND_NOUN = {"image": "an image", "video": "a video", "audio": "audio"}
+
+
+def _media_items(ctx, kind: str | None = None):
+    """(item, facts) for the media items of ``kind`` whose file was inspected and is readable."""
+    for item in ctx.media:
+        facts = ctx.facts.get(item.pointer)
+        if not isinstance(facts, MediaFacts) or facts.problem is not None:
+            continue  # not inspected, not found (MediaMissing), or unreadable
+        if kind is None or (item.kind == kind and facts.kind == kind):
+            yield item, facts
+
+
+def _file_name(item) -> str:
+    url = item.url or ""
+    if url[:5].lower() == "data:":
+        return "inline data: URL"
+    return url if len(url) <= 80 else url[:38] + "…" + url[-38:]
+
+
+def _media_where(ctx, item) -> str:
+    """``content[1] (media/cat.png)``; a caller may name items itself (``inspect`` names the file)."""
+    label = ctx.labels.get(item.pointer)
+    return label if label is not None else f"{where(item.pointer)} ({_file_name(item)})"
+
+
+def _fact(facts, field: str):
+    if field == "pixels":
+        return facts.width * facts.height if facts.width and facts.height else None
+    if field == "aspect":
+        return facts.width / facts.height if facts.width and facts.height else None
+    return getattr(facts, field)
+
+
+@check("media_missing", fields=("detail", "file"), scope="media")
+def _media_missing(ctx, o):
+    for item in ctx.media:
+        missing = ctx.facts.get(item.pointer)
+        if isinstance(missing, MediaMissing):
+            status = f" (HTTP {missing.status})" if missing.status else ""
+            yield (item.value_pointer, missing.status or missing.reason, None,
+                   {"where": _media_where(ctx, item), "file": _file_name(item),
+                    "detail": f"{missing.reason}{status}"})
+
+
+@check("media_unreadable", fields=("detail", "file"), scope="media")
+def _media_unreadable(ctx, o):
+    for item in ctx.media:
+        facts = ctx.facts.get(item.pointer)
+        problem = getattr(facts, "problem", None)
+        if problem:
+            yield (item.value_pointer, problem, None,
+                   {"where": _media_where(ctx, item), "file": _file_name(item), "detail": problem})
+
+
+@check("media_kind", fields=("detail", "file"), scope="media")
+def _media_kind(ctx, o):
+    for item, facts in _media_items(ctx):
+        name = _file_name(item)
+        detail = None
+        if facts.kind != item.kind:
+            what = f"{_KIND_WORD.get(facts.kind, 'an unrecognised')} file ({facts.format or 'unknown format'})"
+            detail = f"the content is {what}, not {_KIND_NOUN.get(item.kind, 'media')} as its {item.type} item says"
+        elif facts.kind == "video" and not facts.has_video:
+            detail = f"a {facts.format} container with no video track"
+        if detail:
+            yield item.value_pointer, facts.kind, item.kind, {"where": _media_where(ctx, item), "file": name,
+                                                              "detail": detail}
+
+
+@check("fact_in", options={"kind": ("str", True), "field": ("str", True), "values": ("list[str]", True)},
+       fields=("file", "field"), scope="media")
+def _fact_in(ctx, o):
+    for item, facts in _media_items(ctx, o["kind"]):
+        value = _fact(facts, o["field"])
+        if value is not None and value not in o["values"]:
+            yield (item.value_pointer, value, o["values"],
+                   {"where": _media_where(ctx, item), "file": _file_name(item), "field": o["field"]})
+
+
+@check("fact_range", options={"kind": ("str", True), "fields": ("list[str]", True), "min": ("number", False),
+                              "max": ("number", False), "below": ("number", False), **ENFORCED},
+       fields=("file", "field", "value", "value_mb", "width", "height", "min", "max", "below_mb"), scope="media",
+       prepare=prepare_enforced)
+def _fact_range(ctx, o):
+    lo, hi, below = o.get("min"), o.get("max"), o.get("below")
+    enforced_lo, enforced_hi = o.get("enforced_min"), o.get("enforced_max")
+    if below is not None:
+        expected = f"< {below}"
+    else:
+        expected = f"{lo}–{hi}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
+    for item, facts in _media_items(ctx, o["kind"]):
+        for field in o["fields"]:
+            value = _fact(facts, field)
+            if value is None:
+                continue
+            if (lo is not None and value < lo) or (hi is not None and value > hi) or (below is not None and value >= below):
+                yield (item.value_pointer, round(value, 4) if isinstance(value, float) else value, expected,
+                       {"where": _media_where(ctx, item), "file": _file_name(item), "field": field, "value": value,
+                        "value_mb": f"{value / MB:.1f}", "width": facts.width, "height": facts.height,
+                        "min": lo, "max": hi, "below_mb": f"{(below or 0) / MB:g}",
+                        **tolerated(value, lo, hi, enforced_lo, enforced_hi)})
+                break  # one finding per item
+
+
+@check("fact_total", options={"kind": ("str", True), "field": ("str", True), "max": ("number", True),
+                              "enforced_max": ("number", False)},
+       fields=("total", "max", "count"), scope="media", prepare=prepare_enforced)
+def _fact_total(ctx, o):
+    total, count, crossing = 0.0, 0, None
+    for item, facts in _media_items(ctx, o["kind"]):
+        value = _fact(facts, o["field"])
+        if value is None:
+            continue
+        total += value
+        count += 1
+        if crossing is None and total > o["max"]:
+            crossing = item
+    if crossing is not None and count > 1:  # one clip over the limit is the per-clip rule's finding
+        yield (crossing.value_pointer, round(total, 3), o["max"],
+               {"where": _media_where(ctx, crossing), "total": total, "max": o["max"], "count": count,
+                **tolerated(total, None, o["max"], None, o.get("enforced_max"))})

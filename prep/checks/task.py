@@ -1,0 +1,3 @@
+"""Check kinds over task types: what a task (edit, extend, a frame mode...) requires of the request."""
+
+from __future__ import annotations
