@@ -9,12 +9,17 @@ from .ruleset import DEFAULT_PROFILE, RuleBook
 
 
 def _catalogue(book: RuleBook) -> dict[str, dict]:
-    """rule id → {"rule": the rule in its first profile, "severity": {profile: severity}}."""
+    """rule id → {"rule": the rule where first found, "severity": {profile: severity in its default family},
+    "families": {family: {profile: rule}}}, over every profile and every family it sells."""
     out: dict[str, dict] = {}
     for name in book.names:
-        for rule in book.get(name).rules:
-            entry = out.setdefault(rule.id, {"rule": rule, "severity": {}})
-            entry["severity"][name] = rule.severity
+        default = book.profile_data(name).get("family")
+        for family in book.families_of(name):
+            for rule in book.get(name, family).rules:
+                entry = out.setdefault(rule.id, {"rule": rule, "severity": {}, "families": {}})
+                if family == default or name not in entry["severity"]:
+                    entry["severity"][name] = rule.severity
+                entry["families"].setdefault(family, {})[name] = rule
     return out
 
 
@@ -26,8 +31,30 @@ def _severity_text(entry: dict, names: list[str]) -> str:
 
 
 def _profiles_text(entry: dict, names: list[str]) -> str:
-    active = [p for p in names if entry["severity"].get(p, "off") != "off"]
+    active = [p for p in names if entry["severity"].get(p, "off") != "off"
+              or any(r.severity != "off" for fam in entry["families"].values() for q, r in fam.items() if q == p)]
     return "all" if active == names else ", ".join(active) or "none"
+
+
+def _active_families(book: RuleBook, entry: dict) -> list[str]:
+    return [f for f in book.families if any(r.severity != "off" for r in entry["families"].get(f, {}).values())]
+
+
+def _families_text(book: RuleBook, entry: dict) -> str:
+    """Where a rule is active, by model family: ``all``, ``seedance-2.5`` (with the families extending
+    it), or ``all but seedance-2.5``."""
+    every = list(book.families)
+    active = set(_active_families(book, entry))
+
+    def top(group: set) -> list[str]:
+        return [f for f in every if f in group and book.families[f]["extends"] not in group]
+
+    if active == set(every):
+        return "all"
+    root = every[0]  # the common set's family: every other family extends it
+    if root in active:
+        return "all but " + ", ".join(top(set(every) - active))
+    return ", ".join(top(active)) or "none"
 
 
 def _cell(text: str) -> str:
@@ -41,20 +68,21 @@ def rule_list(book: RuleBook, *, fmt: str = "text", profile: str | None = None) 
         book.get(profile)  # unknown profile → PrepError
     cat = {rid: e for rid, e in _catalogue(book).items() if any(p in e["severity"] for p in names)}
     rows = [(rid, _severity_text(e, names), "yes" if e["rule"].fixable else "no", _profiles_text(e, names),
-             e["rule"].summary) for rid, e in cat.items()]
+             _families_text(book, e), e["rule"].summary) for rid, e in cat.items()]
     if fmt == "json":
         doc = [{"id": rid, "severity": e["rule"].severity, "severity_by_profile": e["severity"],
                 "fixable": e["rule"].fixable, "profiles": [p for p in names if e["severity"].get(p, "off") != "off"],
-                "summary": e["rule"].summary} for rid, e in cat.items()]
+                "families": _active_families(book, e), "summary": e["rule"].summary} for rid, e in cat.items()]
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
-        lines = ["| rule | severity | fixable | profiles | what it checks |", "|---|---|---|---|---|"]
-        lines += [f"| `{rid}` | {sev} | {fix} | {prof} | {_cell(summary)} |" for rid, sev, fix, prof, summary in rows]
+        lines = ["| rule | severity | fixable | profiles | families | what it checks |", "|---|---|---|---|---|---|"]
+        lines += [f"| `{rid}` | {sev} | {fix} | {prof} | {fam} | {_cell(summary)} |"
+                  for rid, sev, fix, prof, fam, summary in rows]
         return "\n".join(lines) + "\n"
-    widths = [max(len(r[i]) for r in rows + [("RULE", "SEVERITY", "FIX", "PROFILES", "")]) for i in range(4)]
-    head = ("RULE", "SEVERITY", "FIX", "PROFILES", "WHAT IT CHECKS")
-    lines = ["  ".join(c.ljust(w) for c, w in zip(head[:4], widths, strict=True)) + "  " + head[4]]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
+    head = ("RULE", "SEVERITY", "FIX", "PROFILES", "FAMILIES", "WHAT IT CHECKS")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(head[:5], widths, strict=True)) + "  " + head[5]]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5] for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -75,29 +103,53 @@ def rule_page(book: RuleBook, rule_id: str, *, profile: str | None = None, fmt: 
         close = difflib.get_close_matches(rule_id, list(cat), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise PrepError(f"unknown rule '{rule_id}'{hint} (see `seedance-prep rules`)")
-    name = profile or (DEFAULT_PROFILE if DEFAULT_PROFILE in entry["severity"] else next(iter(entry["severity"])))
-    rule = book.get(name).rule(rule_id)
-    if rule is None:
-        raise PrepError(f"rule '{rule_id}' is not part of profile '{name}'")
+    # The page shows the rule as one profile and family see it (the profile's default family when it
+    # has the rule), then what differs in other profiles and other families.
+    by_family = entry["families"]
+    candidates = [(p, f) for f in by_family for p in by_family[f]]
+    if profile is not None:
+        book.get(profile)  # unknown profile → PrepError
+        candidates = [(p, f) for p, f in candidates if p == profile]
+        if not candidates:
+            raise PrepError(f"rule '{rule_id}' is not part of profile '{profile}'")
+    preferred = profile or DEFAULT_PROFILE
+    name, family = min(candidates, key=lambda pf: (pf[0] != preferred, pf[1] != book.profile_data(pf[0]).get("family"),
+                                                     list(book.families).index(pf[1])))
+    rule = by_family[family][name]
     names = book.names
+    per_family = {f: by_family[f][name].options for f in by_family if name in by_family[f]}
     if fmt == "json":
         doc = {"id": rule.id, "name": rule.name, "summary": rule.summary, "severity": rule.severity,
                "severity_by_profile": entry["severity"], "fixable": rule.fixable, "check": rule.check,
                "options": rule.options, "message": rule.message, "why": rule.why, "fix": rule.fix,
-               "example_fail": rule.example_fail, "example_pass": rule.example_pass, "profile": name}
+               "example_fail": rule.example_fail, "example_pass": rule.example_pass, "profile": name,
+               "family": family, "families": _active_families(book, entry),
+               "options_by_family": {f: o for f, o in per_family.items() if o != rule.options},
+               "when": rule.when, "unless": rule.unless}
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     lines = [f"{rule.id} — {rule.summary}", "",
              f"Severity: {_severity_text(entry, names)}    Fixable: {'yes' if rule.fixable else 'no'}    "
              f"Check: {rule.check}",
-             f"Profiles: {_profiles_text(entry, names)}", "",
+             f"Profiles: {_profiles_text(entry, names)}",
+             f"Model families: {_families_text(book, entry)}", "",
              "What it checks", f"  {rule.summary[0].upper()}{rule.summary[1:]}."]
+    for key, label in (("when", "Applies only when"), ("unless", "Does not apply when")):
+        cond = getattr(rule, key)
+        if cond:
+            lines.append(f"  {label}: " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in cond.items()))
     if rule.options:
-        lines += [f"  With these options of the '{rule.check}' check (profile {name}):", *_options_text(rule.options)]
+        lines += [f"  With these options of the '{rule.check}' check (profile {name}, family {family}):",
+                  *_options_text(rule.options)]
         for other in names:
-            o = book.get(other).rule(rule_id)
+            o = book.get(other, family).rule(rule_id) if family in book.families_of(other) else None
             if o is not None and other != name and o.options != rule.options:
                 diff = {k: v for k, v in o.options.items() if rule.options.get(k) != v}
                 lines.append(f"    {other}: " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in diff.items()))
+        for other_family, options in per_family.items():
+            if options != rule.options:
+                diff = {k: v for k, v in options.items() if rule.options.get(k) != v}
+                lines.append(f"    {other_family}: " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"
+                                                             for k, v in diff.items()))
     if rule.why:
         lines += ["", "Why the API cares", f"  {rule.why}"]
     if rule.example_fail:

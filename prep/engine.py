@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
-from .model import Finding, Request
+from .model import MEDIA_TYPES, Finding, Request
 from .ruleset import Profile
 
 FRAME_ROLES = ("first_frame", "last_frame")
+DRAFT_ITEM = "draft_task"  # an item naming a draft task to render as the final video (Seedance 2.5)
 
 
 class Context:
@@ -72,12 +73,15 @@ _INT = re.compile(r"-?\d+\Z")
 
 
 def detect_mode(request: Request) -> str | None:
-    """``text_to_video``, ``first_frame``, ``first_last_frame``, ``multimodal_reference``, or None when
-    the request is too broken to tell (SPEC §3)."""
+    """``text_to_video``, ``first_frame``, ``first_last_frame``, ``multimodal_reference``,
+    ``draft_to_final`` (a draft task rendered as the final video), or None when the request is too
+    broken to tell (SPEC §3)."""
     items = request.items
     if any(i.problem is not None for i in items):
         return None
-    media = [i for i in items if i.type in ("image_url", "video_url", "audio_url")]
+    if any(i.type == DRAFT_ITEM for i in items):
+        return "draft_to_final"
+    media = [i for i in items if i.type in MEDIA_TYPES]
     if not media:
         return "text_to_video" if any(i.type == "text" for i in items) else None
     roles = [i.role for i in media]
@@ -87,8 +91,8 @@ def detect_mode(request: Request) -> str | None:
         return None
     images = [i for i in media if i.type == "image_url"]
     if has_refs or len(images) < len(media):
-        visual = any(i.type in ("image_url", "video_url") for i in media)
-        return "multimodal_reference" if visual else None
+        # audio-only references are a reference request too (allowed on 2.5; audio.needs-visual on 2.0)
+        return "multimodal_reference" if has_refs or len(images) else None
     if len(images) == 1:
         return "first_frame" if roles[0] in (None, "first_frame") else None
     if len(images) == 2:

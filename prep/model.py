@@ -35,7 +35,7 @@ MEDIA_TYPES = ("image_url", "video_url", "audio_url")
 
 SEVERITY_RANK = {"off": 0, "warning": 1, "error": 2}
 
-MODES = ("text_to_video", "first_frame", "first_last_frame", "multimodal_reference")
+MODES = ("text_to_video", "first_frame", "first_last_frame", "multimodal_reference", "draft_to_final")
 
 
 class PrepError(Exception):

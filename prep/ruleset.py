@@ -23,7 +23,7 @@ from .rulefile import kind_of, read_toml, validate_file_shape, validate_rule
 
 BASE = "seedance-2.0"  # the common rule set, which is also the root model family
 DEFAULT_PROFILE = "ark"
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 _MAX_VARIANT_HOPS = 4
 
 
@@ -228,6 +228,7 @@ def _check_all(resolved: dict) -> None:
 def _family_meta(fid: str, meta: dict, parent: dict | None = None) -> dict:
     return {"title": meta.get("title", fid), "extends": None if fid == BASE else meta.get("extends", BASE),
             "resolutions": meta.get("resolutions", (parent or {}).get("resolutions")),
+            "defaults": {**(parent or {}).get("defaults", {}), **meta.get("defaults", {})},
             "variants": meta.get("variants", []), "why": meta.get("why", "")}
 
 
@@ -343,9 +344,12 @@ class RuleBook:
         return entry
 
     def families_of(self, name: str) -> list[str]:
-        """The families profile ``name`` sells (its default family first)."""
+        """The families profile ``name`` sells, their variants included (its default family first)."""
         data = self.profile_data(name)
-        return list(dict.fromkeys([data.get("family", BASE), *(m["family"] for m in data.get("models", {}).values())]))
+        found = list(dict.fromkeys([data.get("family", BASE), *(m["family"] for m in data.get("models", {}).values())]))
+        for fid in found:  # grows while variants are added
+            found.extend(v["family"] for v in self.families[fid]["variants"] if v["family"] not in found)
+        return found
 
     def family_for(self, name: str, model: object, value=lambda param: None) -> str:
         """The family that judges a request to profile ``name`` for ``model``: the model's family
@@ -377,7 +381,8 @@ class RuleBook:
             fam = self.families[family]
             # The profile's data, plus the family that judges (its resolutions cap a variant's models).
             data = {**entry["profile"], "family_info": {"id": family, "title": fam["title"],
-                                                        "resolutions": fam["resolutions"]}}
+                                                        "resolutions": fam["resolutions"]},
+                    "defaults": {**entry["profile"].get("defaults", {}), **fam["defaults"]}}
             prof = self._profiles[key] = _to_profile(name, entry["title"], data,
                                                      _merged(self._data, name, family), family)
         return prof

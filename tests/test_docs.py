@@ -9,13 +9,15 @@ from conftest import ROOT
 
 
 def _examples(book):
-    for name in book.names:
-        for rule in book.get(name).rules:
-            for kind in ("fail", "pass"):
-                text = getattr(rule, f"example_{kind}")
-                if text.lstrip("\ufeff").startswith("{"):
-                    yield pytest.param(rule.id, kind, text, id=f"{rule.id}-{kind}")
-        break  # the examples are shared; profiles infer from each example's shape
+    seen = set()
+    for name in book.names:  # the examples are shared; profiles infer from each example's shape and model
+        for family in book.families_of(name):
+            for rule in book.get(name, family).rules:
+                for kind in ("fail", "pass"):
+                    text = getattr(rule, f"example_{kind}")
+                    if text.lstrip("\ufeff").startswith("{") and (rule.id, kind, text) not in seen:
+                        seen.add((rule.id, kind, text))
+                        yield pytest.param(rule.id, kind, text, id=f"{rule.id}-{kind}-{len(seen)}")
 
 
 def _all_examples():
@@ -38,8 +40,9 @@ def test_documented_examples_behave(rule_id, kind, text, book):
 
 def test_every_rule_is_documented(book):
     for name in book.names:
-        for rule in book.get(name).rules:
-            assert rule.summary and rule.why and rule.example_fail and rule.example_pass, rule.id
+        for family in book.families_of(name):
+            for rule in book.get(name, family).rules:
+                assert rule.summary and rule.why and rule.example_fail and rule.example_pass, rule.id
 
 
 def test_readme_rule_list_is_in_sync(cli):

@@ -37,7 +37,9 @@ AUD = {"type": "audio_url", "audio_url": {"url": "https://e.com/a.mp3"}, "role":
     ([T, VID], "multimodal_reference"),
     ([T, img("reference_image"), VID, AUD], "multimodal_reference"),
     ([T, img("first_frame"), img("reference_image")], None),
-    ([T, AUD], None),
+    ([T, AUD], "multimodal_reference"),  # allowed on 2.5; audio.needs-visual reports it on 2.0
+    ([{"type": "draft_task", "draft_task": {"id": "cgt-1"}}], "draft_to_final"),
+    ([T, {"type": "audio_url", "audio_url": {"url": "https://e.com/a.mp3"}}], None),
     ([T, img("last_frame")], None),
     ([T, img(), img()], None),
     ([], None),

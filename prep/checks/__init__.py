@@ -162,7 +162,10 @@ def tolerated(value, lo, hi, enforced_lo, enforced_hi) -> dict:
     server enforces (an error); a warning and a note when the server still accepts it."""
     if (lo is not None and value < lo and enforced_lo is not None and value >= enforced_lo) or \
             (hi is not None and value > hi and enforced_hi is not None and value <= enforced_hi):
-        bounds = f"{enforced_lo if enforced_lo is not None else lo:g}–{enforced_hi if enforced_hi is not None else hi:g}"
+        low = enforced_lo if enforced_lo is not None else lo
+        high = enforced_hi if enforced_hi is not None else hi
+        bounds = f"{low:g}–{high:g}" if low is not None and high is not None else (
+            f"up to {high:g}" if high is not None else f"from {low:g}")
         return {"_severity": "warning",
                 "_note": f" (the API documents this limit; its servers accept {bounds} today)"}
     return {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..model import ITEM_KINDS
+from ..pointer import pointer_path
 from . import MISSING, attr_gate, check, plural, show, where
 
 # ---------------------------------------------------------------------------------------------------
@@ -24,20 +26,59 @@ def _content_empty(ctx, o):
             return
     if o.get("prompt_required") and not ctx.texts:
         yield "/prompt", None, None, {"detail": "'prompt' is required by this API"}
-    elif not ctx.texts and not ctx.media and all(i.problem is None for i in ctx.request.items):
+    elif not ctx.texts and not ctx.media and all(i.problem is None and i.type in ITEM_KINDS for i in ctx.request.items):
         pointer = "/content" if ctx.dialect == "content" else ""
         yield pointer, None, None, {"detail": "the request has no text prompt and no media"}
 
 
-@check("item_shape", options={"types": ("list[str]", True)}, fields=("detail",), gate=attr_gate("items"))
+def raw_item(ctx, item) -> object:
+    """The item as written in the document (an object of the content array)."""
+    node: object = ctx.document
+    for token in pointer_path(item.pointer):
+        if isinstance(node, dict):
+            node = node.get(token)
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node
+
+
+@check("item_shape", options={"types": ("list[str]", True), "payloads": ("table[list[str]]", False)},
+       fields=("detail",), gate=attr_gate("items"))
 def _item_shape(ctx, o):
     known = o["types"]
+    payloads = o.get("payloads", {})
     for item in ctx.request.items:
         if item.problem:
             yield item.pointer, None, None, {"where": where(item.pointer), "detail": item.problem}
         elif item.type not in known:
             yield (item.pointer + "/type", item.type, known,
                    {"where": where(item.pointer), "detail": f"unknown item type {item.type!r}; use one of {show(known)}"})
+        elif item.type in payloads:  # an item type the canonical model does not parse: its payload's keys
+            raw = raw_item(ctx, item)
+            payload = raw.get(item.type) if isinstance(raw, dict) else None
+            keys = payloads[item.type]
+            if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) and payload[k] for k in keys):
+                shape = ", ".join(f'"{k}": "…"' for k in keys)
+                yield (item.pointer, None, None,
+                       {"where": where(item.pointer), "detail": f"a {item.type} item needs {{\"{item.type}\": {{{shape}}}}}"})
+
+
+@check("item_alone", options={"type": ("str", True), "params": ("list[str]", False)}, fields=("type", "detail"),
+       gate=attr_gate("items"))
+def _item_alone(ctx, o):
+    own = [i for i in ctx.request.items if i.type == o["type"]]
+    if not own:
+        return
+    for item in ctx.request.items:
+        if item.type != o["type"] and item.type in ITEM_KINDS:
+            yield item.pointer, item.type, None, {"where": where(item.pointer), "type": o["type"],
+                                                   "detail": f"this {item.type} item"}
+    for name in o.get("params", ()):
+        p = ctx.param(name)
+        if p is not None:
+            yield p.pointer, p.key, None, {"where": p.key, "type": o["type"], "detail": f"'{p.key}'"}
 
 
 @check("roles", options={"roles": ("table[list[str]]", True)}, fields=("type",), gate=attr_gate("media"))

@@ -13,7 +13,7 @@ _KIND_WORD = {"image": "an image", "video": "a video", "audio": "an audio"}
 _KIND_NOUN = {"image": "an image", "video": "a video", "audio": "audio"}
 
 
-def _media_items(ctx, kind: str | None = None):
+def media_items(ctx, kind: str | None = None):
     """(item, facts) for the media items of ``kind`` whose file was inspected and is readable."""
     for item in ctx.media:
         facts = ctx.facts.get(item.pointer)
@@ -30,7 +30,7 @@ def _file_name(item) -> str:
     return url if len(url) <= 80 else url[:38] + "…" + url[-38:]
 
 
-def _media_where(ctx, item) -> str:
+def media_where(ctx, item) -> str:
     """``content[1] (media/cat.png)``; a caller may name items itself (``inspect`` names the file)."""
     label = ctx.labels.get(item.pointer)
     return label if label is not None else f"{where(item.pointer)} ({_file_name(item)})"
@@ -51,7 +51,7 @@ def _media_missing(ctx, o):
         if isinstance(missing, MediaMissing):
             status = f" (HTTP {missing.status})" if missing.status else ""
             yield (item.value_pointer, missing.status or missing.reason, None,
-                   {"where": _media_where(ctx, item), "file": _file_name(item),
+                   {"where": media_where(ctx, item), "file": _file_name(item),
                     "detail": f"{missing.reason}{status}"})
 
 
@@ -62,12 +62,12 @@ def _media_unreadable(ctx, o):
         problem = getattr(facts, "problem", None)
         if problem:
             yield (item.value_pointer, problem, None,
-                   {"where": _media_where(ctx, item), "file": _file_name(item), "detail": problem})
+                   {"where": media_where(ctx, item), "file": _file_name(item), "detail": problem})
 
 
 @check("media_kind", fields=("detail", "file"), scope="media")
 def _media_kind(ctx, o):
-    for item, facts in _media_items(ctx):
+    for item, facts in media_items(ctx):
         name = _file_name(item)
         detail = None
         if facts.kind != item.kind:
@@ -76,18 +76,18 @@ def _media_kind(ctx, o):
         elif facts.kind == "video" and not facts.has_video:
             detail = f"a {facts.format} container with no video track"
         if detail:
-            yield item.value_pointer, facts.kind, item.kind, {"where": _media_where(ctx, item), "file": name,
+            yield item.value_pointer, facts.kind, item.kind, {"where": media_where(ctx, item), "file": name,
                                                               "detail": detail}
 
 
 @check("fact_in", options={"kind": ("str", True), "field": ("str", True), "values": ("list[str]", True)},
        fields=("file", "field"), scope="media")
 def _fact_in(ctx, o):
-    for item, facts in _media_items(ctx, o["kind"]):
+    for item, facts in media_items(ctx, o["kind"]):
         value = _fact(facts, o["field"])
         if value is not None and value not in o["values"]:
             yield (item.value_pointer, value, o["values"],
-                   {"where": _media_where(ctx, item), "file": _file_name(item), "field": o["field"]})
+                   {"where": media_where(ctx, item), "file": _file_name(item), "field": o["field"]})
 
 
 @check("fact_range", options={"kind": ("str", True), "fields": ("list[str]", True), "min": ("number", False),
@@ -101,14 +101,14 @@ def _fact_range(ctx, o):
         expected = f"< {below}"
     else:
         expected = f"{lo}–{hi}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
-    for item, facts in _media_items(ctx, o["kind"]):
+    for item, facts in media_items(ctx, o["kind"]):
         for field in o["fields"]:
             value = _fact(facts, field)
             if value is None:
                 continue
             if (lo is not None and value < lo) or (hi is not None and value > hi) or (below is not None and value >= below):
                 yield (item.value_pointer, round(value, 4) if isinstance(value, float) else value, expected,
-                       {"where": _media_where(ctx, item), "file": _file_name(item), "field": field, "value": value,
+                       {"where": media_where(ctx, item), "file": _file_name(item), "field": field, "value": value,
                         "value_mb": f"{value / MB:.1f}", "width": facts.width, "height": facts.height,
                         "min": lo, "max": hi, "below_mb": f"{(below or 0) / MB:g}",
                         **tolerated(value, lo, hi, enforced_lo, enforced_hi)})
@@ -120,7 +120,7 @@ def _fact_range(ctx, o):
        fields=("total", "max", "count"), scope="media", prepare=prepare_enforced)
 def _fact_total(ctx, o):
     total, count, crossing = 0.0, 0, None
-    for item, facts in _media_items(ctx, o["kind"]):
+    for item, facts in media_items(ctx, o["kind"]):
         value = _fact(facts, o["field"])
         if value is None:
             continue
@@ -130,5 +130,5 @@ def _fact_total(ctx, o):
             crossing = item
     if crossing is not None and count > 1:  # one clip over the limit is the per-clip rule's finding
         yield (crossing.value_pointer, round(total, 3), o["max"],
-               {"where": _media_where(ctx, crossing), "total": total, "max": o["max"], "count": count,
+               {"where": media_where(ctx, crossing), "total": total, "max": o["max"], "count": count,
                 **tolerated(total, None, o["max"], None, o.get("enforced_max"))})
