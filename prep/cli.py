@@ -114,7 +114,7 @@ def _color(args) -> bool:
 def _book(args, config):
     from .ruleset import RuleBook
 
-    return RuleBook([*config.rules, *args.rules])
+    return RuleBook([*config.rules, *args.rules], aliases=config.aliases or None)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -207,8 +207,8 @@ def cmd_schema(args, config) -> int:
     from .schema import request_schema
 
     book = _book(args, config)
-    profile = book.get(args.profile or config.profile or "ark")
-    sys.stdout.write(json.dumps(request_schema(profile), indent=2, ensure_ascii=False) + "\n")
+    schema = request_schema(book, args.profile or config.profile or "ark")
+    sys.stdout.write(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
     return 0
 
 

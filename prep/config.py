@@ -2,7 +2,8 @@
 
 Keys (kebab-case; snake_case is accepted too): ``profile``, ``select``, ``ignore``, ``fail-on``,
 ``rules`` (extra rule files, relative to the config file), ``severity`` (rule id or prefix → error,
-warning or off), ``max-tokens``, ``remote``, ``allow-private-hosts``, ``format``.
+warning or off), ``max-tokens``, ``remote``, ``allow-private-hosts``, ``format``, ``aliases`` (a reseller's
+model name → the model family that judges it, in every profile).
 An unknown key or a wrong type is a PrepError (exit 2): a typo in CI config must not pass silently.
 """
 
@@ -14,7 +15,7 @@ from .model import PrepError
 
 _KEYS = {
     "profile": str, "select": list, "ignore": list, "fail-on": str, "rules": list, "severity": dict,
-    "max-tokens": int, "remote": bool, "allow-private-hosts": bool, "format": str,
+    "max-tokens": int, "remote": bool, "allow-private-hosts": bool, "format": str, "aliases": dict,
 }
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -34,6 +35,7 @@ class Config:
         self.remote: bool | None = None
         self.allow_private_hosts: bool | None = None
         self.format: str | None = None
+        self.aliases: dict[str, str] = {}
 
 
 def _parse(path: str, table_path: tuple[str, ...]) -> dict | None:
@@ -111,6 +113,9 @@ def load_config(explicit: str | None = None, start: str | None = None) -> Config
         raise PrepError(f"{path}: 'fail-on' must be error or warning")
     if config.format not in (None, *FORMATS):
         raise PrepError(f"{path}: 'format' must be one of {', '.join(FORMATS)}")
+    for alias, family in config.aliases.items():
+        if not isinstance(family, str):
+            raise PrepError(f"{path}: alias '{alias}' must name a model family, e.g. \"seedance-2.0\"")
     for rule, level in config.severity.items():
         if level not in ("error", "warning", "off"):
             raise PrepError(f"{path}: severity of '{rule}' must be error, warning or off")

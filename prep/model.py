@@ -81,6 +81,7 @@ class Item:
     role_implied: bool = False
     payload_ok: bool = True
     problem: str | None = None
+    payload: object = None  # for item types without a URL or text (draft_task): the object its type names
 
     @property
     def kind(self) -> str | None:

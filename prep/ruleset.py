@@ -265,7 +265,8 @@ def _finish_models(resolved: dict, aliases: dict | None) -> None:
                 info = {"family": info} if isinstance(info, str) else dict(info)
                 fam = families.get(info["family"])
                 if fam is None:
-                    raise PrepError(f"{src}: {table[:-1]} '{model}' of profile {name} names unknown model family "
+                    word = "model" if table == "models" else "alias"
+                    raise PrepError(f"{src}: {word} '{model}' of profile {name} names unknown model family "
                                     f"'{info['family']}' (known: {', '.join(families)})")
                 if "resolution" not in info:
                     info.setdefault("resolutions", fam["resolutions"] or [])
@@ -315,10 +316,10 @@ class RuleBook:
                 resolved = copy.deepcopy(resolved)
             for src, data in overlays:
                 _overlay(resolved, src, data)
-            if aliases:
-                for alias, fam in aliases.items():
-                    if not isinstance(fam, str):
-                        raise PrepError(f"alias '{alias}' must name a model family (a string)")
+            for alias, fam in (aliases or {}).items():
+                if not isinstance(fam, str) or fam not in resolved["families"]:
+                    raise PrepError(f"alias '{alias}' names unknown model family {fam!r} "
+                                    f"(known: {', '.join(resolved['families'])})")
             _finish_models(resolved, aliases)
             _check_all(resolved)  # every layer a user gave is checked now
         self._data = resolved

@@ -2,11 +2,13 @@
 
 A JSON Schema can only say what is structurally valid; the rules that compare items with each other
 (modes, placeholders, totals) stay with ``check``. The schema is for editors and other validators.
+A profile that sells several model families gets one ``if``/``then`` branch per family, chosen by the
+model id (and a variant's parameter, such as ``draft: true``), with that family's values.
 """
 
 from __future__ import annotations
 
-from .ruleset import Profile
+from .ruleset import Profile, RuleBook
 
 _JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object", "null"}
 
@@ -47,10 +49,17 @@ def _written(profile: Profile, name: str) -> list[str]:
 
 def _item_schemas(profile: Profile) -> list[dict]:
     roles = (_opts(profile, "content.role-invalid") or {}).get("roles", {})
-    types = (_opts(profile, "content.item") or {}).get("types", ["text", "image_url", "video_url", "audio_url"])
+    item_opts = _opts(profile, "content.item") or {}
+    types = item_opts.get("types", ["text", "image_url", "video_url", "audio_url"])
+    payloads = item_opts.get("payloads", {})
     out = []
     for t in types:
-        if t == "text":
+        if t in payloads:  # e.g. {"type": "draft_task", "draft_task": {"id": "cgt-…"}}
+            keys = payloads[t]
+            out.append({"type": "object", "required": ["type", t], "properties": {
+                "type": {"const": t}, t: {"type": "object", "required": keys,
+                                          "properties": {k: {"type": "string", "minLength": 1} for k in keys}}}})
+        elif t == "text":
             out.append({"type": "object", "required": ["type", "text"],
                         "properties": {"type": {"const": "text"}, "text": {"type": "string"}}})
         else:
@@ -73,8 +82,8 @@ def _count_constraints(profile: Profile, item_type_of_kind: dict) -> list[dict]:
     return out
 
 
-def request_schema(profile: Profile) -> dict:
-    """The JSON Schema of a request for ``profile``."""
+def family_schema(profile: Profile) -> dict:
+    """The JSON Schema of a request for ``profile`` as one model family sees it."""
     props: dict = {}
     required = ["model"]
     types = (_opts(profile, "param.type") or {}).get("types", {})
@@ -105,7 +114,9 @@ def request_schema(profile: Profile) -> dict:
             _set(props, key, {"enum": ratio["values"]})
     res = _opts(profile, "param.resolution")
     if res and "resolution" in types:
-        allowed = sorted({r for m in profile.data.get("models", {}).values() for r in m.get("resolutions", [])})
+        judged = profile.data.get("family_info") or {}
+        own = [m for m in profile.data.get("models", {}).values() if m.get("family") == judged.get("id")]
+        allowed = sorted({r for m in own for r in m.get("resolutions", [])} or judged.get("resolutions") or [])
         if allowed:
             _set(props, "resolution", {"enum": allowed})
     cb = _opts(profile, "param.callback-url")
@@ -123,7 +134,7 @@ def request_schema(profile: Profile) -> dict:
     schema: dict = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://seedance-prep.invalid/schema/{profile.name}.json",
-        "title": f"Seedance 2.0 request — {profile.title}",
+        "title": f"Seedance request — {profile.title}",
         "type": "object",
         "properties": props,
     }
@@ -160,3 +171,37 @@ def _get(props: dict, key: str) -> dict | None:
     for part in parts[:-1]:
         node = node.get(part, {}).get("properties", {})
     return node.get(parts[-1])
+
+
+_HEADER = ("$schema", "$id", "title")
+
+
+def request_schema(book: RuleBook, name: str) -> dict:
+    """The JSON Schema of a request for profile ``name``, every family it sells included."""
+    families = book.families_of(name)
+    default = book.get(name)
+    if len(families) == 1:
+        return family_schema(default)
+    models = default.data.get("models", {})
+    ids = {f: [m for m, info in models.items() if info["family"] == f] for f in families}
+    variants = {v["family"]: (f, v) for f in families for v in book.families[f]["variants"] if v["family"] in families}
+    branches = []
+    for family in families:
+        parent, variant = variants.get(family, (family, None))
+        chosen = ids[parent]
+        if not chosen:
+            continue
+        cond: dict = {"properties": {"model": {"enum": chosen}}, "required": ["model"]}
+        if variant is not None:  # e.g. draft: true turns 2.5 into its draft family
+            cond["properties"][variant["param"]] = {"const": variant["equals"]}
+            cond["required"].append(variant["param"])
+        else:
+            own = [v for v in book.families[family]["variants"] if v["family"] in families]
+            if own:
+                cond["not"] = {"anyOf": [{"properties": {v["param"]: {"const": v["equals"]}}, "required": [v["param"]]}
+                                         for v in own]}
+        body = {k: v for k, v in family_schema(book.get(name, family)).items() if k not in _HEADER}
+        branches.append({"if": cond, "then": body, "$comment": f"model family {family}"})
+    base = family_schema(default)
+    return {**{k: base[k] for k in _HEADER}, "type": "object", "required": ["model"],
+            "properties": {"model": {"enum": list(models)}}, "allOf": branches}

@@ -69,15 +69,16 @@ def openai_request(draw):
         doc["seconds"] = draw(st.sampled_from(["4", "5", "15", "x"]))
     if draw(st.booleans()):
         doc["image"] = draw(URL)
-    if draw(st.booleans()):
-        doc["images"] = draw(st.lists(URL, max_size=3))
+    for key in ("images", "videos", "audios"):
+        if draw(st.booleans()):
+            doc[key] = draw(st.lists(URL, max_size=3))
     if draw(st.booleans()):
         meta = draw(st.dictionaries(st.sampled_from(["seconds", "seed", "ratio"]) | KEY.filter(lambda k: k != "content"),
                                     JSON, max_size=3))
         if draw(st.booleans()):
             meta["content"] = draw(st.lists(content_item(), max_size=4))
         doc["metadata"] = meta
-    reserved = {"prompt", "image", "images", "metadata"}
+    reserved = {"prompt", "image", "images", "videos", "audios", "metadata"}
     for key, value in draw(st.dictionaries(KEY.filter(lambda k: k not in reserved), JSON, max_size=4)).items():
         doc.setdefault(key, value)
     return doc
@@ -120,6 +121,31 @@ def test_flat_items_point_into_the_flat_fields():
         ("audio_url", "reference_audio", "/audios/0")]
     assert req.param("ratio").pointer == "/aspect_ratio"
     assert req.param("seed").pointer == "/extra_body/seed"
+
+
+def test_openai_top_level_media_arrays_are_read():
+    """new-api-style bodies: top-level images/videos/audios arrays are reference items (not ignored)."""
+    doc = {"model": "m", "prompt": "the subject of image 1 moves like video 1 to audio 1", "seconds": "5",
+           "images": ["https://e.com/a.png"], "videos": ["https://e.com/a.mp4"], "audios": ["https://e.com/a.mp3"],
+           "metadata": {"ratio": "16:9"}}
+    req = parse(doc, "openai-videos")
+    assert [(i.type, i.role, i.value_pointer) for i in req.items] == [
+        ("text", None, "/prompt"), ("image_url", "reference_image", "/images/0"),
+        ("video_url", "reference_video", "/videos/0"), ("audio_url", "reference_audio", "/audios/0")]
+    assert render(req, "openai-videos") == doc
+
+
+def test_openai_top_level_media_are_counted_by_placeholders(cli, tmp_path):
+    path = tmp_path / "req.json"
+    path.write_text(json.dumps({"model": "doubao-seedance-2-0-260128", "prompt": "image 1 moves like video 1",
+                                "seconds": "5", "images": ["https://e.com/a.png"], "videos": ["https://e.com/a.mp4"]}))
+    res = cli("check", path, "--format", "json", "--fail-on", "warning")
+    (result,) = res.json()["results"]
+    assert result["profile"] == "openai-videos" and result["findings"] == [] and res.code == 0
+    path.write_text(json.dumps({"model": "doubao-seedance-2-0-260128", "prompt": "image 1 moves like video 2",
+                                "seconds": "5", "images": ["https://e.com/a.png"], "videos": ["https://e.com/a.mp4"]}))
+    (result,) = cli("check", path, "--format", "json").json()["results"]
+    assert [(f["rule"], f["pointer"]) for f in result["findings"]] == [("text.placeholder", "/prompt")]
 
 
 def test_openai_top_level_wins_over_metadata():

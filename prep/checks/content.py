@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from ..model import ITEM_KINDS
-from ..pointer import pointer_path
 from . import MISSING, attr_gate, check, plural, show, where
 
 # ---------------------------------------------------------------------------------------------------
@@ -31,19 +30,6 @@ def _content_empty(ctx, o):
         yield pointer, None, None, {"detail": "the request has no text prompt and no media"}
 
 
-def raw_item(ctx, item) -> object:
-    """The item as written in the document (an object of the content array)."""
-    node: object = ctx.document
-    for token in pointer_path(item.pointer):
-        if isinstance(node, dict):
-            node = node.get(token)
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return None
-    return node
-
-
 @check("item_shape", options={"types": ("list[str]", True), "payloads": ("table[list[str]]", False)},
        fields=("detail",), gate=attr_gate("items"))
 def _item_shape(ctx, o):
@@ -56,8 +42,7 @@ def _item_shape(ctx, o):
             yield (item.pointer + "/type", item.type, known,
                    {"where": where(item.pointer), "detail": f"unknown item type {item.type!r}; use one of {show(known)}"})
         elif item.type in payloads:  # an item type the canonical model does not parse: its payload's keys
-            raw = raw_item(ctx, item)
-            payload = raw.get(item.type) if isinstance(raw, dict) else None
+            payload = item.payload
             keys = payloads[item.type]
             if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) and payload[k] for k in keys):
                 shape = ", ".join(f'"{k}": "…"' for k in keys)

@@ -39,7 +39,7 @@ def parse_item(value: object, pointer: str) -> Item:
             return Item(type=t, pointer=pointer, role=role, role_pointer=role_pointer, payload_ok=False, problem=problem)
         return Item(type=t, pointer=pointer, role=role, role_pointer=role_pointer, url=url,
                     value_pointer=f"{pointer}/{t}/url")
-    return Item(type=t, pointer=pointer, role=role, role_pointer=role_pointer)
+    return Item(type=t, pointer=pointer, role=role, role_pointer=role_pointer, payload=value.get(t))
 
 
 def parse_items(value: object, pointer: str) -> tuple[Item, ...]:
@@ -55,6 +55,8 @@ def render_item(item: Item) -> dict:
         out["text"] = item.text
     elif item.type in MEDIA_TYPES:
         out[item.type] = {"url": item.url}
+    elif item.payload is not None:
+        out[item.type] = item.payload
     if item.role is not None:
         out["role"] = item.role
     return out

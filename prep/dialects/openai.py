@@ -1,6 +1,6 @@
 """The OpenAI/Sora-style ``POST /v1/videos`` shape: ``prompt``, ``seconds`` (or legacy ``duration``),
-``resolution``, ``ratio``, ``size``, ``image``/``images``, and ``metadata`` (with ``metadata.content``
-for items that need explicit roles)."""
+``resolution``, ``ratio``, ``size``, ``image``/``images`` (and, on new-api-style resellers, ``videos``/
+``audios``), and ``metadata`` (with ``metadata.content`` for items that need explicit roles)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from .common import prompt_item, set_path, url_item
 from .content import parse_items, render_item
 
 RENAMED = {"seconds": "duration"}  # written name → canonical name
+# Top-level arrays of URL strings → (item type, the role the field implies), in canonical item order.
+ARRAYS = {"images": ("image_url", "reference_image"), "videos": ("video_url", "reference_video"),
+          "audios": ("audio_url", "reference_audio")}
 META = "metadata"
 
 
@@ -18,7 +21,7 @@ def parse(document: dict) -> Request:
     nested: list[Param] = []
     items: list[Item] = []
     for key, value in document.items():
-        if key in ("prompt", "image", "images"):
+        if key in ("prompt", "image") or key in ARRAYS:
             continue
         if key == META and isinstance(value, dict):
             for sub, v in value.items():
@@ -31,9 +34,9 @@ def parse(document: dict) -> Request:
         items.append(prompt)
     if "image" in document:
         items.append(url_item(document["image"], "/image", "image_url", "first_frame"))
-    if isinstance(document.get("images"), list):
-        items.extend(url_item(v, f"/images/{i}", "image_url", "reference_image")
-                     for i, v in enumerate(document["images"]))
+    for key, (item_type, role) in ARRAYS.items():  # new-api-style resellers also take videos/audios here
+        if isinstance(document.get(key), list):
+            items.extend(url_item(v, f"/{key}/{i}", item_type, role) for i, v in enumerate(document[key]))
     meta = document.get(META)
     if isinstance(meta, dict):
         items.extend(parse_items(meta.get("content"), f"/{META}/content"))
@@ -53,6 +56,7 @@ def render(request: Request) -> dict:
             out["prompt"] = None
     content = []
     prompt_done = False
+    by_role = {role: key for key, (_, role) in ARRAYS.items()}
     for item in request.items:
         if item.problem is not None:
             continue
@@ -64,8 +68,8 @@ def render(request: Request) -> dict:
             out["prompt"], prompt_done = item.text, True
         elif item.role_implied and item.role == "first_frame" and not from_meta:
             out["image"] = item.url
-        elif item.role_implied and item.role == "reference_image" and not from_meta:
-            out.setdefault("images", []).append(item.url)
+        elif item.role_implied and not from_meta and item.role in by_role:
+            out.setdefault(by_role[item.role], []).append(item.url)
         else:
             content.append(render_item(item))
     if out.get("prompt", 0) is None:
