@@ -92,15 +92,22 @@ def _template_fields(template: str) -> set[str]:
     return names
 
 
+def _validate_table(src: str, label: str, table, specs: dict, sep: str = " ") -> None:
+    """A table of known keys, each of its spec's type (``[profile]``, ``[family]``, a rule's ``when``)."""
+    if not isinstance(table, dict):
+        raise PrepError(f"{src}: {label} must be a table")
+    for key, value in table.items():
+        spec = specs.get(key)
+        if spec is None:
+            raise PrepError(f"{src}: {label} has unknown key '{key}' (known: {', '.join(specs)})")
+        if not type_ok(value, spec):
+            raise PrepError(f"{src}: {label}{sep}{key} must be {spec}")
+
+
 def _validate_condition(where: str, key: str, cond) -> None:
     if not isinstance(cond, dict) or not cond:
         raise PrepError(f"{where}: {key} must be a table such as {{ param = \"draft\", in = [true] }} or {{ mode = [...] }}")
-    for name, value in cond.items():
-        spec = _CONDITION_KEYS.get(name)
-        if spec is None:
-            raise PrepError(f"{where}: {key} has unknown key '{name}' (known: {', '.join(_CONDITION_KEYS)})")
-        if not type_ok(value, spec):
-            raise PrepError(f"{where}: {key}.{name} must be {spec}")
+    _validate_table(where, key, cond, _CONDITION_KEYS, sep=".")
     if ("param" in cond) != ("in" in cond) or ("absent" in cond and "param" not in cond):
         raise PrepError(f"{where}: {key} names a parameter with both 'param' and 'in'")
     if "param" not in cond and "mode" not in cond:
@@ -189,14 +196,7 @@ def _validate_models(src: str, table: str, models) -> None:
 
 
 def _validate_family_meta(src: str, meta) -> None:
-    if not isinstance(meta, dict):
-        raise PrepError(f"{src}: [family] must be a table")
-    for key, value in meta.items():
-        spec = FAMILY_KEYS.get(key)
-        if spec is None:
-            raise PrepError(f"{src}: [family] has unknown key '{key}' (known: {', '.join(FAMILY_KEYS)})")
-        if not type_ok(value, spec):
-            raise PrepError(f"{src}: [family] {key} must be {spec}")
+    _validate_table(src, "[family]", meta, FAMILY_KEYS)
     if "id" in meta and not _ID.match(meta["id"]):
         raise PrepError(f"{src}: [family] id {meta['id']!r} must be lower-case letters, digits, '.' and '-'")
     for variant in meta.get("variants", []):
@@ -226,14 +226,7 @@ def validate_file_shape(src: str, data: dict) -> None:
         if "ruleset" not in data and ("profile" in data or "families" in data):
             raise PrepError(f"{src}: a family file has [family] and [rules] only; models go in the profiles")
     profile = data.get("profile", {})
-    if not isinstance(profile, dict):
-        raise PrepError(f"{src}: [profile] must be a table")
-    for key, value in profile.items():
-        spec = PROFILE_KEYS.get(key)
-        if spec is None:
-            raise PrepError(f"{src}: [profile] has unknown key '{key}' (known: {', '.join(PROFILE_KEYS)})")
-        if not type_ok(value, spec):
-            raise PrepError(f"{src}: [profile] {key} must be {spec}")
+    _validate_table(src, "[profile]", profile, PROFILE_KEYS)
     if "dialect" in profile and profile["dialect"] not in DIALECTS:
         raise PrepError(f"{src}: [profile] dialect must be one of {', '.join(DIALECTS)}")
     _validate_models(src, "models", profile.get("models", {}))

@@ -142,26 +142,14 @@ def _resolve(files: dict[str, dict]) -> dict:
     for rid, rule in base_rules.items():
         validate_rule(base_src, rid, rule)
 
-    families = {BASE: {**_family_meta(BASE, base_data.get("family", {})), "src": base_src, "layers": []}}
-
-    def family(fid: str, chain: tuple) -> dict:
-        if fid in families:
-            return families[fid]
-        if fid in chain:
-            raise PrepError(f"model families extend each other in a cycle: {' → '.join(chain + (fid,))}")
-        if fid not in family_files:
-            where = family_files[chain[-1]][0] if chain else "rules"
-            raise PrepError(f"{where}: extends unknown model family '{fid}'")
-        src, data = family_files[fid]
+    def family(fid: str, src: str, data: dict, parent) -> dict:
         meta = data["family"]
-        parent = family(meta.get("extends", BASE), chain + (fid,))
-        out = {**_family_meta(fid, meta, parent), "src": src,
-               "layers": parent["layers"] + [[src, data.get("rules", {})]]}
-        families[fid] = out
-        return out
+        up = parent(meta.get("extends", BASE))
+        return {**_family_meta(fid, meta, up), "src": src, "layers": up["layers"] + [[src, data.get("rules", {})]]}
 
-    for fid in family_files:
-        family(fid, ())
+    families = _extends_chains(("model families", "model family"), family_files, family,
+                               {BASE: {**_family_meta(BASE, base_data.get("family", {})), "src": base_src,
+                                       "layers": []}})
     for fid, fam in families.items():
         for variant in fam["variants"]:
             if variant["family"] not in families:
@@ -170,35 +158,43 @@ def _resolve(files: dict[str, dict]) -> dict:
         for src, layer in fam["layers"]:
             rules = merge_rules(rules, layer, src)
 
-    profiles: dict[str, dict] = {}
-
-    def profile(pid: str, chain: tuple) -> dict:
-        if pid in profiles:
-            return profiles[pid]
-        if pid in chain:
-            raise PrepError(f"rule sets extend each other in a cycle: {' → '.join(chain + (pid,))}")
-        if pid not in rulesets:
-            raise PrepError(f"{rulesets[chain[-1]][0] if chain else 'rules'}: extends unknown rule set '{pid}'")
-        src, data = rulesets[pid]
+    def profile(pid: str, src: str, data: dict, parent) -> dict:
         meta = data.get("ruleset", {})
-        parent_id = meta.get("extends", BASE)
-        parent = profile(parent_id, chain + (pid,)) if parent_id != BASE else {
-            "profile": dict(base_data.get("profile", {})), "layers": []}
+        up = parent(meta.get("extends", BASE))
         own = data.get("families", {})
-        out = {"title": meta.get("title", pid), "src": src,
-               "profile": {**parent["profile"], **data.get("profile", {})},
-               "layers": parent["layers"] + [[src, data.get("rules", {}),
-                                              {f: t.get("rules", {}) for f, t in own.items()}]]}
-        profiles[pid] = out
-        return out
+        return {"title": meta.get("title", pid), "src": src, "profile": {**up["profile"], **data.get("profile", {})},
+                "layers": up["layers"] + [[src, data.get("rules", {}), {f: t.get("rules", {}) for f, t in own.items()}]]}
 
-    for pid in rulesets:
-        if pid != BASE:
-            profile(pid, ())
+    profiles = _extends_chains(("rule sets", "rule set"), {k: v for k, v in rulesets.items() if k != BASE}, profile,
+                               {BASE: {"profile": dict(base_data.get("profile", {})), "layers": []}})
+    del profiles[BASE]
     resolved = {"base": base_rules, "profiles": profiles, "families": families}
     _finish_models(resolved, None)
     _check_all(resolved)
     return resolved
+
+
+def _extends_chains(what: tuple[str, str], files: dict[str, tuple[str, dict]], build, done: dict) -> dict:
+    """Resolve every entry of ``files`` (id → (src, data)) along its ``extends`` chain, root first
+    (``what``: the plural and singular name of the entries, for messages):
+    ``build(id, src, data, parent)`` makes an entry, calling ``parent(id)`` for the one it extends.
+    ``done`` holds the roots; a cycle or an unknown parent is a PrepError naming the file."""
+
+    def resolve(key: str, chain: tuple) -> dict:
+        if key in done:
+            return done[key]
+        if key in chain:
+            raise PrepError(f"{what[0]} extend each other in a cycle: {' → '.join(chain + (key,))}")
+        if key not in files:
+            where = files[chain[-1]][0] if chain else "rules"
+            raise PrepError(f"{where}: extends unknown {what[1]} '{key}'")
+        src, data = files[key]
+        done[key] = build(key, src, data, lambda parent: resolve(parent, chain + (key,)))
+        return done[key]
+
+    for key in files:
+        resolve(key, ())
+    return done
 
 
 def _merged(resolved: dict, name: str, family: str, validate: bool = False) -> dict:
