@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
+    p.add_argument("--model", metavar="ID", help="judge by this model's family (default: the profile's own family)")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("rules", parents=[common], help="list the rules, or print one rule's documentation")
@@ -164,8 +165,9 @@ def cmd_check(args, config) -> int:
             results.append(outcome)
     rules = []
     if fmt == "sarif":
-        for name in dict.fromkeys(r.profile for r in results) or [checker.fixed_profile or "ark"]:
-            rules.extend(checker.profile_for(name).rules)
+        used = dict.fromkeys((r.profile, r.family) for r in results) or [(checker.fixed_profile or "ark", None)]
+        for name, family in used:
+            rules.extend(checker.profile_for(name, family).rules)
     _emit(render(fmt, results, errors, color=_color(args) and not args.output, quiet=args.quiet, rules=rules,
                  pretty=pretty, encoded=batch.encoded), args.output)
     return exit_code([*results, *errors], args.fail_on or config.fail_on or "error")
@@ -175,10 +177,18 @@ def cmd_inspect(args, config) -> int:
     from .lint import Checker, ReadError, exit_code
     from .report import media as media_report
 
-    checker = Checker(_book(args, config), profile=args.profile or config.profile, severity=config.severity)
+    book = _book(args, config)
+    checker = Checker(book, profile=args.profile or config.profile, severity=config.severity)
+    family = None
+    if args.model:  # whose media limits apply: the family of this model (2.5 takes longer clips...)
+        name = args.profile or config.profile or "ark"
+        if args.model not in book.profile_data(name).get("models", {}):
+            raise PrepError(f"unknown model '{args.model}' for profile {name}; "
+                            f"known: {', '.join(book.profile_data(name).get('models', {}))}")
+        family = book.family_for(name, args.model)
     reports, errors = [], []
     for path in args.files:
-        outcome = checker.inspect_file(path)
+        outcome = checker.inspect_file(path, family)
         if isinstance(outcome, ReadError):
             errors.append(outcome)
             if args.format == "text":

@@ -130,8 +130,9 @@ class Checker:
         out.sort(key=lambda f: (f.line, f.column))
         return out
 
-    def inspect_file(self, path: str) -> MediaReport | ReadError:
-        """The facts of one media file and the findings of the profile's media rules about it."""
+    def inspect_file(self, path: str, family: str | None = None) -> MediaReport | ReadError:
+        """The facts of one media file and the findings of the profile's media rules about it (as model
+        family ``family`` sees them; default: the profile's own)."""
         from pathlib import Path
 
         from .model import Item, MediaMissing, Request
@@ -149,7 +150,7 @@ class Checker:
         item = Item(type=item_type, pointer=pointer, role=role, url=path, value_pointer=f"{pointer}/{item_type}/url",
                     role_pointer=f"{pointer}/role")
         request = Request("content", (), (item,), {})
-        profile = self.profile_for(self.fixed_profile or DEFAULT_PROFILE)
+        profile = self.profile_for(self.fixed_profile or DEFAULT_PROFILE, family)
         media_only = _profile_subset(profile, "media", skip_checks=("fact_total",))
         findings, _ = evaluate(request, media_only, facts={pointer: facts}, labels={pointer: path})
         # A lone file has no place in a request: its findings point at the file itself.

@@ -53,3 +53,13 @@ def test_inspect_profile_rules_apply(cli, media, tmp_path):
     assert cli("inspect", image).code == 0
     res = cli("inspect", image, "--rules", overlay)
     assert res.code == 1 and "each side must be 1000–6000 px" in res.out
+
+
+def test_inspect_judges_by_a_models_family(cli, media):
+    clip = media.video(seconds=20.0, fps=24, size="640x640")
+    as_20 = cli("inspect", clip, "--format", "json").json()["files"][0]["findings"]
+    assert [f["rule"] for f in as_20] == ["video.duration"]
+    as_25 = cli("inspect", clip, "--model", "doubao-seedance-2-5-260628", "--format", "json")
+    assert as_25.code == 0 and as_25.json()["files"][0]["findings"] == []  # 2.5 takes clips up to 30 s
+    res = cli("inspect", clip, "--model", "nope")
+    assert res.code == 2 and "unknown model 'nope' for profile ark" in res.err

@@ -53,7 +53,7 @@ def render(results, errors, *, rules=(), pretty: bool = True, **_) -> str:
                     "logicalLocations": [{"fullyQualifiedName": f.pointer or "/", "kind": "member"}],
                 }],
                 "properties": {"pointer": f.pointer, "expected": f.expected, "actual": f.actual,
-                               "fixable": f.fixable, "profile": r.profile},
+                               "fixable": f.fixable, "profile": r.profile, "family": r.family},
             })
     notifications = [{"level": "error", "message": {"text": f"{e.path}: {e.message}"},
                       "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(e.path)}}}]}
