@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message):  # noqa: D401 - argparse API
-        raise PrepError(f"{self.prog}: {message} (see '{self.prog} --help')")
+        raise PrepError(f"{message} (see '{self.prog} --help')")
 
 
 def _ids(values: list[str] | None) -> list[str] | None:
@@ -54,53 +54,85 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+PROFILES = "ark (default), byteplus, apiyi, gateway, video-generations, openai-videos"
+
+
+def _common(profile_help: str, quiet: str | None = None) -> argparse.ArgumentParser:
+    """The flags every command shares (``quiet``: what -q means for it; None: no -q)."""
+    common = _Parser(add_help=False)
+    common.add_argument("--profile", metavar="NAME", help=f"{profile_help}; one of {PROFILES}, or one a --rules file adds")
+    common.add_argument("--config", metavar="FILE", help="config file (default: nearest pyproject.toml [tool.seedance-prep] "
+                                                         "or seedance-prep.toml; /dev/null for none)")
+    common.add_argument("--rules", metavar="FILE", action="append", default=[], help="extra or overriding rule file (repeatable)")
+    if quiet:
+        common.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    common.add_argument("--color", choices=("auto", "always", "never"),
+                        help="ANSI colours (default auto: on a terminal, unless NO_COLOR; FORCE_COLOR forces them)")
+    common.add_argument("--no-color", action="store_true", help="same as --color never")
+    common.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    common = _Parser(add_help=False)
-    common.add_argument("--profile", metavar="NAME", help="API profile (default: from config, else inferred from the request)")
-    common.add_argument("--config", metavar="FILE", help="config file (default: nearest pyproject.toml [tool.seedance-prep] or seedance-prep.toml)")
-    common.add_argument("--rules", metavar="FILE", action="append", default=[], help="extra or overriding rule file (repeatable)")
-    common.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
-    common.add_argument("--no-color", action="store_true", help="no ANSI colours (also: NO_COLOR=1)")
-    common.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
-
-    parser = _Parser(prog=PROG, description="Make every Seedance 2.0 request right before a credit is spent.")
+    parser = _Parser(prog=PROG, description="Make every Seedance request right before a credit is spent.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("check", parents=[common], help="lint request files (folders recurse over *.json; - is stdin)",
-                       description="Lint Seedance 2.0 request files before a credit is spent.")
-    p.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    check = _common("API profile (default: from config, else inferred from each request's shape and model)",
+                    quiet="print findings only: no file headers, hints or summary")
+    p = sub.add_parser("check", parents=[check], help="lint request files (folders recurse over *.json; - is stdin)",
+                       description="Lint Seedance request files before a credit is spent.")
+    p.add_argument("paths", nargs="*", default=["."], metavar="PATH",
+                   help="request files or folders (recursing over *.json); - reads standard input; default: .")
     p.add_argument("--format", choices=("text", "json", "github", "sarif"), help="output format (default: text)")
     p.add_argument("--select", action="append", metavar="IDS", help="only these rules (ids or prefixes, comma-separated)")
     p.add_argument("--ignore", action="append", metavar="IDS", help="skip these rules (ids or prefixes, comma-separated)")
     p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1 (default: error)")
+    p.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means the tool failed)")
     p.add_argument("--max-tokens", type=_non_negative_int, metavar="N", help="fail when the estimated cost exceeds N tokens")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
+    p.add_argument("--statistics", action="store_true", help="print how many findings each rule has, not the findings")
+    p.add_argument("--show-source", action="store_true", default=None,
+                   help="print the source line of each finding with a caret under the value")
+    p.add_argument("--show-settings", action="store_true",
+                   help="print the settings in effect (config file, profile, rule files, selection) and exit")
+    p.add_argument("--compact", action="store_true", help="json and sarif on one line (faster for big batches)")
+    p.add_argument("--exclude", metavar="GLOBS", action="append",
+                   help="skip files and folders matching these globs when recursing (replaces the default: hidden "
+                        "ones, node_modules, __pycache__)")
+    p.add_argument("--extend-exclude", metavar="GLOBS", action="append", help="skip these globs too (comma-separated)")
+    p.add_argument("--allow-empty", action="store_true", default=None,
+                   help="exit 0 when no request file is found (default: exit 2)")
+    p.add_argument("--skip-non-requests", action="store_true", default=None,
+                   help="skip JSON files that are not requests (no model, content or prompt key): for pre-commit")
     p.add_argument("--jobs", "-j", type=_non_negative_int, metavar="N",
                    help="worker processes for large batches (default: one per CPU; 1: none)")
     p.add_argument("--remote", action="store_true", default=None,
                    help="also inspect http(s) media URLs (bounded: timeouts, byte cap, no private hosts)")
     p.add_argument("--allow-private-hosts", action="store_true", default=None,
                    help="with --remote, allow loopback/private/link-local addresses")
-    p.add_argument("--no-media", action="store_true", help="do not inspect any media (request rules only)")
+    p.add_argument("--no-media", action="store_true", default=None, help="do not inspect any media (request rules only)")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("inspect", parents=[common], help="media facts and media findings for each file",
+    inspect = _common("whose media rules apply (default: from config, else ark)", quiet="no summary line")
+    p = sub.add_parser("inspect", parents=[inspect], help="media facts and media findings for each file",
                        description="Show what is inside media files, and what the profile's media rules say about them.")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="PATH", help="media files, or folders (recursing over media file names)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
     p.add_argument("--model", metavar="ID", help="judge by this model's family (default: the profile's own family)")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("rules", parents=[common], help="list the rules, or print one rule's documentation")
-    p.add_argument("rule_id", nargs="?", metavar="ID")
+    p = sub.add_parser("rules", parents=[_common("show the rules as this profile has them (default: every profile)")],
+                       help="list the rules (all, or those an id prefix names), or print one rule's documentation")
+    p.add_argument("rule_id", nargs="?", metavar="ID", help="a rule id (its page) or a prefix such as param (a list)")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.set_defaults(func=cmd_rules)
 
-    p = sub.add_parser("schema", parents=[common], help="print the JSON Schema (draft 2020-12) of a profile's request")
+    p = sub.add_parser("schema", parents=[_common("the API profile (default: from config, else ark)")],
+                       help="print the JSON Schema (draft 2020-12) of a profile's request")
     p.set_defaults(func=cmd_schema)
     return parser
 
@@ -109,7 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _color(args) -> bool:
-    return not args.no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+    """--color always/never win; else NO_COLOR turns colours off, FORCE_COLOR on, and a terminal decides."""
+    choice = "never" if args.no_color else (args.color or "auto")
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty()
 
 
 def _book(args, config):
@@ -123,54 +163,121 @@ def _emit(text: str, output: str | None) -> None:
         from .paths import write_atomic
 
         try:
-            write_atomic(output, text.encode("utf-8"))
+            write_atomic(output, text.encode("utf-8", "backslashreplace"))
         except OSError as exc:
             raise PrepError(f"{output}: cannot write report: {exc.strerror or exc}") from None
     else:
-        sys.stdout.write(text)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace"))  # strict UTF-8 whatever the locale
+        sys.stdout.buffer.flush()
+
+
+def _globs(values: list[str] | None) -> list[str]:
+    return [v.strip() for chunk in values or () for v in chunk.split(",") if v.strip()]
+
+
+def _validate_config_ids(book, config) -> None:
+    """Rule ids and prefixes named in the config exist; an unknown one names the config file."""
+    from .lint import rule_ids
+
+    named = [*(config.select or ()), *(config.ignore or ()), *config.severity,
+             *(i for ids in config.per_file_ignores.values() for i in ids)]
+    try:
+        rule_ids(book, named)
+    except PrepError as exc:
+        raise PrepError(f"{config.path}: {exc}") from None
 
 
 def cmd_check(args, config) -> int:
-    from .lint import Checker, ReadError, exit_code, iter_sources, run_batch
+    from .lint import DEFAULT_EXCLUDE, Checker, ReadError, exit_code, iter_sources, run_batch
     from .report import render
 
+    def setting(flag, key, default=None):
+        value = getattr(args, flag)
+        return value if value is not None and value is not False else getattr(config, key, None) or default
+
     fmt = args.format or config.format or "text"
+    book = _book(args, config)
+    if config.path:
+        _validate_config_ids(book, config)
+    show_source = bool(setting("show_source", "show_source"))
+    exclude = [*(_globs(args.exclude) or config.exclude or DEFAULT_EXCLUDE), *config.extend_exclude,
+               *_globs(args.extend_exclude)]
+    if args.output:  # never lint the report this run writes
+        exclude.append(os.path.abspath(args.output))
     checker = Checker(
-        _book(args, config),
+        book,
         profile=args.profile or config.profile,
         select_ids=_ids(args.select) or config.select,
         ignore_ids=_ids(args.ignore) or config.ignore,
         severity=config.severity,
         max_tokens=args.max_tokens if args.max_tokens is not None else config.max_tokens,
         locate_findings=True,
-        inspect_media=not args.no_media,
-        estimate=fmt == "json",
-        remote=bool(args.remote if args.remote is not None else config.remote),
-        allow_private_hosts=bool(args.allow_private_hosts if args.allow_private_hosts is not None
-                                 else config.allow_private_hosts),
+        inspect_media=not setting("no_media", "no_media", False),
+        estimate=True if fmt == "json" else ("findings" if fmt == "text" and not args.quiet else False),
+        remote=bool(setting("remote", "remote", False)),
+        allow_private_hosts=bool(setting("allow_private_hosts", "allow_private_hosts", False)),
+        per_file_ignores=config.per_file_ignores,
+        skip_non_requests=bool(setting("skip_non_requests", "skip_non_requests", False)),
+        debug=args.debug,
     )
-    sources = list(iter_sources(args.paths))
-    pretty = len(sources) <= 100 or (sys.stdout.isatty() and not args.output)
+    if args.show_settings:
+        sys.stdout.write(_settings_text(args, config, checker, fmt, exclude))
+        return 0
+    sources = list(iter_sources(args.paths, exclude=exclude))
+    if not sources and not setting("allow_empty", "allow_empty", False):
+        where = ", ".join(args.paths)
+        raise PrepError(f"no request files found in {where} (looked for *.json; --allow-empty to accept that)")
     encode = None
-    if fmt == "json" and not pretty:
+    if fmt == "json" and args.compact:
         from .report.json import encode_results as encode  # serialised by the workers, in parallel
-    batch = run_batch(checker, sources, args.jobs, encode)
+    jobs = args.jobs if args.jobs is not None else config.jobs
+    batch = run_batch(checker, sources, jobs, encode)
     results, errors = [], []
     for outcome in batch.outcomes:
         if isinstance(outcome, ReadError):
             errors.append(outcome)
             if fmt not in ("json", "sarif", "github"):
-                print(f"{PROG}: error: {outcome.path}: {outcome.message}", file=sys.stderr)
+                print(f"{PROG}: error: {_safe(outcome.path)}: {_safe(outcome.message)}", file=sys.stderr)
         else:
             results.append(outcome)
     rules = []
-    if fmt == "sarif":
-        used = dict.fromkeys((r.profile, r.family) for r in results) or [(checker.fixed_profile or "ark", None)]
+    if fmt in ("sarif", "text"):
+        used = dict.fromkeys((r.profile, r.family) for r in results if r.profile) or [(checker.fixed_profile or "ark", None)]
         for name, family in used:
             rules.extend(checker.profile_for(name, family).rules)
     _emit(render(fmt, results, errors, color=_color(args) and not args.output, quiet=args.quiet, rules=rules,
-                 pretty=pretty, encoded=batch.encoded), args.output)
-    return exit_code([*results, *errors], args.fail_on or config.fail_on or "error")
+                 pretty=not args.compact, encoded=batch.encoded, statistics=args.statistics,
+                 show_source=show_source), args.output)
+    return exit_code([*results, *errors], args.fail_on or config.fail_on or "error", exit_zero=args.exit_zero)
+
+
+def _safe(text: str) -> str:
+    """Text as strict UTF-8 can carry it: lone surrogates (undecodable file names) shown as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _settings_text(args, config, checker, fmt: str, exclude: list[str]) -> str:
+    profile = checker.fixed_profile or "inferred from each request (ark for content arrays)"
+    selected = checker.profile_for(checker.fixed_profile or "ark")
+    lines = [
+        f"config file:       {config.path or '(none found)'}",
+        f"profile:           {profile}",
+        f"rule files:        {', '.join([*config.rules, *map(str, args.rules)]) or '(built-in only)'}",
+        f"select:            {', '.join(_ids(args.select) or config.select or ['ALL'])}",
+        f"ignore:            {', '.join(_ids(args.ignore) or config.ignore or []) or '(none)'}",
+        f"severity:          {', '.join(f'{k}={v}' for k, v in config.severity.items()) or '(rule defaults)'}",
+        f"per-file-ignores:  {'; '.join(f'{g}: {chr(44).join(i)}' for g, i in config.per_file_ignores.items()) or '(none)'}",
+        f"aliases:           {', '.join(f'{a}={f}' for a, f in config.aliases.items()) or '(none)'}",
+        f"fail-on:           {args.fail_on or config.fail_on or 'error'}{' (exit-zero)' if args.exit_zero else ''}",
+        f"format:            {fmt}",
+        f"exclude:           {', '.join(exclude)}",
+        f"media:             {'not inspected' if not checker.inspect_media else 'local and data: URLs'}"
+        f"{' and http(s) URLs' if checker.remote else ''}",
+        f"max-tokens:        {checker.max_tokens if checker.max_tokens is not None else '(no budget)'}",
+        f"rules in effect:   {len(selected.rules)} for {selected.name} ({selected.family})",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def cmd_inspect(args, config) -> int:
@@ -232,10 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")  # library warnings are noise beside our one-line findings
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
         if args.command is None:
             parser.print_help()
             return 2
+        if extra:  # point at the subcommand's help, not the top level's
+            raise PrepError(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')")
         from .config import load_config
 
         config = load_config(args.config)

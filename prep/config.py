@@ -3,7 +3,9 @@
 Keys (kebab-case; snake_case is accepted too): ``profile``, ``select``, ``ignore``, ``fail-on``,
 ``rules`` (extra rule files, relative to the config file), ``severity`` (rule id or prefix → error,
 warning or off), ``max-tokens``, ``remote``, ``allow-private-hosts``, ``format``, ``aliases`` (a reseller's
-model name → the model family that judges it, in every profile).
+model name → the model family that judges it, in every profile), ``exclude`` / ``extend-exclude`` (globs
+skipped when recursing folders), ``per-file-ignores`` (glob → rule ids or prefixes), ``no-media``,
+``jobs``, ``allow-empty``, ``show-source``, ``skip-non-requests``.
 An unknown key or a wrong type is a PrepError (exit 2): a typo in CI config must not pass silently.
 """
 
@@ -16,6 +18,8 @@ from .model import PrepError
 _KEYS = {
     "profile": str, "select": list, "ignore": list, "fail-on": str, "rules": list, "severity": dict,
     "max-tokens": int, "remote": bool, "allow-private-hosts": bool, "format": str, "aliases": dict,
+    "exclude": list, "extend-exclude": list, "per-file-ignores": dict, "no-media": bool, "jobs": int,
+    "allow-empty": bool, "show-source": bool, "skip-non-requests": bool,
 }
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -36,6 +40,14 @@ class Config:
         self.allow_private_hosts: bool | None = None
         self.format: str | None = None
         self.aliases: dict[str, str] = {}
+        self.exclude: list[str] | None = None
+        self.extend_exclude: list[str] = []
+        self.per_file_ignores: dict[str, list[str]] = {}
+        self.no_media: bool | None = None
+        self.jobs: int | None = None
+        self.allow_empty: bool | None = None
+        self.show_source: bool | None = None
+        self.skip_non_requests: bool | None = None
 
 
 def _parse(path: str, table_path: tuple[str, ...]) -> dict | None:
@@ -82,6 +94,8 @@ def find_config(start: str) -> tuple[str, tuple[str, ...]] | None:
 
 def load_config(explicit: str | None = None, start: str | None = None) -> Config:
     """The config named by ``--config``, else the nearest one found from ``start`` (the cwd), else defaults."""
+    if explicit == os.devnull:
+        return Config()  # --config /dev/null: no config at all, whatever the folder holds
     if explicit:
         path = explicit
         if not os.path.isfile(path):
@@ -113,6 +127,11 @@ def load_config(explicit: str | None = None, start: str | None = None) -> Config
         raise PrepError(f"{path}: 'fail-on' must be error or warning")
     if config.format not in (None, *FORMATS):
         raise PrepError(f"{path}: 'format' must be one of {', '.join(FORMATS)}")
+    for glob, ids in config.per_file_ignores.items():
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise PrepError(f"{path}: per-file-ignores '{glob}' must be a list of rule ids or prefixes")
+    if config.jobs is not None and config.jobs < 0:
+        raise PrepError(f"{path}: 'jobs' must be 0 or more")
     for alias, family in config.aliases.items():
         if not isinstance(family, str):
             raise PrepError(f"{path}: alias '{alias}' must name a model family, e.g. \"seedance-2.0\"")

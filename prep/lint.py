@@ -13,13 +13,12 @@ import sys
 from .dialects import infer_profile, parse
 from .document import locate, parse_json
 from .engine import evaluate
-from .model import SEVERITY_RANK, Finding, Result, record
+from .model import SEVERITY_RANK, Finding, PrepError, Result, record
 from .paths import describe_os_error
 from .resolve import needs_inspection
 from .ruleset import DEFAULT_PROFILE, Profile, RuleBook, select
 
 STDIN = "-"
-SKIP_DIRS = {"node_modules", "__pycache__"}
 
 
 @record
@@ -36,9 +35,14 @@ class Checker:
     def __init__(self, book: RuleBook, *, profile: str | None = None, select_ids: list[str] | None = None,
                  ignore_ids: list[str] | None = None, severity: dict[str, str] | None = None,
                  max_tokens: int | None = None, locate_findings: bool = True, inspect_media: bool = True,
-                 remote: bool = False, allow_private_hosts: bool = False, estimate: bool = True):
+                 remote: bool = False, allow_private_hosts: bool = False, estimate: bool | str = True,
+                 per_file_ignores: dict[str, list[str]] | None = None, skip_non_requests: bool = False,
+                 debug: bool = False):
         self.book = book
-        self.want_estimate = estimate  # False: results carry no cost estimate (a text report shows none)
+        self.debug = debug  # let an internal error propagate (with its traceback) instead of isolating it
+        self.skip_non_requests = skip_non_requests
+        # True: every result carries its cost estimate; "findings": those with findings; False: none
+        self.want_estimate = estimate
         self.inspect_media = inspect_media
         self.remote = remote
         self._resolver = None
@@ -52,6 +56,7 @@ class Checker:
         self._models = {name: book.profile_data(name).get("models", {}) for name in book.names}
         # Resolve eagerly so a bad --profile / --select fails before any file is read.
         self.profile_for(profile or DEFAULT_PROFILE)
+        self._per_file = [(glob, rule_ids(book, ids)) for glob, ids in (per_file_ignores or {}).items()]
 
     def profile_for(self, name: str, family: str | None = None) -> Profile:
         """Profile ``name`` with the user's rule selection, for model family ``family`` (default: the
@@ -86,6 +91,11 @@ class Checker:
         """Check one request document given as bytes; ``path`` names it in the result and relative
         media paths are read from ``base_dir`` (default: the folder of ``path``, or the cwd)."""
         document, diagnostics, text = parse_json(data)
+        # --skip-non-requests: an object with no request key, or JSON that is no object at all, is some
+        # other JSON file (package.json, a report); a broken object may be a request and is checked.
+        if self.skip_non_requests and (not REQUEST_KEYS & document.keys() if document is not None
+                                       else text.lstrip()[:1] not in ("{", "")):
+            return Result(path, None, None, (), None, None, skipped="not a Seedance request")
         if self.fixed_profile:
             name = self.fixed_profile
         elif document is not None:
@@ -100,7 +110,11 @@ class Checker:
             profile = self.profile_for(name, family)
         else:
             profile = self.profile_for(name)
+        remote_skipped = 0
         if request is not None:
+            if self.inspect_media and not self.remote:
+                remote_skipped = sum(1 for i in request.items if i.kind in ("image", "video", "audio")
+                                     and isinstance(i.url, str) and i.url[:8].lower().startswith(("http://", "https://")))
             if self.inspect_media:
                 if needs_inspection(request, self.remote):
                     from pathlib import Path
@@ -110,10 +124,14 @@ class Checker:
                     facts = self.resolver().facts_for(request, folder)
         findings, ctx = evaluate(request, profile, diagnostics=diagnostics, source_bytes=len(data),
                                  facts=facts, max_tokens=self.max_tokens)
+        if findings and self._per_file:
+            ignored = set().union(*(ids for glob, ids in self._per_file if _path_matches(path, glob)))
+            findings = [f for f in findings if f.rule not in ignored]
         if findings and self.locate_findings:
             findings = self._locate(text, findings, diagnostics, document)
-        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate if self.want_estimate else None,
-                      profile.family)
+        want = self.want_estimate is True or (self.want_estimate == "findings" and findings)
+        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate if want else None,
+                      profile.family, remote_skipped=remote_skipped)
 
     @staticmethod
     def _locate(text: str, findings: list[Finding], diagnostics, document) -> list[Finding]:
@@ -173,7 +191,17 @@ class Checker:
         return Result(path, profile.name, None, (finding,), None)
 
     def check_source(self, source: str) -> Result | ReadError:
-        """Check one path (or ``-`` for standard input)."""
+        """Check one path (or ``-`` for standard input). An internal error on one file is that file's
+        error entry, never the end of the batch (``debug`` lets it propagate)."""
+        try:
+            return self._check_source(source)
+        except Exception as exc:  # noqa: BLE001 - isolate one file's failure from the batch
+            if self.debug:
+                raise
+            return ReadError(source if source != STDIN else "<stdin>",
+                             f"internal error: {type(exc).__name__}: {exc} (please report it; --debug shows where)")
+
+    def _check_source(self, source: str) -> Result | ReadError:
         if source == STDIN:
             data = sys.stdin.buffer.read() if sys.stdin is not None else b""
             return self.check_bytes(data, "<stdin>")
@@ -196,6 +224,33 @@ class Checker:
         except OSError as exc:
             return ReadError(source, describe_os_error(exc))
         return self.check_bytes(data, source)
+
+
+# A JSON object with none of these keys is not a Seedance request (``--skip-non-requests``).
+REQUEST_KEYS = frozenset({"model", "content", "prompt"})
+
+
+def rule_ids(book: RuleBook, entries: list[str]) -> frozenset[str]:
+    """The rule ids that ``entries`` (ids, prefixes or ALL, as --select takes them) name, over every
+    profile and model family; PrepError for an entry that names none."""
+    every = sorted({r.id for name in book.names for fam in book.families_of(name) for r in book.get(name, fam).rules})
+    found = set()
+    for entry in entries:
+        prefix = entry.strip().rstrip(".")
+        hit = set(every) if prefix.upper() == "ALL" else {i for i in every if i == prefix or i.startswith(prefix + ".")}
+        if not hit:
+            raise PrepError(f"unknown rule or prefix '{entry}' (see `seedance-prep rules`)")
+        found |= hit
+    return frozenset(found)
+
+
+def _path_matches(path: str, glob: str) -> bool:
+    """Whether a request path matches a per-file glob: as given, relative to the cwd, or by its name."""
+    from fnmatch import fnmatch
+
+    norm = os.path.normpath(path)
+    return fnmatch(norm, glob) or fnmatch(os.path.basename(norm), glob) or (
+        os.path.isabs(norm) and fnmatch(os.path.relpath(norm), glob))
 
 
 @record
@@ -296,10 +351,20 @@ def _run(checker: Checker, sources: list, jobs: int | None, encode) -> Batch:
     return Batch(ordered, encoded if encode is not None and STDIN not in sources else None)
 
 
-def iter_sources(paths: list[str]):
+DEFAULT_EXCLUDE = (".*", "node_modules", "__pycache__")
+
+
+def _excluded(rel: str, name: str, patterns) -> bool:
+    from fnmatch import fnmatch
+
+    return any(fnmatch(name, p) or fnmatch(rel, p) or fnmatch(rel, p.rstrip("/") + "/*") for p in patterns)
+
+
+def iter_sources(paths: list[str], exclude=DEFAULT_EXCLUDE):
     """Expand the command-line paths: files as given, folders recursively to their ``*.json`` files
-    (hidden folders skipped, symlinked folders not followed), ``-`` for standard input. Yields the
-    path to check, or a ReadError for one that does not exist."""
+    (symlinked folders not followed; files and folders matching an ``exclude`` glob, by name or by path
+    relative to the folder given, skipped: by default hidden ones, ``node_modules``, ``__pycache__``),
+    ``-`` for standard input. Yields the path to check, or a ReadError for one that does not exist."""
     for raw in paths:
         if raw == STDIN:
             yield STDIN
@@ -317,17 +382,22 @@ def iter_sources(paths: list[str]):
             continue
         found = []
         for folder, dirs, files in os.walk(raw, onerror=None, followlinks=False):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+            rel_folder = os.path.relpath(folder, raw)
+            rel = (lambda n: n) if rel_folder == "." else (lambda n: os.path.join(rel_folder, n))
+            dirs[:] = sorted(d for d in dirs if not _excluded(rel(d), d, exclude))
             for name in files:
-                if name.lower().endswith(".json"):
+                if name.lower().endswith(".json") and not _excluded(rel(name), name, exclude):
                     found.append(os.path.join(folder, name))
         yield from sorted(found)
 
 
-def exit_code(results, fail_on: str = "error") -> int:
-    """0 when nothing is at or above ``fail_on``, 1 when something is, 2 when a path could not be read."""
+def exit_code(results, fail_on: str = "error", exit_zero: bool = False) -> int:
+    """0 when nothing is at or above ``fail_on`` (or ``exit_zero``), 1 when something is, 2 when a path
+    could not be read or checked."""
     if any(isinstance(r, ReadError) for r in results):
         return 2
+    if exit_zero:
+        return 0
     floor = SEVERITY_RANK[fail_on]
     for r in results:
         if any(SEVERITY_RANK[f.severity] >= floor for f in r.findings):

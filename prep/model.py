@@ -206,3 +206,5 @@ class Result:
     findings: tuple[Finding, ...]
     estimate: dict | None = None
     family: str | None = None
+    remote_skipped: int = 0  # media behind http(s) URLs not inspected (no --remote)
+    skipped: str | None = None  # why the file was not checked (--skip-non-requests), else None

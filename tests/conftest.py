@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,16 +15,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Isolate the cache before anything runs: test modules build a RuleBook at collection time, which
+# writes the rules cache, and no test may touch the user's home (~/.cache/seedance-prep).
+_HOME = tempfile.mkdtemp(prefix="seedance-prep-tests-")
+os.environ["SEEDANCE_PREP_HOME"] = _HOME
+os.environ.pop("XDG_CACHE_HOME", None)
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _isolated_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prep-home")
-    old = os.environ.get("SEEDANCE_PREP_HOME")
-    os.environ["SEEDANCE_PREP_HOME"] = str(home)
-    yield home
-    if old is None:
-        os.environ.pop("SEEDANCE_PREP_HOME", None)
-    else:
-        os.environ["SEEDANCE_PREP_HOME"] = old
+def _isolated_home():
+    yield Path(_HOME)
+    shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ def test_unparsable_file_is_one_finding_exit_1(cli, tmp_path, raw, needle):
     path.write_bytes(raw)
     res = cli("check", path)
     assert res.code == 1
-    lines = [line for line in res.out.splitlines() if "request.json" in line]
+    lines = [line for line in res.out.splitlines() if line.startswith(f"{path}:") and "request.json" in line]
     assert len(lines) == 1 and needle in lines[0]
     assert lines[0].startswith(f"{path}:")
     _no_traceback(res)

@@ -28,9 +28,15 @@ def test_text_format_has_real_positions(cli, bad):
     res = cli("check", bad)
     assert res.code == 1
     lines = res.out.splitlines()
-    assert lines[0] == f"{bad}:3:3: param.resolution resolution '1080p' is not available for doubao-seedance-2-0-fast-260128 (Seedance 2.0 fast); allowed: 480p, 720p"
-    assert lines[1].startswith(f"{bad}:6:5: content.order content[1]: text item comes after video_url")
-    assert lines[-1] == "Found 1 error and 1 warning in 1 of 1 file."
+    assert lines[0].startswith(f"{bad}: profile ark, family seedance-2.0-fast, mode multimodal_reference, estimate ")
+    assert lines[1] == f"{bad}:3:3: param.resolution resolution '1080p' is not available for doubao-seedance-2-0-fast-260128 (Seedance 2.0 fast); allowed: 480p, 720p"
+    assert lines[2] == "  help: seedance-prep rules param.resolution"
+    assert lines[3].startswith(f"{bad}:6:5: content.order content[1]: text item comes after video_url")
+    assert lines[4] == "  help: reorder the items and renumber prompt placeholders (seedance-prep rules content.order)"
+    assert lines[-2] == "Found 1 error and 1 warning in 1 of 1 file."
+    assert lines[-1] == "1 remote media not inspected; use --remote to inspect http(s) URLs."
+    quiet = cli("check", bad, "-q").out.splitlines()
+    assert quiet == [lines[1], lines[3]]  # -q: the finding lines alone
 
 
 def test_quiet_drops_the_summary(cli, bad):
@@ -44,7 +50,7 @@ def test_json_format_matches_the_spec(cli, bad, tmp_path):
     res = cli("check", bad, good, "--format", "json")
     doc = res.json()
     assert doc["version"] == 1 and set(doc) == {"version", "results", "summary"}
-    assert doc["summary"] == {"files": 2, "errors": 1, "warnings": 1}
+    assert doc["summary"] == {"files": 2, "errors": 1, "warnings": 1, "remote_not_inspected": 1}
     first = doc["results"][0]
     assert set(first) == {"path", "profile", "family", "mode", "findings", "estimate"}
     assert first["profile"] == "ark" and first["mode"] == "multimodal_reference"
@@ -273,3 +279,15 @@ def test_parallel_and_serial_runs_agree(cli, tmp_path):
     assert [e["message"] for e in parallel.json()["errors"]] == ["not a regular file"]
     for fmt in ("text", "github", "sarif"):
         assert cli("check", tmp_path, "--format", fmt, "-j", "1").out == cli("check", tmp_path, "--format", fmt, "-j", "2").out
+
+
+def test_the_suite_never_touches_the_users_home():
+    """Collection builds rule books (tests/test_docs.py): the cache must already point at a temp folder."""
+    import os
+    import tempfile
+
+    home = os.environ["SEEDANCE_PREP_HOME"]
+    assert home.startswith(tempfile.gettempdir()) and "seedance-prep-tests-" in home
+    from prep.paths import cache_dir
+
+    assert cache_dir().startswith(home)

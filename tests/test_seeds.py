@@ -27,4 +27,5 @@ def test_every_profile_has_examples():
 
 def test_inferred_profiles_check_clean(cli):
     res = cli("check", ROOT / "fixtures" / "requests", "--format", "json", "--fail-on", "warning")
-    assert res.code == 0 and res.json()["summary"] == {"files": len(EXAMPLES), "errors": 0, "warnings": 0}
+    summary = res.json()["summary"]
+    assert res.code == 0 and (summary["files"], summary["errors"], summary["warnings"]) == (len(EXAMPLES), 0, 0)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from .. import __version__
+from .json import dumps
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"error": "error", "warning": "warning"}
@@ -13,7 +12,8 @@ LEVEL = {"error": "error", "warning": "warning"}
 def _uri(path: str) -> str:
     from urllib.parse import quote
 
-    return quote(path.replace("\\", "/"))
+    # surrogateescape: a file name that is not UTF-8 keeps its bytes, percent-encoded
+    return quote(path.replace("\\", "/").encode("utf-8", "surrogateescape"))
 
 
 def render(results, errors, *, rules=(), pretty: bool = True, **_) -> str:
@@ -39,6 +39,8 @@ def render(results, errors, *, rules=(), pretty: bool = True, **_) -> str:
         driver_rules.append(entry)
     sarif_results = []
     for r in results:
+        if r.skipped:
+            continue
         for f in r.findings:
             sarif_results.append({
                 "ruleId": f.rule,
@@ -66,5 +68,5 @@ def render(results, errors, *, rules=(), pretty: bool = True, **_) -> str:
     }
     doc = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     if pretty:
-        return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return dumps(doc, indent=2) + "\n"
+    return dumps(doc, separators=(",", ":")) + "\n"
