@@ -354,10 +354,10 @@ def _run(checker: Checker, sources: list, jobs: int | None, encode) -> Batch:
 DEFAULT_EXCLUDE = (".*", "node_modules", "__pycache__")
 
 
-def _excluded(rel: str, name: str, patterns) -> bool:
+def _excluded(rel: str, name: str, full: str, patterns) -> bool:
     from fnmatch import fnmatch
 
-    return any(fnmatch(name, p) or fnmatch(rel, p) or fnmatch(rel, p.rstrip("/") + "/*") for p in patterns)
+    return any(fnmatch(full, p) if os.path.isabs(p) else (fnmatch(name, p) or fnmatch(rel, p)) for p in patterns)
 
 
 def iter_sources(paths: list[str], exclude=DEFAULT_EXCLUDE):
@@ -384,10 +384,11 @@ def iter_sources(paths: list[str], exclude=DEFAULT_EXCLUDE):
         for folder, dirs, files in os.walk(raw, onerror=None, followlinks=False):
             rel_folder = os.path.relpath(folder, raw)
             rel = (lambda n: n) if rel_folder == "." else (lambda n: os.path.join(rel_folder, n))
-            dirs[:] = sorted(d for d in dirs if not _excluded(rel(d), d, exclude))
+            full = os.path.abspath(folder)
+            dirs[:] = sorted(d for d in dirs if not _excluded(rel(d), d, os.path.join(full, d), exclude))
             for name in files:
-                if name.lower().endswith(".json") and not _excluded(rel(name), name, exclude):
-                    found.append(os.path.join(folder, name))
+                if name.lower().endswith(".json") and not _excluded(rel(name), name, os.path.join(full, name), exclude):
+                    found.append(os.path.normpath(os.path.join(folder, name)))
         yield from sorted(found)
 
 

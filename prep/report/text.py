@@ -87,7 +87,16 @@ def _excerpt(sources: _Sources, path: str, f, paint) -> list[str]:
     else:
         column = f.column or 1
     gutter = " " * len(str(f.line))
-    width = _value_width(text, column - 1)
+    at = column - 1
+    if text[at:at + 1] == '"':  # a key: put the caret under its value
+        after = at + _value_width(text, at)
+        rest = text[after:].lstrip()
+        if rest.startswith(":"):
+            value = rest[1:].lstrip()
+            if value:
+                at = len(text) - len(value)
+    column = at + 1
+    width = _value_width(text, at)
     return [f"{gutter} |", f"{f.line} | {text}", f"{gutter} | {' ' * (column - 1)}{paint('caret', '^' * width)}"]
 
 
