@@ -51,6 +51,8 @@ def main() -> None:
         subprocess.run([*prep, "rules"], stdout=subprocess.DEVNULL)  # warm the rule cache once
         commands = {f"seedance-prep check --format {fmt}": [[*prep, "check", str(root), "--format", fmt, "-q"]]
                     for fmt in ("text", "json")}
+        commands["seedance-prep check --format json --compact"] = [[*prep, "check", str(root), "--format", "json",
+                                                                  "--compact", "-q"]]
         commands["seedance-prep check --format text -j 1"] = [[*prep, "check", str(root), "-q", "-j", "1"]]
         cj = shutil.which("check-jsonschema") or shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
         if cj is None:

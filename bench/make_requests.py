@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from pathlib import Path
 
 MODELS = {"content": ["doubao-seedance-2-0-260128", "doubao-seedance-2-0-fast-260128", "seedance-2.0"],
@@ -88,4 +87,10 @@ def main(out: Path, n: int, seed: int = 7) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 10_000)
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write N request files of mixed dialects and validity into OUT.")
+    parser.add_argument("out", type=Path, help="folder to write (created)")
+    parser.add_argument("n", type=int, nargs="?", default=10_000, help="how many files (default 10000)")
+    args = parser.parse_args()
+    main(args.out, args.n)

@@ -293,8 +293,13 @@ def cmd_inspect(args, config) -> int:
             raise PrepError(f"unknown model '{args.model}' for profile {name}; "
                             f"known: {', '.join(book.profile_data(name).get('models', {}))}")
         family = book.family_for(name, args.model)
+    from .lint import iter_media
+
     reports, errors = [], []
-    for path in args.files:
+    paths = list(iter_media(args.files))
+    if not paths:
+        raise PrepError(f"no media files found in {', '.join(args.files)}")
+    for path in paths:
         outcome = checker.inspect_file(path, family)
         if isinstance(outcome, ReadError):
             errors.append(outcome)

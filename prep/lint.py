@@ -91,6 +91,8 @@ class Checker:
         """Check one request document given as bytes; ``path`` names it in the result and relative
         media paths are read from ``base_dir`` (default: the folder of ``path``, or the cwd)."""
         document, diagnostics, text = parse_json(data)
+        if document is None and diagnostics and data[:1] not in (b"{", b"[", b" ", b"\n"):
+            diagnostics = _media_instead(data, diagnostics)
         # --skip-non-requests: an object with no request key, or JSON that is no object at all, is some
         # other JSON file (package.json, a report); a broken object may be a request and is checked.
         if self.skip_non_requests and (not REQUEST_KEYS & document.keys() if document is not None
@@ -224,6 +226,18 @@ class Checker:
         except OSError as exc:
             return ReadError(source, describe_os_error(exc))
         return self.check_bytes(data, source)
+
+
+def _media_instead(data: bytes, diagnostics: list) -> list:
+    """When a file given to ``check`` is a media file, say so instead of "invalid UTF-8"."""
+    from .inspect import sniff
+
+    kind, fmt = sniff(data[:64])
+    if kind is None:
+        return diagnostics
+    detail = (f"this is {'an' if kind[0] in 'aeiou' else 'a'} {kind} file ({fmt}), not a request: check reads "
+              "request JSON files; use `seedance-prep inspect` for media")
+    return [(d[0], d[1], detail, (1, 1)) if d[0] == "syntax" else d for d in diagnostics]
 
 
 # A JSON object with none of these keys is not a Seedance request (``--skip-non-requests``).
@@ -389,6 +403,20 @@ def iter_sources(paths: list[str], exclude=DEFAULT_EXCLUDE):
             for name in files:
                 if name.lower().endswith(".json") and not _excluded(rel(name), name, os.path.join(full, name), exclude):
                     found.append(os.path.normpath(os.path.join(folder, name)))
+        yield from sorted(found)
+
+
+def iter_media(paths: list[str], exclude=DEFAULT_EXCLUDE):
+    """``inspect``'s paths: files as given, folders recursively to their files with a media extension."""
+    for raw in paths:
+        if not os.path.isdir(raw):
+            yield raw
+            continue
+        found = []
+        for folder, dirs, files in os.walk(raw, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not _excluded(d, d, os.path.abspath(os.path.join(folder, d)), exclude))
+            found += [os.path.normpath(os.path.join(folder, n)) for n in files
+                      if os.path.splitext(n)[1].lower() in _EXTENSION_KIND]
         yield from sorted(found)
 
 

@@ -63,3 +63,26 @@ def test_inspect_judges_by_a_models_family(cli, media):
     assert as_25.code == 0 and as_25.json()["files"][0]["findings"] == []  # 2.5 takes clips up to 30 s
     res = cli("inspect", clip, "--model", "nope")
     assert res.code == 2 and "unknown model 'nope' for profile ark" in res.err
+
+
+def test_inspect_recurses_folders_and_says_things_once(cli, media, tmp_path):
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    (folder / "a.mp3").write_bytes(media.audio(seconds=3.0, container="mp3").read_bytes())
+    (folder / "notes.txt").write_text("not media")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 10)
+    res = cli("inspect", folder)
+    lines = res.out.splitlines()
+    assert lines[0].startswith(f"{folder / 'a.mp3'}: audio mp3 3.") and "mp3 mp3" not in lines[0]
+    broken = [line for line in lines if "broken.png" in line or line.startswith("  ")]
+    assert sum("truncated" in line or "unreadable" in line for line in broken) == 1  # the problem once
+    assert lines[-1] == "2 files inspected, 1 with findings." and res.code == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = cli("inspect", empty)
+    assert res.code == 2 and "no media files found" in res.err
+
+
+def test_check_on_a_media_file_says_what_it_is(cli, media):
+    res = cli("check", media.image(size=(320, 320)), "-q")
+    assert res.code == 1 and "this is an image file (png), not a request" in res.out

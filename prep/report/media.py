@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import json
+
+from .json import dumps
+from .text import safe
 
 _RESET = "\033[0m"
 _STYLE = {"error": "\033[1;31m", "warning": "\033[1;33m", "path": "\033[1m"}
@@ -10,8 +12,9 @@ _STYLE = {"error": "\033[1;31m", "warning": "\033[1;33m", "path": "\033[1m"}
 
 def describe(facts) -> str:
     """One line of facts: ``video mp4 h264 1280×720 24 fps 10.00 s, audio 44100 Hz 2 ch, 5.3 MB``."""
-    parts = [facts.kind or "unknown", facts.format or "?"]
-    if facts.codec:
+    parts = [facts.kind, facts.format] if facts.kind or facts.format else ["unrecognised content"]
+    parts = [p for p in parts if p]
+    if facts.codec and facts.codec != facts.format:  # "audio mp3", not "audio mp3 mp3"
         parts.append(facts.codec)
     if facts.width and facts.height:
         parts.append(f"{facts.width}×{facts.height}")
@@ -50,19 +53,19 @@ def render(reports, errors, *, fmt: str = "text", color: bool = False, quiet: bo
                            "warnings": sum(1 for r in reports for f in r.findings if f.severity == "warning")}}
         if errors:
             doc["errors"] = [{"path": e.path, "message": e.message} for e in errors]
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        return dumps(doc, indent=2) + "\n"
 
     def paint(style: str, text: str) -> str:
         return f"{_STYLE[style]}{text}{_RESET}" if color else text
 
     lines = []
     for r in reports:
-        lines.append(f"{paint('path', r.path + ':')} {describe(r.facts)}")
-        if r.facts.problem:
-            lines.append(f"  {r.facts.problem}")
+        lines.append(f"{paint('path', safe(r.path) + ':')} {describe(r.facts)}")
+        if r.facts.problem and not any(f.rule == "media.unreadable" for f in r.findings):
+            lines.append(f"  {r.facts.problem}")  # said once: the finding says it when a rule reports it
         for f in r.findings:
             message = f.message.removeprefix(f"{r.path}: ")
-            lines.append(f"  {paint(f.severity, f.rule)} {message}")
+            lines.append(f"  {paint(f.severity, f.rule)} {safe(message)}")
     if not quiet and reports:
         bad = sum(1 for r in reports if r.findings)
         lines.append(f"{len(reports)} file{'' if len(reports) == 1 else 's'} inspected, "
