@@ -23,56 +23,90 @@ def _catalogue(book: RuleBook) -> dict[str, dict]:
     return out
 
 
-def _severity_text(entry: dict, names: list[str]) -> str:
-    sev = entry["severity"]
-    default = entry["rule"].severity
-    other = [f"{p}: {s}" for p, s in sev.items() if s != default]
-    return default + (f" ({', '.join(other)})" if other else "")
+def _severity_text(book: RuleBook, entry: dict, profile: str | None = None) -> str:
+    """The rule's severity and, in parentheses, the profiles where it differs; for one ``profile``, its
+    own severity and the families of that profile where it differs (where it is off, the families
+    column says)."""
+    if profile is None:
+        main = entry["rule"].severity
+        other = [f"{p}: {s}" for p, s in entry["severity"].items() if s != main]
+    else:
+        main = entry["severity"][profile]
+        rules = ((f, entry["families"].get(f, {}).get(profile)) for f in book.families_of(profile))
+        other = [f"{f}: {r.severity}" for f, r in rules if r is not None and r.severity not in (main, "off")]
+    return main + (f" ({', '.join(other)})" if other else "")
 
 
-def _profiles_text(entry: dict, names: list[str]) -> str:
+def _profiles_text(book: RuleBook, entry: dict, names: list[str]) -> str:
     active = [p for p in names if entry["severity"].get(p, "off") != "off"
               or any(r.severity != "off" for fam in entry["families"].values() for q, r in fam.items() if q == p)]
-    return "all" if active == names else ", ".join(active) or "none"
+    return "all" if active == book.names else ", ".join(active) or "none"
 
 
-def _active_families(book: RuleBook, entry: dict) -> list[str]:
-    return [f for f in book.families if any(r.severity != "off" for r in entry["families"].get(f, {}).values())]
+def _families_in_view(book: RuleBook, profile: str | None) -> list[str]:
+    """Every model family, or those ``profile`` sells (its default family first)."""
+    return book.families_of(profile) if profile else list(book.families)
 
 
-def _families_text(book: RuleBook, entry: dict) -> str:
-    """Where a rule is active, by model family: ``all``, ``seedance-2.5`` (with the families extending
-    it), or ``all but seedance-2.5``."""
-    every = list(book.families)
-    active = set(_active_families(book, entry))
+def _active_families(book: RuleBook, entry: dict, profile: str | None = None) -> list[str]:
+    return [f for f in _families_in_view(book, profile)
+            if any(r.severity != "off" for p, r in entry["families"].get(f, {}).items() if profile in (None, p))]
+
+
+def _families_text(book: RuleBook, entry: dict, profile: str | None = None) -> str:
+    """Where a rule is active, by model family (of ``profile``, when given): ``all``, ``seedance-2.5``
+    (with the families extending it), or ``all but seedance-2.5``."""
+    every = _families_in_view(book, profile)
+    active = set(_active_families(book, entry, profile))
 
     def top(group: set) -> list[str]:
         return [f for f in every if f in group and book.families[f]["extends"] not in group]
 
     if active == set(every):
         return "all"
-    root = every[0]  # the common set's family: every other family extends it
-    if root in active:
+    if every[0] in active:  # the common set's family (or the profile's own): the others extend it
         return "all but " + ", ".join(top(set(every) - active))
     return ", ".join(top(active)) or "none"
+
+
+def _named(ids: list[str], text: str) -> list[str]:
+    """The ids ``text`` names as ``check --select`` reads it: ids or prefixes (``param``, ``param.``),
+    comma-separated, or ``ALL``. An entry that names no rule is a PrepError."""
+    out: list[str] = []
+    for entry in (e.strip() for e in text.split(",") if e.strip()):
+        prefix = entry.rstrip(".")
+        hit = ids if entry.upper() == "ALL" else [i for i in ids if i == prefix or i.startswith(prefix + ".")]
+        if not hit:
+            import difflib
+
+            close = difflib.get_close_matches(entry, ids, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise PrepError(f"unknown rule '{entry}'{hint} (give a rule id, a prefix such as 'param', or ALL; "
+                            "see `seedance-prep rules`)")
+        out += [i for i in hit if i not in out]
+    return out
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def rule_list(book: RuleBook, *, fmt: str = "text", profile: str | None = None) -> str:
-    """Every rule: id, severity, fixable, profiles (and the one-line summary)."""
+def rule_list(book: RuleBook, *, fmt: str = "text", profile: str | None = None, only: list[str] | None = None) -> str:
+    """Every rule (or the ``only`` ids): id, severity, fixable, profiles, families and the one-line summary;
+    with ``profile``, the rules of that profile as it has them."""
     names = [profile] if profile else book.names
     if profile:
         book.get(profile)  # unknown profile → PrepError
-    cat = {rid: e for rid, e in _catalogue(book).items() if any(p in e["severity"] for p in names)}
-    rows = [(rid, _severity_text(e, names), "yes" if e["rule"].fixable else "no", _profiles_text(e, names),
-             _families_text(book, e), e["rule"].summary) for rid, e in cat.items()]
+    cat = {rid: e for rid, e in _catalogue(book).items()
+           if any(p in e["severity"] for p in names) and (only is None or rid in only)}
+    rows = [(rid, _severity_text(book, e, profile), "yes" if e["rule"].fixable else "no",
+             _profiles_text(book, e, names), _families_text(book, e, profile), e["rule"].summary)
+            for rid, e in cat.items()]
     if fmt == "json":
-        doc = [{"id": rid, "severity": e["rule"].severity, "severity_by_profile": e["severity"],
+        doc = [{"id": rid, "severity": e["severity"][profile] if profile else e["rule"].severity,
+                "severity_by_profile": {p: s for p, s in e["severity"].items() if p in names},
                 "fixable": e["rule"].fixable, "profiles": [p for p in names if e["severity"].get(p, "off") != "off"],
-                "families": _active_families(book, e), "summary": e["rule"].summary} for rid, e in cat.items()]
+                "families": _active_families(book, e, profile), "summary": e["rule"].summary} for rid, e in cat.items()]
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
         lines = ["| rule | severity | fixable | profiles | families | what it checks |", "|---|---|---|---|---|---|"]
@@ -94,15 +128,17 @@ def _options_text(options: dict) -> list[str]:
 
 
 def rule_page(book: RuleBook, rule_id: str, *, profile: str | None = None, fmt: str = "text") -> str:
-    """One rule's documentation: what it checks, why the API cares, a failing and a passing example, the fix."""
+    """One rule's documentation: what it checks, why the API cares, a failing and a passing example, the
+    fix. ``rule_id`` may also be a prefix (``param``), several, or ``ALL``, as ``check --select`` takes
+    them: then the list of the rules it names."""
     cat = _catalogue(book)
     entry = cat.get(rule_id)
     if entry is None:
-        import difflib
-
-        close = difflib.get_close_matches(rule_id, list(cat), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise PrepError(f"unknown rule '{rule_id}'{hint} (see `seedance-prep rules`)")
+        named = _named(list(cat), rule_id)
+        if profile is not None and not any(profile in cat[i]["severity"] for i in named):
+            book.get(profile)  # unknown profile → PrepError
+            raise PrepError(f"no rule of profile '{profile}' matches '{rule_id}'")
+        return rule_list(book, fmt=fmt, profile=profile, only=named)
     # The page shows the rule as one profile and family see it (the profile's default family when it
     # has the rule), then what differs in other profiles and other families.
     by_family = entry["families"]
@@ -116,22 +152,22 @@ def rule_page(book: RuleBook, rule_id: str, *, profile: str | None = None, fmt: 
     name, family = min(candidates, key=lambda pf: (pf[0] != preferred, pf[1] != book.profile_data(pf[0]).get("family"),
                                                      list(book.families).index(pf[1])))
     rule = by_family[family][name]
-    names = book.names
+    names = [profile] if profile else book.names
     per_family = {f: by_family[f][name].options for f in by_family if name in by_family[f]}
     if fmt == "json":
         doc = {"id": rule.id, "name": rule.name, "summary": rule.summary, "severity": rule.severity,
-               "severity_by_profile": entry["severity"], "fixable": rule.fixable, "check": rule.check,
+               "severity_by_profile": {p: s for p, s in entry["severity"].items() if p in names}, "fixable": rule.fixable, "check": rule.check,
                "options": rule.options, "message": rule.message, "why": rule.why, "fix": rule.fix,
                "example_fail": rule.example_fail, "example_pass": rule.example_pass, "profile": name,
-               "family": family, "families": _active_families(book, entry),
+               "family": family, "families": _active_families(book, entry, profile),
                "options_by_family": {f: o for f, o in per_family.items() if o != rule.options},
                "when": rule.when, "unless": rule.unless}
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     lines = [f"{rule.id} — {rule.summary}", "",
-             f"Severity: {_severity_text(entry, names)}    Fixable: {'yes' if rule.fixable else 'no'}    "
-             f"Check: {rule.check}",
-             f"Profiles: {_profiles_text(entry, names)}",
-             f"Model families: {_families_text(book, entry)}", "",
+             (f"Severity: {_severity_text(book, entry, profile)}    Fixable: {'yes' if rule.fixable else 'no'}    "
+              f"Check: {rule.check}"),
+             f"Profiles: {_profiles_text(book, entry, names)}",
+             f"Model families: {_families_text(book, entry, profile)}", "",
              "What it checks", f"  {rule.summary[0].upper()}{rule.summary[1:]}."]
     for key, label in (("when", "Applies only when"), ("unless", "Does not apply when")):
         cond = getattr(rule, key)
