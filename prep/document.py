@@ -1,7 +1,8 @@
 """Read a request file's bytes into a JSON object, and map JSON pointers back to line and column.
 
 Problems with the document itself come back as diagnostics ``(problem, pointer, detail)`` that the
-``document`` rules report: ``syntax`` (not JSON, or not an object), ``duplicate-key`` and ``bom``.
+``document`` rules report: ``syntax`` (not JSON, or not an object), ``duplicate-key``, ``bom`` and
+``number`` (a number no JSON parser can hold: ``1e400``, a 5,000-digit integer; it parses as ±inf).
 Nothing here raises on bad input and nothing recurses, so a hostile file (100,000 levels deep, 50 MB,
 invalid UTF-8) costs one pass and yields one clear message.
 """
@@ -9,6 +10,7 @@ invalid UTF-8) costs one pass and yields one clear message.
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from .pointer import escape, unescape
@@ -35,8 +37,28 @@ def _pairs(items: list) -> dict:
     return obj
 
 
+_OUT_OF_RANGE: list = []  # number literals beyond a 64-bit float (one document at a time)
+
+
+def _int(literal: str):
+    if len(literal) < 300:  # fewer digits than the largest float has: cannot overflow
+        return int(literal)
+    if math.isinf(float(literal)):  # float() has no digit limit; int() raises past 4,300 digits
+        _OUT_OF_RANGE.append(literal)
+        return float(literal)  # ±inf: an integer no parser holds never reaches a check
+    return int(literal)
+
+
+def _float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        _OUT_OF_RANGE.append(literal)
+    return value
+
+
 # One decoder for every document (json.loads with options builds a new one per call).
-_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_reject_constant, parse_int=_int,
+                            parse_float=_float)
 
 
 def parse_json(data: bytes) -> tuple[dict | None, list[tuple], str]:
@@ -62,6 +84,7 @@ def parse_json(data: bytes) -> tuple[dict | None, list[tuple], str]:
         diagnostics.append(("syntax", "", f"the file is {what}; a request is a JSON object", (1, 1)))
         return None, diagnostics, text
     del _REPEATS[:]
+    del _OUT_OF_RANGE[:]
     try:
         doc = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
@@ -80,11 +103,24 @@ def parse_json(data: bytes) -> tuple[dict | None, list[tuple], str]:
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(doc), "a number")
         diagnostics.append(("syntax", "", f"the top-level value is {kind}; a request is a JSON object", (1, 1)))
         return None, diagnostics, text
-    if _REPEATS:
-        for pointer, key, offset in find_duplicates(text):
+    if _REPEATS or _OUT_OF_RANGE:
+        _, repeats, numbers = _scan(text, None, set(_OUT_OF_RANGE) or None)
+        positions = line_cols(text, [r[2] for r in repeats] + [n[2] for n in numbers])
+        for pointer, key, offset in repeats:
             diagnostics.append(("duplicate-key", pointer, f"key '{key}' appears more than once; the last value wins",
-                                line_col(text, offset)))
+                                positions[offset]))
+        for pointer, literal, offset in numbers:
+            diagnostics.append(("number", pointer, f"the number {_short(literal)} is too large for JSON: it overflows "
+                                                   "a 64-bit float, so parsers reject it or read infinity",
+                                positions[offset]))
     return doc, diagnostics, text
+
+
+def _short(literal: str) -> str:
+    if len(literal) <= 24:
+        return literal
+    unit = "digits" if literal.lstrip("-").isdigit() else "characters"
+    return f"{literal[:8]}…{literal[-4:]} ({len(literal.lstrip('-')):,} {unit})"
 
 
 def _line_col_bytes(data: bytes, offset: int) -> tuple[int, int]:
@@ -120,13 +156,15 @@ def _key(raw: str) -> str:
 _WALK = re.compile(r'[\s,]*(?:("[^"\\]*(?:\\.[^"\\]*)*")\s*:|("[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]|[^\s{}\[\]:,"]+))')
 
 
-def _scan(text: str, needed: set[str] | None) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+def _scan(text: str, needed: set[str] | None, numbers: set[str] | None = None):
     """One pass over the source: offsets of the ``needed`` pointers (object members at their key,
-    array elements at their value; every one when None) and every repeated key (when None).
+    array elements at their value; every one when None), every repeated key (when None), and every
+    scalar written as one of the ``numbers`` literals, as ``(found, repeats, number hits)``.
     Iterative, so depth costs no stack. With ``needed``, a container no needed pointer lies in is
     jumped over by the C decoder, and the pass stops once every needed pointer is found."""
     found: dict[str, int] = {}
     repeats: list[tuple[str, str, int]] = []
+    hits: list[tuple[str, str, int]] = []
     remaining = len(needed) if needed is not None else -1
     stack: list[list] = []  # frames: [is_object, pointer, next index or current member pointer, keys seen]
     match = _WALK.match
@@ -155,7 +193,8 @@ def _scan(text: str, needed: set[str] | None) -> tuple[dict[str, int], list[tupl
                 if not remaining:
                     break
             continue
-        c = m.group(2)[0]
+        start = m.start(2)
+        c = text[start]  # not m.group(2)[0]: that copies a whole string token (a 100 MB prompt)
         if c == "}" or c == "]":
             if stack:
                 stack.pop()
@@ -169,15 +208,17 @@ def _scan(text: str, needed: set[str] | None) -> tuple[dict[str, int], list[tupl
             else:
                 pointer = f"{frame[1]}/{frame[2]}"
                 frame[2] += 1
+        if numbers is not None and c not in '"{[' and m.group(2) in numbers:
+            hits.append((pointer, m.group(2), start))
         if needed is None or pointer in needed:
             if pointer not in found:
-                found[pointer] = m.start(2)
+                found[pointer] = start
                 remaining -= 1
                 if not remaining:
                     break
         elif c == "{" or c == "[":
             try:
-                pos = skip(text, m.start(2))[1]  # nothing needed inside: jump to its end
+                pos = skip(text, start)[1]  # nothing needed inside: jump to its end
                 continue
             except ValueError:
                 pass
@@ -185,7 +226,7 @@ def _scan(text: str, needed: set[str] | None) -> tuple[dict[str, int], list[tupl
             stack.append([True, pointer, None, set()])
         elif c == "[":
             stack.append([False, pointer, 0, None])
-    return found, repeats
+    return found, repeats, hits
 
 
 def find_duplicates(text: str) -> list[tuple[str, str, int]]:
@@ -196,6 +237,20 @@ def find_duplicates(text: str) -> list[tuple[str, str, int]]:
 def line_col(text: str, offset: int) -> tuple[int, int]:
     """1-based line and column of a character offset."""
     return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def line_cols(text: str, offsets) -> dict[int, tuple[int, int]]:
+    """:func:`line_col` of many offsets in one pass over the text (not one pass each)."""
+    out: dict[int, tuple[int, int]] = {}
+    line, line_start, previous = 1, 0, 0
+    for offset in sorted(set(offsets)):
+        newlines = text.count("\n", previous, offset)
+        if newlines:
+            line += newlines
+            line_start = text.rfind("\n", previous, offset) + 1
+        out[offset] = (line, offset - line_start + 1)
+        previous = offset
+    return out
 
 
 def _resolve(document, pointer: str):
@@ -214,15 +269,20 @@ def _resolve(document, pointer: str):
 _ABSENT = object()
 
 
+# Up to this many pointers, a key written once in the whole text is found by a string search each
+# (faster than the walk on big base64 payloads); past it, the searches would cost more than one walk.
+_FAST_PATH_MAX = 8
+
+
 def locate(text: str, pointers, document: dict | None = None) -> dict[str, tuple[int, int]]:
     """Line and column of each pointer in ``text``: an object member at its key, an array element at
     its value; a pointer to something absent at its nearest existing parent (the document at 1:1).
 
-    With the parsed ``document``, a member whose key is written exactly once in the whole text is
-    found by one string search instead of a walk."""
+    One walk of the text whatever the number of pointers; with the parsed ``document`` and a few
+    pointers, a member whose key is written exactly once in the whole text is found by a string search."""
     wanted = set(pointers)
     found: dict[str, int] = {}
-    if text and document is not None:
+    if text and document is not None and len(wanted) <= _FAST_PATH_MAX:
         for p in wanted:
             key = p.rsplit("/", 1)[-1]
             if not key or "~" in key or _resolve(document, p) is _ABSENT:
@@ -231,23 +291,22 @@ def locate(text: str, pointers, document: dict | None = None) -> dict[str, tuple
             at = text.find(quoted)
             if at >= 0 and text.find(quoted, at + 1) < 0 and text[at + len(quoted):at + len(quoted) + 64].lstrip()[:1] == ":":
                 found[p] = at
-        wanted_rest = {p for p in wanted if p not in found}
-    else:
-        wanted_rest = wanted
+    wanted_rest = {p for p in wanted if p not in found}
     if text and wanted_rest:
         # Every ancestor too, so an absent pointer falls back to its parent in the same pass.
         needed = set()
         for p in wanted_rest:
-            while True:
+            while p not in needed:
                 needed.add(p)
                 if not p:
                     break
                 p = p.rsplit("/", 1)[0]
         found.update(_scan(text, needed)[0])
-    out = {}
+    at: dict[str, int | None] = {}
     for p in wanted:
         q = p
         while q not in found and q:
             q = q.rsplit("/", 1)[0]
-        out[p] = line_col(text, found[q]) if q in found else (1, 1)
-    return out
+        at[p] = found.get(q)
+    positions = line_cols(text, [o for o in at.values() if o is not None])
+    return {p: positions[o] if o is not None else (1, 1) for p, o in at.items()}
