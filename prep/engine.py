@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from .model import MEDIA_TYPES, Finding, Request
+from .checks.media import impossible
+from .model import MEDIA_TYPES, Finding, MediaFacts, Request
 from .ruleset import Profile
 
 FRAME_ROLES = ("first_frame", "last_frame")
@@ -68,8 +69,8 @@ class Context:
         return found[0].value if found else default
 
 
-_WxH = re.compile(r"(\d+)[xX](\d+)\Z")
-_INT = re.compile(r"-?\d+\Z")
+_WxH = re.compile(r"(\d{1,6})[xX](\d{1,6})\Z")  # bounded: int() of a huge digit string raises
+_INT = re.compile(r"-?\d{1,9}\Z")  # longer is no duration: unparsable (and int() of a huge one raises)
 
 
 def detect_mode(request: Request) -> str | None:
@@ -85,6 +86,8 @@ def detect_mode(request: Request) -> str | None:
     if not media:
         return "text_to_video" if any(i.type == "text" for i in items) else None
     roles = [i.role for i in media]
+    if any(r is not None and not isinstance(r, str) for r in roles):
+        return None  # an array or object as a role (content.role-invalid); nor can it be hashed below
     has_frames = any(r in FRAME_ROLES for r in roles)
     has_refs = any(isinstance(r, str) and r.startswith("reference_") for r in roles)
     if has_frames and has_refs:
@@ -146,12 +149,16 @@ def estimate(request: Request, profile: dict, facts: dict | None = None, params:
         return None
     if duration == -1:
         duration = cost["auto_duration"]
+    if duration < 0:
+        return None  # no video lasts less than nothing (param.duration reports it)
     fps, divisor = cost["fps"], cost["divisor"]
     tokens = w * h * (fps * duration + 1) // divisor
     input_s = 0.0
     for item in request.items:
         fact = (facts or {}).get(item.pointer)
-        if item.type == "video_url" and fact is not None and fact.duration_s:
+        # Only readable facts count (not MediaMissing; not a broken header's nan, inf or negative seconds).
+        if item.type == "video_url" and isinstance(fact, MediaFacts) and fact.duration_s and fact.problem is None \
+                and not impossible(fact):
             input_s += fact.duration_s
     if input_s:
         tokens += int(w * h * fps * input_s // divisor)
@@ -204,12 +211,19 @@ def evaluate(request: Request | None, profile: Profile, *, diagnostics=(), sourc
     return findings, ctx
 
 
-def _jsonable(value):
+_NON_FINITE = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
+_MAX_DEPTH = 32  # a value nested deeper is cut: this function and the renderers' encoders recurse
+
+
+def _jsonable(value, depth: int = 0):
+    if isinstance(value, float) and value - value != 0:  # inf or nan: strict JSON has no such number
+        return _NON_FINITE.get(value, "NaN")
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
+    if depth >= _MAX_DEPTH and isinstance(value, (list, tuple, dict)):
+        return "{…}" if isinstance(value, dict) else "[…]"
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
     return str(value)
-

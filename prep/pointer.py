@@ -19,5 +19,6 @@ def pointer_path(pointer: str) -> list[str]:
 
 
 def key_pointer(key: str) -> str:
-    """Pointer of a dotted key as written: ``extra_body.seed`` → ``/extra_body/seed``."""
+    """Pointer of a dotted key of rule data, where dots mean nesting: ``extra_body.seed`` →
+    ``/extra_body/seed``. A key as written in a document (``"a.b"``) is ``"/" + escape(key)``."""
     return "/" + "/".join(escape(part) for part in key.split("."))

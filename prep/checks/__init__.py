@@ -112,6 +112,10 @@ PY_TYPES = {name: {t for t, n in _JSON_TYPE.items() if n == name} for name in _J
 PY_TYPES["number"] = {int, float}
 
 
+TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
+              "array": "an array", "object": "an object", "null": "null"}
+
+
 HTTP_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://[^\s/?#]+")
 
 
@@ -135,6 +139,27 @@ def where(pointer: str) -> str:
 def show(values) -> str:
     """A list of allowed values for a message: ``16:9, 4:3, 1:1``."""
     return ", ".join(str(v) for v in values)
+
+
+# More digits than any number in rules/ or any real request has; int() on a longer digit string costs
+# quadratic time and raises past 4,300 digits, so such a string is compared by its sign alone.
+_MAX_DIGITS = 30
+
+
+def whole_number(digits: str) -> int:
+    """The int a string of decimal digits (an optional ``-``, spaces around) spells, clamped to
+    ±10**30: past every limit, so range checks judge it rightly at no cost however long it is."""
+    digits = digits.strip()
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits.lstrip("-").lstrip("0") or "0"
+    if len(digits) > _MAX_DIGITS:
+        return sign * 10 ** _MAX_DIGITS
+    return sign * int(digits)
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """``text`` cut in the middle to at most about ``limit`` characters, for a message."""
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-(limit // 2 - 1):]}"
 
 
 def plural(n: int, word: str) -> str:

@@ -13,11 +13,25 @@ _KIND_WORD = {"image": "an image", "video": "a video", "audio": "an audio"}
 _KIND_NOUN = {"image": "an image", "video": "a video", "audio": "audio"}
 
 
+_NUMERIC_FACTS = (("duration_s", "duration", " s"), ("fps", "frame rate", " fps"), ("width", "width", " px"),
+                  ("height", "height", " px"), ("bytes", "size", " bytes"))
+
+
+def impossible(facts: MediaFacts) -> str | None:
+    """Why the numbers read from a file cannot be true (a duration of nan, inf or -3 s: a broken
+    header), or None. Such facts are unreadable: no range can judge them."""
+    for field, name, unit in _NUMERIC_FACTS:
+        value = getattr(facts, field)
+        if value is not None and not 0 <= value < float("inf"):  # nan fails every comparison
+            return f"its {name} reads as {value:g}{unit}; the file's header is broken"
+    return None
+
+
 def media_items(ctx, kind: str | None = None):
     """(item, facts) for the media items of ``kind`` whose file was inspected and is readable."""
     for item in ctx.media:
         facts = ctx.facts.get(item.pointer)
-        if not isinstance(facts, MediaFacts) or facts.problem is not None:
+        if not isinstance(facts, MediaFacts) or facts.problem is not None or impossible(facts):
             continue  # not inspected, not found (MediaMissing), or unreadable
         if kind is None or (item.kind == kind and facts.kind == kind):
             yield item, facts
@@ -59,7 +73,9 @@ def _media_missing(ctx, o):
 def _media_unreadable(ctx, o):
     for item in ctx.media:
         facts = ctx.facts.get(item.pointer)
-        problem = getattr(facts, "problem", None)
+        if not isinstance(facts, MediaFacts):
+            continue
+        problem = facts.problem or impossible(facts)
         if problem:
             yield (item.value_pointer, problem, None,
                    {"where": media_where(ctx, item), "file": _file_name(item), "detail": problem})

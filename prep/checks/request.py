@@ -9,6 +9,7 @@ from . import (
     ENFORCED,
     MB,
     MISSING,
+    TYPE_WORDS,
     attr_gate,
     check,
     closest,
@@ -17,7 +18,9 @@ from . import (
     param_gate,
     prepare_enforced,
     show,
+    shorten,
     tolerated,
+    whole_number,
 )
 from . import HTTP_URL as _URL
 from . import PY_TYPES as _PY_TYPES
@@ -66,7 +69,7 @@ def _known_fields(ctx, o):
     for key in doc:
         if key not in known:
             guess = closest(key, known)
-            yield key_pointer(key), key, None, {"key": key, "suggestion": f" (did you mean '{guess}'?)" if guess else ""}
+            yield "/" + escape(key), key, None, {"key": key, "suggestion": f" (did you mean '{guess}'?)" if guess else ""}
     for container, names in o.get("objects", {}).items():
         sub = doc.get(container)
         if isinstance(sub, dict):
@@ -75,10 +78,6 @@ def _known_fields(ctx, o):
                     guess = closest(key, names)
                     yield (f"/{escape(container)}/{escape(key)}", key, None,
                            {"key": f"{container}.{key}", "suggestion": f" (did you mean '{guess}'?)" if guess else ""})
-
-
-_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
-               "array": "an array", "object": "an object", "null": "null"}
 
 
 def _prepare_types(o: dict) -> dict:
@@ -96,23 +95,28 @@ def _prepare_types(o: dict) -> dict:
             "nested": [(k, v) for k, v in specs.items() if "." in k]}
 
 
+def _overflowed(value) -> bool:
+    """A number past any float, read as ±inf (request.number reports it; it may well be an integer)."""
+    return type(value) is float and value - value != 0
+
+
 @check("types", options={"types": ("table[any]", True)}, fields=("key",), prepare=_prepare_types)
 def _types(ctx, o):
     doc = ctx.document
     top = o["top"]
-    pairs = [(k, v, top[k]) for k, v in doc.items() if k in top]
+    pairs = [(k, v, top[k], "/" + escape(k)) for k, v in doc.items() if k in top]
     for key, spec in o["nested"]:
         value = doc_get(doc, key)
         if value is not MISSING:
-            pairs.append((key, value, spec))
-    for key, value, (allowed, python_types, max_length) in pairs:
-        if type(value) not in python_types:
+            pairs.append((key, value, spec, key_pointer(key)))
+    for key, value, (allowed, python_types, max_length), pointer in pairs:
+        if type(value) not in python_types and not (int in python_types and _overflowed(value)):
             actual = json_type(value)
-            expected = " or ".join(_TYPE_WORDS.get(t, t) for t in allowed if not (t == "integer" and "number" in allowed))
-            yield key_pointer(key), actual, list(allowed), {"key": key, "actual": _TYPE_WORDS.get(actual, actual),
-                                                             "expected": expected}
+            expected = " or ".join(TYPE_WORDS.get(t, t) for t in allowed if not (t == "integer" and "number" in allowed))
+            yield pointer, actual, list(allowed), {"key": key, "actual": TYPE_WORDS.get(actual, actual),
+                                                   "expected": expected}
         elif max_length is not None and isinstance(value, str) and len(value) > max_length:
-            yield (key_pointer(key), len(value), max_length,
+            yield (pointer, len(value), max_length,
                    {"key": key, "expected": f"a string of at most {max_length} characters",
                     "actual": f"{len(value)} characters"})
 
@@ -128,7 +132,8 @@ def _forbidden(ctx, o):
     for key, allowed in o.get("values", {}).items():
         value = doc_get(doc, key)
         if value is not MISSING and value not in allowed:
-            yield key_pointer(key), value, allowed, {"key": key, "hint": f"only {show(allowed)} is accepted, not {value!r}"}
+            yield key_pointer(key), value, allowed, {"key": key, "hint": f"only {show(allowed)} is accepted, "
+                                                                         f"not {shorten(repr(value))}"}
 
 
 @check("conflict", options={"groups": ("list[list[str]]", True), "mirror": ("str", False)},
@@ -147,7 +152,7 @@ def _conflict(ctx, o):
         for key in sub:
             nested = f"{mirror}.{key}"
             if key in doc and nested not in seen and key != "content":
-                yield key_pointer(nested), nested, key, {"key": nested, "first": key}
+                yield f"/{escape(mirror)}/{escape(key)}", nested, key, {"key": nested, "first": key}
 
 
 def _occurrences(ctx, name):
@@ -203,20 +208,19 @@ _INT_STRING = re.compile(r"-?\d+\Z")
 def _int_range(ctx, o):
     lo, hi, also, expected = o["min"], o["max"], o["also"], o["expected"]
     for p in _occurrences(ctx, o["param"]):
-        value = p.value
+        value = shown = p.value
         if isinstance(value, str) and o["strings"]:
             if not _INT_STRING.match(value.strip()):
-                yield p.pointer, value, expected, {"key": p.key, "actual": f"{value!r} (not a whole number)",
-                                                   "min": lo, "max": hi}
+                yield p.pointer, shorten(value), expected, {"key": p.key, "min": lo, "max": hi,
+                                                            "actual": f"{shorten(value)!r} (not a whole number)"}
                 continue
-            value = int(value)
+            value = whole_number(value)
+            shown = value if len(p.value) <= 20 else shorten(p.value.strip())  # a huge one as written
         if isinstance(value, bool) or not isinstance(value, int):
-            continue  # wrong JSON type: param.type reports it
+            continue  # wrong JSON type: param.type reports it (a number past any float: request.number)
         if not (lo <= value <= hi or value in also):
-            yield p.pointer, value, expected, {"key": p.key, "min": lo, "max": hi,
+            yield p.pointer, shown, expected, {"key": p.key, "min": lo, "max": hi,
                                                **tolerated(value, lo, hi, o.get("enforced_min"), o.get("enforced_max"))}
-
-
 
 
 @check("url_param", options={"param": ("str", True), "schemes": ("list[str]", True)}, fields=("key",),

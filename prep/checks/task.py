@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import re
 
-from . import MISSING, attr_gate, check, plural, same_value, where
+from . import MISSING, attr_gate, check, plural, same_value, shorten, where
 from .media import media_items, media_where
 
-_INT_STRING = re.compile(r"\s*-?\d{1,9}\s*\Z")
+_INT_STRING = re.compile(r"\s*-?\d{1,9}\s*\Z")  # bounded: int() of a huge digit string raises
 _REQUIREMENTS = {"params": "table", "min_items": "table", "source": "table"}
 
 
 def _show(value) -> str:
-    return f"'{value}'" if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, str):
+        return f"'{shorten(value)}'"
+    return str(value).lower() if isinstance(value, bool) else shorten(str(value))
 
 
 def _param_value(ctx, name: str):

@@ -68,7 +68,7 @@ def render(request: Request) -> dict:
             out["prompt"], prompt_done = item.text, True
         elif item.role_implied and item.role == "first_frame" and not from_meta:
             out["image"] = item.url
-        elif item.role_implied and not from_meta and item.role in by_role:
+        elif item.role_implied and not from_meta and isinstance(item.role, str) and item.role in by_role:
             out.setdefault(by_role[item.role], []).append(item.url)
         else:
             content.append(render_item(item))
