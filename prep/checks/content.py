@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..model import ITEM_KINDS
-from . import MISSING, attr_gate, check, plural, show, where
+from . import MISSING, TYPE_WORDS, attr_gate, check, json_type, plural, shorten, show, where, whole_number
 
 # ---------------------------------------------------------------------------------------------------
 # Content items and modes
@@ -178,13 +178,41 @@ def _text_only_tool(ctx, o):
             yield f"{p.pointer}/{n}", None, None, {"tool": o["tool"], "media": " and ".join(parts)}
 
 
+@check("tool_shape", fields=("detail",), gate=lambda o: ("param", "tools"))
+def _tool_shape(ctx, o):
+    for p in ctx.params["tools"]:
+        if not isinstance(p.value, list):
+            continue  # param.type reports it
+        for n, tool in enumerate(p.value):
+            pointer = f"{p.pointer}/{n}"
+            if not isinstance(tool, dict):
+                actual = json_type(tool)
+                detail = f"a tool is an object, not {TYPE_WORDS.get(actual, actual)}"
+            elif "type" not in tool:
+                actual, detail = "object", "the tool has no 'type'"
+            elif not isinstance(tool["type"], str):
+                actual, pointer = json_type(tool["type"]), pointer + "/type"
+                detail = f"the tool's 'type' is {TYPE_WORDS.get(actual, actual)}, not a string"
+            else:
+                continue
+            yield pointer, actual, None, {"where": where(f"{p.pointer}/{n}"), "detail": detail}
+
+
 _WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
-_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF))
+_CJK_CLASS = "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
+_CJK: list = []  # the compiled class, once a long non-ASCII prompt needs it (compiling costs ~2 ms)
+
+
+def _word_count(text: str) -> int:
+    return sum(1 for _ in _WORD.finditer(text))  # not len(findall()): a list of every word
 
 
 def _cjk_count(text: str) -> int:
-    # A loop, not a regex: compiling a character class of these ranges costs more than all checks.
-    return sum(1 for c in text if c >= "\u3040" and any(lo <= ord(c) <= hi for lo, hi in _CJK_RANGES))
+    if text.isascii():
+        return 0
+    if not _CJK:
+        _CJK.append(re.compile(_CJK_CLASS))
+    return sum(m.end() - m.start() for m in _CJK[0].finditer(text))  # runs of CJK, counted in place
 
 
 @check("text_length", options={"max_words": ("int", True), "max_cjk": ("int", True)}, fields=("detail",),
@@ -194,7 +222,7 @@ def _text_length(ctx, o):
         text = item.text or ""
         if len(text) <= o["max_cjk"]:
             continue  # too short to break either limit
-        words, cjk = len(_WORD.findall(text)), _cjk_count(text)
+        words, cjk = _word_count(text), _cjk_count(text)
         parts = []
         if words > o["max_words"]:
             parts.append(f"{words} English words (recommended at most {o['max_words']})")
@@ -209,26 +237,29 @@ def _text_length(ctx, o):
 _DIGIT = re.compile(r"\d")
 
 
-def _placeholder_matches(patterns, text: str) -> list:
+def _placeholder_matches(patterns, text: str):
     """Every placeholder match in ``text``, leftmost first, overlapping spellings once ("@image 2"
-    is also "image 2"). Each pattern scans on its own: an alternation of them, or a leading \\b,
-    would cost Python's regex engine its fast literal-prefix search."""
-    found = []
+    is also "image 2"), one at a time (a prompt may hold millions). Each pattern scans on its own:
+    an alternation of them, or a leading \\b, would cost Python's regex engine its fast literal-prefix search."""
+    streams = []
     for regex, boundary in patterns:
-        for m in regex.finditer(text):
-            start = m.start()
-            if boundary and start and (text[start - 1].isalnum() or text[start - 1] == "_"):
-                continue  # the \b the pattern began with
-            found.append(m)
-    if len(found) > 1:
-        found.sort(key=lambda m: (m.start(), -m.end()))
-        kept, end = [], -1
-        for m in found:
-            if m.start() >= end:
-                kept.append(m)
-                end = m.end()
-        found = kept
-    return found
+        if regex.search(text) is None:
+            continue
+        matches = regex.finditer(text)
+        if boundary:
+            matches = (m for m in matches if not m.start() or not (text[m.start() - 1].isalnum() or
+                                                                   text[m.start() - 1] == "_"))  # the \b
+        streams.append(matches)
+    if len(streams) == 1:
+        yield from streams[0]
+        return
+    import heapq
+
+    end = -1
+    for m in heapq.merge(*streams, key=lambda m: (m.start(), -m.end())):
+        if m.start() >= end:
+            yield m
+            end = m.end()
 
 
 def _prepare_placeholders(o: dict) -> dict:
@@ -265,12 +296,14 @@ def _placeholders(ctx, o):
             patterns, subject = o["patterns_any_case"], text
         reported = set()
         for m in _placeholder_matches(patterns, subject):
-            raw, n = m.group("kind"), int(m.group("n"))
+            raw, n = m.group("kind"), whole_number(m.group("n"))
             kind = aliases.get(raw, raw.lower())
             count = counts.get(kind)
             if count is None or 1 <= n <= count or (kind, n) in reported:
                 continue
             reported.add((kind, n))
-            ref = text[m.start():m.end()]  # as written, not lower-cased
+            ref = shorten(text[m.start():m.end()])  # as written, not lower-cased
+            digits = m.group("n")
             yield (item.value_pointer, ref, count,
-                   {"where": where(item.pointer), "ref": ref, "kind": kind, "n": n, "count": count})
+                   {"where": where(item.pointer), "ref": ref, "kind": kind, "count": count,
+                    "n": n if len(digits) <= 20 else shorten(digits)})
