@@ -53,3 +53,29 @@ def test_duplicates_and_line_col():
     doc, diagnostics, _ = parse_json(text.encode())
     assert doc == {"a": 3, "b": {"c": 2}}
     assert [d[0] for d in diagnostics] == ["duplicate-key", "duplicate-key"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=st.dictionaries(KEY, VALUE, max_size=6), indent=st.sampled_from([None, 1]))
+def test_many_pointers_at_once_agree_with_one_at_a_time(doc, indent):
+    # One pointer takes the string-search fast path; many take the single walk.
+    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    pointers = list(_pointers(doc)) + ["/missing", "/content/99/role", "/x/0/y"]
+    assert locate(text, pointers, doc) == {p: locate(text, [p], doc)[p] for p in pointers}
+
+
+@given(text=st.text(alphabet="ab\n", max_size=40), data=st.data())
+def test_line_cols_agrees_with_line_col(text, data):
+    from prep.document import line_cols
+
+    offsets = data.draw(st.lists(st.integers(0, len(text)), max_size=10))
+    assert line_cols(text, offsets) == {o: line_col(text, o) for o in offsets}
+
+
+def test_numbers_past_a_float_are_diagnosed_at_their_value():
+    text = '{"a": [1, 1e400],\n "b": {"c": -%s}, "d": 1e-400, "e": %s}' % ("9" * 5000, "9" * 300)
+    doc, diagnostics, _ = parse_json(text.encode())
+    assert doc["a"][1] == float("inf") and doc["b"]["c"] == float("-inf") and doc["d"] == 0.0
+    assert doc["e"] == int("9" * 300)
+    assert [(d[0], d[1], d[3]) for d in diagnostics] == [("number", "/a/1", (1, 11)), ("number", "/b/c", (2, 13))]
+    assert "5,000 digits" in diagnostics[1][2]
