@@ -140,7 +140,7 @@ def _digits(lo: str, hi: str) -> str:
         tail = hi[0] + _group(_digits("0" * rest, hi[1:]))
         last -= 1
     if first <= last:
-        parts.append(_digits(str(first), str(last)) + "[0-9]" * rest)
+        parts.append(_digits(str(first), str(last)) + ("[0-9]" if rest == 1 else f"[0-9]{{{rest}}}"))
     return "|".join(parts + ([tail] if tail else []))
 
 

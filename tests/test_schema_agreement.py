@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from prep.lint import Checker
 from prep.pointer import escape
 from prep.ruleset import RuleBook
-from prep.schema import request_schema
+from prep.schema import _integer_pattern, request_schema
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -294,6 +295,17 @@ def models_book(tmp_path_factory):
 def test_model_groups_and_variant_families_agree(models_book, params):
     doc = {**params, "content": [{"type": "text", "text": "a cat"}]}
     assert disagreement("ark", doc, models_book) is None, disagreement("ark", doc, models_book)
+
+
+@settings(max_examples=100, deadline=None)
+@given(lo=st.integers(-2000, 2000), width=st.sampled_from([0, 1, 9, 10, 99, 100, 3000]),
+       also=st.lists(st.integers(-20, 20), max_size=2))
+def test_digit_patterns_name_exactly_the_integers_in_range(lo, width, also):
+    ranges = [(lo, lo + width), *((a, a) for a in also)]
+    pattern = re.compile(_integer_pattern(ranges))
+    for n in range(lo - 12, lo + width + 12):
+        for text in (str(n), f" {n}\n", f"-00{-n}" if n < 0 else f"00{n}"):
+            assert bool(pattern.search(text)) == any(a <= n <= b for a, b in ranges), (text, pattern.pattern)
 
 
 @pytest.mark.xfail(strict=True, reason="int_range reads strings with \\d, which matches any Unicode digit: "
