@@ -37,7 +37,6 @@ order, placeholders) and ``5.0`` where an integer belongs (JSON Schema's ``integ
 from __future__ import annotations
 
 import math
-import re
 
 from .dialects import MODULES, flat, openai
 from .model import ITEM_KINDS, MEDIA_TYPES
@@ -119,8 +118,10 @@ def _member(key: str, schema) -> dict:
 
 
 def _case_free(text: str) -> str:
-    """A regex matching ``text`` in any letter case (``http`` → ``[hH][tT][tT][pP]``)."""
-    return "".join(f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else re.escape(c) for c in text)
+    """A regex matching ``text`` in any letter case (``http`` → ``[hH][tT][tT][pP]``; ``.`` → ``[.]``, which
+    every regex dialect reads alike)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else c if c.isdigit() else f"[{c}]"
+                   for c in text)
 
 
 def _digits(lo: str, hi: str) -> str:
