@@ -158,8 +158,8 @@ _WALK = re.compile(r'[\s,]*(?:("[^"\\]*(?:\\.[^"\\]*)*")\s*:|("[^"\\]*(?:\\.[^"\
 
 def _scan(text: str, needed: set[str] | None, numbers: set[str] | None = None):
     """One pass over the source: offsets of the ``needed`` pointers (object members at their key,
-    array elements at their value; every one when None), every repeated key (when None), and every
-    scalar written as one of the ``numbers`` literals, as ``(found, repeats, number hits)``.
+    array elements at their value) or, when ``needed`` is None, every repeated key and every scalar
+    written as one of the ``numbers`` literals, as ``(found, repeats, number hits)``.
     Iterative, so depth costs no stack. With ``needed``, a container no needed pointer lies in is
     jumped over by the C decoder, and the pass stops once every needed pointer is found."""
     found: dict[str, int] = {}
@@ -187,7 +187,7 @@ def _scan(text: str, needed: set[str] | None, numbers: set[str] | None = None):
                 repeats.append((pointer, name, m.start(1)))
             else:
                 frame[3].add(name)
-            if (needed is None or pointer in needed) and pointer not in found:
+            if needed is not None and pointer in needed and pointer not in found:
                 found[pointer] = m.start(1)
                 remaining -= 1
                 if not remaining:
@@ -210,7 +210,9 @@ def _scan(text: str, needed: set[str] | None, numbers: set[str] | None = None):
                 frame[2] += 1
         if numbers is not None and c not in '"{[' and m.group(2) in numbers:
             hits.append((pointer, m.group(2), start))
-        if needed is None or pointer in needed:
+        if needed is None:
+            pass  # a walk over everything (repeats, numbers) records no offsets: a pointer per value costs memory
+        elif pointer in needed:
             if pointer not in found:
                 found[pointer] = start
                 remaining -= 1
