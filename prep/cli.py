@@ -328,8 +328,13 @@ def cmd_schema(args, config) -> int:
 
     from .schema import request_schema
 
+    from .lint import Checker
+
     book = _book(args, config)
-    schema = request_schema(book, args.profile or config.profile or "ark")
+    name = args.profile or config.profile or "ark"
+    # The user's selection and severities apply: a rule they turned off is no constraint here either.
+    selected = Checker(book, profile=name, select_ids=config.select, ignore_ids=config.ignore, severity=config.severity)
+    schema = request_schema(book, name, selected.profile_for)
     sys.stdout.write(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
     return 0
 

@@ -420,11 +420,13 @@ def _variant_is(variant: dict) -> dict:
     return {"required": [variant["param"]], "properties": {variant["param"]: {"const": variant["equals"]}}}
 
 
-def request_schema(book: RuleBook, name: str) -> dict:
-    """The JSON Schema of a request for profile ``name``, every family it sells included."""
+def request_schema(book: RuleBook, name: str, get=None) -> dict:
+    """The JSON Schema of a request for profile ``name``, every family it sells included. ``get(name,
+    family)`` gives the profile as judged (default ``book.get``; the CLI passes the user's selection)."""
+    get = get or book.get
     families = book.families_of(name)
     if len(families) == 1:
-        return family_schema(book.get(name))
+        return family_schema(get(name))
     data = book.profile_data(name)
     default = data.get("family")
     models = data.get("models", {})
@@ -450,11 +452,11 @@ def request_schema(book: RuleBook, name: str) -> dict:
         if not ways:
             continue
         judged = [parent for parent, _ in ways]
-        body = family_schema(book.get(name, family), [m for p in judged for m in ids[p]], default in judged)
+        body = family_schema(get(name, family), [m for p in judged for m in ids[p]], default in judged)
         body = {k: v for k, v in body.items() if k not in _HEADER}
         conds = [chosen(parent, v) for parent, v in ways]
         branches.append({"if": conds[0] if len(conds) == 1 else {"anyOf": conds}, "then": body,
                          "$comment": f"model family {family}"})
-    base = family_schema(book.get(name))
+    base = family_schema(get(name))
     return {**{k: base[k] for k in _HEADER}, "type": "object", "required": ["model"],
             "properties": {"model": {"enum": list(models)}}, "allOf": branches}

@@ -291,3 +291,11 @@ def test_the_suite_never_touches_the_users_home():
     from prep.paths import cache_dir
 
     assert cache_dir().startswith(home)
+
+
+def test_schema_follows_the_configs_selection(cli, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    doc = {**GOOD, "duration": 20}
+    assert not jsonschema.Draft202012Validator(cli("schema").json()).is_valid(doc)
+    (tmp_path / "seedance-prep.toml").write_text('ignore = ["param.duration"]\n')
+    assert jsonschema.Draft202012Validator(cli("schema", cwd=tmp_path).json()).is_valid(doc)
