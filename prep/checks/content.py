@@ -287,7 +287,7 @@ def _placeholders(ctx, o):
         text = item.text or ""
         if not _DIGIT.search(text):
             continue  # every placeholder carries a number
-        lower = text.lower()
+        lower = text if text.islower() else text.lower()  # no copy of an all-lower-case prompt
         if not o["words"].search(lower):
             continue  # nor any kind word
         if len(lower) == len(text):
