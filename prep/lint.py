@@ -108,7 +108,8 @@ class Checker:
         facts = None
         if document is not None:
             request = parse(document, self.book.profile_data(name).get("dialect", "content"))
-            family = self.book.family_for(name, request.value("model"), request.value)
+            model = next((p.value for p in request.params if p.pointer == "/model"), None)  # as written on top
+            family = self.book.family_for(name, model, request.value)
             profile = self.profile_for(name, family)
         else:
             profile = self.profile_for(name)
@@ -217,10 +218,13 @@ class Checker:
                 big = self.check_too_big(source, st.st_size)
                 if big is not None:
                     return big
-                chunks = [os.read(fd, st.st_size + 1)]
-                while chunks[-1]:  # the file may have grown since fstat
-                    chunks.append(os.read(fd, 1 << 20))
-                data = b"".join(chunks)
+                data = os.read(fd, st.st_size + 1)
+                if len(data) != st.st_size:  # a short read, or the file grew since fstat: read to the end
+                    chunks = [data]
+                    while chunks[-1]:
+                        chunks.append(os.read(fd, 1 << 20))
+                    data = b"".join(chunks)
+                    del chunks  # one copy of the bytes alive while the file is checked
             finally:
                 os.close(fd)
         except OSError as exc:

@@ -149,11 +149,13 @@ class MediaFacts:
 @record
 class MediaMissing:
     """Media a request points at that could not be reached: a local path that is not a readable
-    file, or (with --remote) a URL that did not answer. ``status`` is the HTTP status when there was one."""
+    file, or (with --remote) a URL that did not answer. ``status`` is the HTTP status when there was
+    one; ``network`` says no server answered at all."""
 
     reason: str
     source: str
     status: int | None = None
+    network: bool = False  # no answer at all (DNS, connection, timeout): the environment, maybe not the request
 
 
 @record

@@ -116,7 +116,7 @@ class MediaResolver:
         try:
             return inspect_url(url, allow_private_hosts=self.allow_private_hosts)
         except RemoteUnreachable as exc:
-            return MediaMissing(str(exc), url, exc.status)
+            return MediaMissing(str(exc), url, exc.status, network=exc.status is None)
         except RemoteRefused as exc:
             return MediaMissing(str(exc), url)
         except RemoteTooLarge as exc:

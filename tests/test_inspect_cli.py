@@ -34,6 +34,7 @@ def test_inspect_reports_an_extension_that_lies(cli, media):
     (entry,) = res.json()["files"]
     assert entry["facts"]["kind"] == "video"
     assert [f["rule"] for f in entry["findings"]] == ["media.type-mismatch"]
+    assert entry["findings"][0]["message"].endswith("not an image as its file name says")  # no item in inspect
     assert res.code == 1
 
 

@@ -348,3 +348,16 @@ def test_parallel_workers_leave_their_facts_in_the_cache(cli, tmp_path, media):
     assert res.code == 0
     cached = FactsCache().get(image)
     assert cached is not None and (cached.width, cached.height) == (320, 320)
+
+
+def test_remote_unreachable_host_is_a_warning_not_a_missing_file(cli, tmp_path):
+    """No server answered (here: nothing listens on the port): the environment, maybe not the request."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port with nothing behind it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    found = check(cli, tmp_path, _image(f"http://127.0.0.1:{port}/a.png"), args=("--remote", "--allow-private-hosts"))
+    assert "media.not-found" not in found
+    (f,) = found["media.unreachable"]
+    assert f["severity"] == "warning" and "not inspected" in f["message"] and "127.0.0.1" in f["message"]

@@ -308,8 +308,7 @@ def test_digit_patterns_name_exactly_the_integers_in_range(lo, width, also):
             assert bool(pattern.search(text)) == any(a <= n <= b for a, b in ranges), (text, pattern.pattern)
 
 
-@pytest.mark.xfail(strict=True, reason="int_range reads strings with \\d, which matches any Unicode digit: "
-                                       "check accepts '١٥' as 15, the schema's [0-9] does not (see issue 7)")
 def test_unicode_digits_agree():
+    """Only ASCII digits spell a number, in check as in the schema: "١٥" is not 15."""
     doc = {"model": "doubao-seedance-2-0-260128", "prompt": "a cat", "seconds": "١٥"}
     assert disagreement("openai-videos", doc) is None

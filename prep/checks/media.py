@@ -58,11 +58,13 @@ def _fact(facts, field: str):
     return getattr(facts, field)
 
 
-@check("media_missing", fields=("detail", "file"), scope="media")
+@check("media_missing", options={"network": ("bool", False)}, fields=("detail", "file"), scope="media")
 def _media_missing(ctx, o):
+    # network: report the URLs no server answered for (DNS, connection, timeout), else the rest
+    network = o.get("network", False)
     for item in ctx.media:
         missing = ctx.facts.get(item.pointer)
-        if isinstance(missing, MediaMissing):
+        if isinstance(missing, MediaMissing) and missing.network == network:
             status = f" (HTTP {missing.status})" if missing.status else ""
             yield (item.value_pointer, missing.status or missing.reason, None,
                    {"where": media_where(ctx, item), "file": _file_name(item),
@@ -88,7 +90,8 @@ def _media_kind(ctx, o):
         detail = None
         if facts.kind != item.kind:
             what = f"{_KIND_WORD.get(facts.kind, 'an unrecognised')} file ({facts.format or 'unknown format'})"
-            detail = f"the content is {what}, not {_KIND_NOUN.get(item.kind, 'media')} as its {item.type} item says"
+            claim = "its file name says" if item.pointer in ctx.labels else f"its {item.type} item says"  # inspect
+            detail = f"the content is {what}, not {_KIND_NOUN.get(item.kind, 'media')} as {claim}"
         elif facts.kind == "video" and not facts.has_video:
             detail = f"a {facts.format} container with no video track"
         if detail:

@@ -17,6 +17,7 @@ from . import (
     json_type,
     param_gate,
     prepare_enforced,
+    same_value,
     show,
     shorten,
     tolerated,
@@ -51,7 +52,8 @@ def _body_size(ctx, o):
 @check("model", fields=("detail",))
 def _model(ctx, o):
     models = ctx.profile.get("models", {})
-    p = ctx.param("model")
+    # the model as written at the top level: a gateway drops metadata.model (new-api UnmarshalMetadata)
+    p = next((q for q in ctx.params.get("model", ()) if q.pointer == "/model"), None)
     if p is None:
         yield "/model", None, list(models), {"detail": f"'model' is missing; use one of {show(models)}"}
     elif isinstance(p.value, str) and p.value not in models:
@@ -131,7 +133,7 @@ def _forbidden(ctx, o):
             yield key_pointer(key), value, None, {"key": key, "hint": hint}
     for key, allowed in o.get("values", {}).items():
         value = doc_get(doc, key)
-        if value is not MISSING and value not in allowed:
+        if value is not MISSING and not any(same_value(value, a) for a in allowed):
             yield key_pointer(key), value, allowed, {"key": key, "hint": f"only {show(allowed)} is accepted, "
                                                                          f"not {shorten(repr(value))}"}
 
@@ -197,7 +199,7 @@ def _one_of(ctx, o):
             yield p.pointer, p.value, values, {"key": p.key, "actual": repr(p.value), "expected": show(values)}
 
 
-_INT_STRING = re.compile(r"-?\d+\Z")
+_INT_STRING = re.compile(r"-?[0-9]+\Z")  # ASCII digits: "١٥" is no number to the API
 
 
 @check("int_range", options={"param": ("str", True), "min": ("int", True), "max": ("int", True),

@@ -14,7 +14,7 @@ import re
 from . import MISSING, attr_gate, check, plural, same_value, shorten, where
 from .media import media_items, media_where
 
-_INT_STRING = re.compile(r"\s*-?\d{1,9}\s*\Z")  # bounded: int() of a huge digit string raises
+_INT_STRING = re.compile(r"\s*-?[0-9]{1,9}\s*\Z")  # bounded: int() of a huge digit string raises
 _REQUIREMENTS = {"params": "table", "min_items": "table", "source": "table"}
 
 
