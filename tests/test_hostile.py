@@ -436,3 +436,18 @@ def test_hostile_requests_never_crash(book, raw, profile, budget):
         json.dumps(f.as_dict(), allow_nan=False)
     json.dumps(result.estimate, allow_nan=False)
     assert result.estimate is None or result.estimate["tokens"] >= 0
+
+
+def test_task_intent_scans_a_bounded_prefix_of_a_huge_prompt():
+    """A 2.5 edit prompt is recognised at its start; 20 MB of 'add add …' after it costs no minute."""
+    import json
+
+    from prep.lint import Checker
+    from prep.ruleset import RuleBook
+
+    prompt = "replace the cat in video 1 with a fox " + "add " * 5_000_000
+    doc = {"model": "doubao-seedance-2-5-260628", "ratio": "16:9", "content": [
+        {"type": "text", "text": prompt},
+        {"type": "video_url", "video_url": {"url": "https://e.com/a.mp4"}, "role": "reference_video"}]}
+    result = Checker(RuleBook(), inspect_media=False).check_bytes(json.dumps(doc).encode(), "big.json")
+    assert "task.intent" in {f.rule for f in result.findings}

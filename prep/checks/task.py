@@ -16,6 +16,7 @@ from .media import media_items, media_where
 
 _INT_STRING = re.compile(r"\s*-?[0-9]{1,9}\s*\Z")  # bounded: int() of a huge digit string raises
 _REQUIREMENTS = {"params": "table", "min_items": "table", "source": "table"}
+_SCAN_CHARS = 20_000
 
 
 def _show(value) -> str:
@@ -104,7 +105,9 @@ def _prepare_intent(o: dict) -> dict:
        fields=("detail", "task", "quote", "hint"), prepare=_prepare_intent, gate=attr_gate("texts"))
 def _task_intent(ctx, o):
     for item in ctx.texts:
-        text = item.text or ""
+        # What a prompt asks for is said early; a prompt past this (text.length warns long before) is
+        # not scanned further, so a hostile 60 MB prompt costs milliseconds, not a minute.
+        text = (item.text or "")[:_SCAN_CHARS]
         for spec in o["tasks"].values():
             if any(len(getattr(ctx, k + "s", ())) < n for k, n in spec.get("min_items", {}).items()):
                 continue  # not this task: what it works on is absent
