@@ -214,3 +214,16 @@ def test_the_console_script_runs_a_ci_scenario(tmp_path):
 def test_python_dash_m_agrees_with_the_library(tmp_path):
     res = run_subprocess("check", _write(tmp_path, "bad.json", BAD), "-q")
     assert res.code == 1 and len(res.out.splitlines()) == 2
+
+
+def test_bench_scripts_take_help_without_writing(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "make_requests.py"), "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage:") and list(tmp_path.iterdir()) == []
+
+
+def test_readme_speaks_to_users():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "SPEC" not in readme  # users do not have the spec
+    assert "rev: main" in readme and "upload-sarif" in readme and "--format sarif" in readme
+    assert "media.unreachable" in readme
