@@ -229,6 +229,11 @@ def test_fast_audio_parsers_agree_with_mediainfo(media, container, channels):
     fast, slow = clean(inspect_path(path)), clean(_mediainfo_facts(path))
     for name in ("kind", "format", "codec", "sample_rate", "channels", "has_video", "has_audio"):
         assert getattr(fast, name) == getattr(slow, name), name
+    if container == "mp3":
+        # MediaInfo counts LAME's encoder delay and end padding as playing time; ffmpeg (the oracle,
+        # tests/test_inspect_mp3.py) and we do not. The difference is under two frames.
+        assert 0 < slow.duration_s - fast.duration_s < 2 * 1152 / rate
+        return
     # MediaInfo counts Opus pre-skip (the decoder's 6.5 ms warm-up) as playing time; we do not.
     assert fast.duration_s == pytest.approx(slow.duration_s, abs=0.0075 if container == "opus" else 0.0015)
 
@@ -386,7 +391,9 @@ def test_wav_claiming_more_than_it_has(media):
     assert "claims 10000 bytes" in f.problem
 
 
-@pytest.mark.parametrize("container", ["mp3", "flac", "ogg"])
+# A cut MP3 is not here: its frames still play, so it gets the duration they make and no problem
+# (tests/test_inspect_mp3.py).
+@pytest.mark.parametrize("container", ["flac", "ogg"])
 def test_truncated_compressed_audio(media, container):
     path = media.audio(container=container, seconds=3.0, rate=44100)
     keep = 0.5 if container != "flac" else 40  # a FLAC cut inside its metadata
