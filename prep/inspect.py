@@ -2,7 +2,8 @@
 
 The common formats are read by small header parsers that touch only the bytes they need (a few
 kilobytes, plus the ``moov`` box of an MP4 wherever it sits), so a 50 MB clip costs what a 50 kB one
-does. An MP3 without a frame count reads more: its frame headers, in bounded steps. Anything those parsers cannot decide goes to pymediainfo. Pillow reads TIFF headers. Both are
+does. Two kinds read more, in bounded steps: an MP3 without a frame count (its frame headers) and a
+fragmented MP4 (each ``moof`` box, never the media between them). Anything those parsers cannot decide goes to pymediainfo. Pillow reads TIFF headers. Both are
 imported only when needed.
 
 Bad media never raises: an empty, truncated, corrupt or unrecognised file comes back as facts with
@@ -678,10 +679,11 @@ def _isobmff(src: _Source, kind: str, fmt: str) -> MediaFacts:
         raise _Corrupt("no 'moov' box: the file has no index (truncated or still being written)")
     off, hsize, size = by_type[b"moov"]
     moov = src.exact(off + hsize, size - hsize, "'moov' box")
-    return _moov(src, fmt, moov, fragmented=b"moof" in by_type)
+    fragments = [(off, hsize, size) for typ, off, hsize, size in boxes if typ == b"moof"] if b"moof" in by_type else []
+    return _moov(src, fmt, moov, fragments)
 
 
-def _moov(src: _Source, fmt: str, moov: bytes, fragmented: bool) -> MediaFacts:
+def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, int]]) -> MediaFacts:
     mvhd = _child(moov, 0, len(moov), b"mvhd")
     if mvhd is None:
         raise _Corrupt("'moov' box has no 'mvhd' header")
@@ -694,12 +696,14 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragmented: bool) -> MediaFacts:
 
     video = audio = None
     track_s = []
+    tracks = []
     for typ, tp, te in _boxes(moov, 0, len(moov)):
         if typ != b"trak":
             continue
         track = _trak(moov, tp, te)
         if track is None:
             continue
+        tracks.append((track, tp, te))
         if track.get("duration_s"):
             track_s.append(track["duration_s"])
         if track["type"] == "video" and video is None:
@@ -707,8 +711,13 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragmented: bool) -> MediaFacts:
         elif track["type"] == "audio" and audio is None:
             audio = track
     duration_s = movie_s or (max(track_s) if track_s else None)
-    if fragmented and (duration_s is None or (video and not video.get("frames"))):
-        raise _Undecided  # fragmented MP4: the sample tables live in the fragments
+    problem = None
+    if fragments:
+        mvex = _child(moov, 0, len(moov), b"mvex")
+        duration_s = _add_fragments(src, moov, mvex, timescale, tracks, fragments) or duration_s
+    elif not duration_s and tracks and _child(moov, 0, len(moov), b"mvex") is not None \
+            and not any(_sample_count(moov, tp, te) for _, tp, te in tracks):
+        problem = "no samples: an init segment without media"
     if fmt == "m4a" and video is not None:
         fmt = "mp4"
     kind = "video"
@@ -716,6 +725,8 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragmented: bool) -> MediaFacts:
         kind, fmt = "audio", "m4a"
     fields: dict = {"has_video": video is not None, "has_audio": audio is not None,
                     "duration_s": duration_s}
+    if problem:
+        fields["problem"] = problem
     if video is not None:
         fields.update(codec=video["codec"], width=video["width"], height=video["height"],
                       fps=video.get("fps"), variable_fps=video.get("variable_fps", False),
@@ -765,7 +776,10 @@ def _trak(buf: bytes, start: int, end: int) -> dict | None:
         track["width"], track["height"] = width or None, height or None
         stts = _child(buf, stbl[0], stbl[1], b"stts") if stbl else None
         if stts is not None and timescale:
-            track.update(_frame_timing(buf, stts[0], stts[1], timescale))
+            count = _u32be(buf, stts[0] + 4)
+            data = buf[stts[0] + 8 : min(stts[1], stts[0] + 8 + 8 * count)]
+            entries = [(n, d) for n, d in struct.iter_unpack(">II", data[: len(data) // 8 * 8]) if n]
+            track.update(_frame_timing(entries, timescale))
     else:
         if entry is not None:
             track.update(_audio_entry(buf, entry[0], entry[1]))
@@ -780,11 +794,14 @@ def _tkhd_rotation(buf: bytes, p: int) -> int:
     return round(math.degrees(math.atan2(b, a)) / 90) * 90 % 360
 
 
-def _frame_timing(buf: bytes, start: int, end: int, timescale: int) -> dict:
+def _stts_entries(buf: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """``(sample_count, sample_delta)`` runs of a time-to-sample box, empty runs dropped."""
     count = _u32be(buf, start + 4)
     data = buf[start + 8 : min(end, start + 8 + 8 * count)]
-    entries = list(struct.iter_unpack(">II", data[: len(data) // 8 * 8]))
-    entries = [(n, d) for n, d in entries if n]
+    return [(n, d) for n, d in struct.iter_unpack(">II", data[: len(data) // 8 * 8]) if n]
+
+
+def _frame_timing(entries: list[tuple[int, int]], timescale: int) -> dict:
     if not entries:
         return {}
     frames = sum(n for n, _ in entries)
@@ -796,6 +813,106 @@ def _frame_timing(buf: bytes, start: int, end: int, timescale: int) -> dict:
         return {"frames": frames, "fps": _tidy_fps(timescale / d), "variable_fps": False}
     return {"frames": frames, "fps": _tidy_fps(frames * timescale / total) if total else None,
             "variable_fps": True}
+
+
+# A 'moof' box indexes one fragment, a few kilobytes; one larger than this is not read into memory.
+_MOOF_MAX = 16 << 20
+# Sample-duration runs kept per track to judge the frame rate; past this many the rate is variable.
+_RUNS_MAX = 4096
+
+
+def _sample_count(moov: bytes, start: int, end: int) -> int:
+    stts = _child(moov, start, end, b"mdia", b"minf", b"stbl", b"stts")
+    return sum(n for n, _ in _stts_entries(moov, *stts)) if stts else 0
+
+
+def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movie_timescale: int,
+                   tracks: list[tuple[dict, int, int]], fragments: list[tuple[int, int, int]]) -> float | None:
+    """Add the samples of the ``moof`` fragments to ``tracks`` (each ``(track, trak start, trak end)``
+    in ``moov``); return the movie's duration.
+
+    The duration is ``mvex/mehd``'s when present, else the end of the longest track. Each ``moof``
+    is read on its own (the ``mdat`` between them never is); video tracks get frames and a rate.
+    """
+    defaults, fragment_duration = {}, None
+    if mvex is not None:
+        for typ, p, _e in _boxes(moov, *mvex):
+            if typ == b"trex":
+                defaults[_u32be(moov, p + 4)] = _u32be(moov, p + 12)
+            elif typ == b"mehd":
+                fragment_duration = _u64be(moov, p + 4) if moov[p] == 1 else _u32be(moov, p + 4)
+    by_id = {}
+    for t, start, end in tracks:
+        tkhd = _child(moov, start, end, b"tkhd")
+        if tkhd is not None:
+            by_id[_u32be(moov, tkhd[0] + (20 if moov[tkhd[0]] == 1 else 12))] = t
+        mdhd = _child(moov, start, end, b"mdia", b"mdhd")
+        t["timescale"] = _u32be(moov, mdhd[0] + (20 if moov[mdhd[0]] == 1 else 12))  # _trak found it
+        stts = _child(moov, start, end, b"mdia", b"minf", b"stbl", b"stts")
+        t["runs"] = _stts_entries(moov, *stts) if stts else []
+        t["cursor"] = t["end"] = sum(n * d for n, d in t["runs"])
+    for off, hsize, size in fragments:
+        if size - hsize > _MOOF_MAX:
+            raise _Corrupt(f"'moof' box at byte {off} claims {size} bytes, more than a fragment index holds")
+        moof = src.exact(off + hsize, size - hsize, "'moof' box")
+        for typ, p, e in _boxes(moof, 0, len(moof)):
+            if typ != b"traf":
+                continue
+            tfhd = _child(moof, p, e, b"tfhd")
+            track = by_id.get(_u32be(moof, tfhd[0] + 4)) if tfhd else None
+            if track is None:
+                continue
+            q, flags = tfhd[0] + 8, int.from_bytes(moof[tfhd[0] + 1 : tfhd[0] + 4], "big")
+            q += (8 if flags & 1 else 0) + (4 if flags & 2 else 0)
+            default = _u32be(moof, q) if flags & 8 else defaults.get(_u32be(moof, tfhd[0] + 4), 0)
+            tfdt = _child(moof, p, e, b"tfdt")
+            if tfdt is not None:
+                track["cursor"] = _u64be(moof, tfdt[0] + 4) if moof[tfdt[0]] == 1 else _u32be(moof, tfdt[0] + 4)
+            for rtyp, r, re_ in _boxes(moof, p, e):
+                if rtyp == b"trun":
+                    _add_trun(track, moof, r, re_, default)
+            track["end"] = max(track["end"], track["cursor"])
+    ends = []
+    for t, _, _ in tracks:
+        if t["timescale"] and t["end"]:
+            t["duration_s"] = t["end"] / t["timescale"]
+            ends.append(t["duration_s"])
+        if t["type"] == "video" and t["timescale"]:
+            t.update(_frame_timing(t["runs"], t["timescale"]))
+            if t.get("variable_runs"):
+                t["variable_fps"] = True
+    if fragment_duration and movie_timescale:
+        return fragment_duration / movie_timescale
+    return max(ends) if ends else None
+
+
+def _add_trun(track: dict, moof: bytes, p: int, end: int, default: int) -> None:
+    flags, count = int.from_bytes(moof[p + 1 : p + 4], "big"), _u32be(moof, p + 4)
+    p += 8 + (4 if flags & 1 else 0) + (4 if flags & 4 else 0)
+    if not flags & 0x100:
+        runs = [(count, default)] if count else []
+    else:
+        words = (flags & 0xF00).bit_count()  # duration, size, flags, composition offset: 4 bytes each
+        if p + 4 * words * count > end:
+            raise _Corrupt("'trun' box lists more samples than it holds (corrupt or truncated)")
+        durations = struct.unpack_from(f">{words * count}I", moof, p)[::words]
+        runs = []
+        for d in durations:
+            if runs and runs[-1][1] == d:
+                runs[-1] = (runs[-1][0] + 1, d)
+            else:
+                runs.append((1, d))
+    track["cursor"] += sum(n * d for n, d in runs)
+    kept = track["runs"]
+    for n, d in runs:
+        if kept and kept[-1][1] == d:
+            kept[-1] = (kept[-1][0] + n, d)
+        else:
+            kept.append((n, d))
+    if len(kept) > _RUNS_MAX:  # keep the count and total; the rate is not steady anyway
+        frames, total = sum(n for n, _ in kept), sum(n * d for n, d in kept)
+        kept[:] = [(frames, total / frames)]
+        track["variable_runs"] = True
 
 
 def _audio_entry(buf: bytes, e: int, end: int) -> dict:
@@ -1100,7 +1217,7 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
             return _facts(src, "audio", None, has_audio=True, problem=(
                 "the audio after the ID3 tag is neither MP3 nor a format the inspector recognises"))
         raise _Undecided
-    length, rate, channels, bitrate, mpeg1 = frame
+    length, rate, channels, _bitrate, mpeg1 = frame
     spf = 1152 if mpeg1 else 576
     end = _mp3_audio_end(src, start)
     first = src.exact(start, min(length, 200), "MP3 frame")

@@ -213,6 +213,6 @@ def test_ac3_behind_an_id3_tag_is_not_mp3(make):
 
 
 def test_unknown_audio_behind_an_id3_tag_is_not_mp3(make):
-    path = make.write("junk-behind-id3.mp3", id3v2_tag(300) + bytes(range(0, 255)) * 40)
+    path = make.write("junk-behind-id3.mp3", id3v2_tag(300) + bytes(range(255)) * 40)
     f = inspect_path(path)
     assert (f.kind, f.format) == ("audio", None) and f.problem and "ID3" in f.problem
