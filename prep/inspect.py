@@ -1187,6 +1187,7 @@ _MP3_WALK_BYTES = 16 << 20
 _MP3_WALK_FRAMES = 100_000  # 43 minutes at 44.1 kHz; with the resync block, bounds hostile junk too
 _MP3_WALK_CHUNK = 256 << 10
 _MP3_RESYNC_BLOCK = 4096
+_MP3_RESYNC_TRIES = 10_000  # header-like junk a walk searches through before it gives up
 # LAME's gapless numbers count the encoder delay only; decoders add this many samples of their own.
 _MP3_DECODER_DELAY = 529
 
@@ -1307,6 +1308,9 @@ def _mp3_walk(src: _Source, start: int, end: int, header: bytes, spf: int) -> in
     for b in range(256):
         if (b & 0x0C) == same2 and 0 < (b >> 4) < 15:
             lengths[b] = coef * bitrates[b >> 4] * 1000 // rate + ((b >> 1) & 1)
+    valid = b"".join(re.escape(bytes([b])) for b in range(256) if lengths[b])
+    pattern = re.compile(b"\\xff[" + re.escape(bytes([same1, same1 | 1])) + b"][" + valid + b"]", re.DOTALL)
+    tries = [_MP3_RESYNC_TRIES]
     limit = min(end, start + _MP3_WALK_BYTES)
     frames, pos, base, buf = 0, start, start, b""
     while pos < limit and frames < _MP3_WALK_FRAMES:
@@ -1323,7 +1327,7 @@ def _mp3_walk(src: _Source, start: int, end: int, header: bytes, spf: int) -> in
             frames += 1
             pos += n
             continue
-        found = _mp3_resync(src, pos + 1, limit, same1, lengths)
+        found = _mp3_resync(src, pos + 1, limit, pattern, tries)
         if found is None:
             break
         pos = found
@@ -1332,19 +1336,24 @@ def _mp3_walk(src: _Source, start: int, end: int, header: bytes, spf: int) -> in
     return frames * spf
 
 
-def _mp3_resync(src: _Source, pos: int, end: int, same1: int, lengths: list[int]) -> int | None:
-    """Offset of the next frame header at or after ``pos`` that a second header follows, or None."""
+def _mp3_resync(src: _Source, pos: int, end: int, header: re.Pattern, tries: list[int]) -> int | None:
+    """Offset of the next frame header at or after ``pos`` that a second header follows, or None.
+
+    ``header`` matches a whole valid header; ``tries[0]`` is how many candidates may still fail
+    (shared by one walk, so a file of near-headers costs a bounded time).
+    """
     while pos + 4 <= end:
         block = src.at(pos, _MP3_RESYNC_BLOCK)
-        j = block.find(b"\xff")
-        while 0 <= j <= len(block) - 4:
-            if (block[j + 1] & 0xFE) == same1 and (n := lengths[block[j + 2]]):
-                at = pos + j
-                nxt = src.at(at + n, 4)
-                if at + n >= end or (len(nxt) == 4 and nxt[0] == 0xFF and (nxt[1] & 0xFE) == same1
-                                     and lengths[nxt[2]]):
-                    return at
-            j = block.find(b"\xff", j + 1)
+        for m in header.finditer(block):
+            at = pos + m.start()
+            n = _mp3_frame(block, m.start())[0] if m.start() + 4 <= len(block) else 0
+            if not n:
+                continue
+            if at + n >= end or header.match(src.at(at + n, 4)):
+                return at
+            tries[0] -= 1
+            if tries[0] <= 0:
+                return None
         if len(block) < _MP3_RESYNC_BLOCK:
             return None
         pos += len(block) - 3

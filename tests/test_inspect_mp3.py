@@ -216,3 +216,15 @@ def test_unknown_audio_behind_an_id3_tag_is_not_mp3(make):
     path = make.write("junk-behind-id3.mp3", id3v2_tag(300) + bytes(range(255)) * 40)
     f = inspect_path(path)
     assert (f.kind, f.format) == ("audio", None) and f.problem and "ID3" in f.problem
+
+
+@pytest.mark.parametrize("junk", [b"\xff", b"\xff\xfb\x00\x00", b"\xff\xfb\x90\x00"], ids=["ff", "near", "headers"])
+def test_header_like_junk_costs_a_bounded_time(make, junk):
+    import time
+
+    head = make.mp3(seconds=1.0, xing=False).read_bytes()[:4000]
+    data = head + junk * ((4 << 20) // len(junk))
+    began = time.perf_counter()
+    f = insp.inspect_bytes(data, "junk.mp3")
+    assert time.perf_counter() - began < 1.0
+    assert f.format == "mp3" and f.problem is None and f.duration_s < 0.5
