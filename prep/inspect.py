@@ -831,8 +831,9 @@ def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movi
     """Add the samples of the ``moof`` fragments to ``tracks`` (each ``(track, trak start, trak end)``
     in ``moov``); return the movie's duration.
 
-    The duration is ``mvex/mehd``'s when present, else the end of the longest track. Each ``moof``
-    is read on its own (the ``mdat`` between them never is); video tracks get frames and a rate.
+    The duration is the end of the longest track, as ffmpeg reports it (it ignores ``mvex/mehd``,
+    which is used only when no sample has a duration). Each ``moof`` is read on its own (the
+    ``mdat`` between them never is); video tracks get frames and a rate.
     """
     defaults, fragment_duration = {}, None
     if mvex is not None:
@@ -881,9 +882,9 @@ def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movi
             t.update(_frame_timing(t["runs"], t["timescale"]))
             if t.get("variable_runs"):
                 t["variable_fps"] = True
-    if fragment_duration and movie_timescale:
-        return fragment_duration / movie_timescale
-    return max(ends) if ends else None
+    if ends:
+        return max(ends)
+    return fragment_duration / movie_timescale if fragment_duration and movie_timescale else None
 
 
 def _add_trun(track: dict, moof: bytes, p: int, end: int, default: int) -> None:

@@ -94,19 +94,27 @@ def test_a_3_s_clip_with_samples_in_moov_and_moofs_reads_3_s(make):
     assert (f.duration_s, f.frames, f.fps) == (3.0, 30, 10.0)
 
 
-def test_mehd_gives_the_duration_when_present(make):
-    data = bytearray(make.mp4("frag_keyframe+empty_moov+default_base_moof").read_bytes())
-    moov = data.find(b"moov") - 4
-    mvhd = data.find(b"mvhd")
-    timescale = struct.unpack_from(">I", data, mvhd + 16)[0]
-    mvex = data.find(b"mvex") - 4
-    mehd = struct.pack(">I4sII", 16, b"mehd", 0, 3 * timescale)
+def with_mehd(data: bytes, seconds: float) -> bytes:
+    """``data`` (made with default_base_moof) with an ``mvex/mehd`` box claiming ``seconds``."""
+    data = bytearray(data)
+    moov, mvex = data.find(b"moov") - 4, data.find(b"mvex") - 4
+    timescale = struct.unpack_from(">I", data, data.find(b"mvhd") + 16)[0]
+    mehd = struct.pack(">I4sII", 16, b"mehd", 0, round(seconds * timescale))
     # data offsets are moof-relative with default_base_moof, so growing the moov moves nothing
     data[mvex + 8 : mvex + 8] = mehd
     for at in (moov, mvex):
         struct.pack_into(">I", data, at, struct.unpack_from(">I", data, at)[0] + len(mehd))
-    f = inspect_bytes(bytes(data), "mehd.mp4")
-    assert f.problem is None and f.duration_s == 3.0 and f.frames == 30
+    return bytes(data)
+
+
+@pytest.mark.parametrize("claim", [2.0, 3.0, 5.0])
+def test_the_samples_not_mehd_give_the_duration_as_in_ffmpeg(make, claim):
+    # ffmpeg ignores mehd: a fragment-duration claim that the samples contradict is not the duration.
+    path = make.write(f"mehd{claim}.mp4", with_mehd(make.mp4("frag_keyframe+empty_moov+default_base_moof").read_bytes(),
+                                                   claim))
+    f = inspect_path(path)
+    assert (f.problem, f.duration_s, f.frames) == (None, 3.0, 30)
+    assert abs(f.duration_s - ffmpeg_duration_s(path)) <= 0.01
 
 
 def test_an_init_segment_has_no_samples(make):
