@@ -158,3 +158,11 @@ def test_unfragmented_files_never_read_fragments(make, monkeypatch):
     path = make.mp4("+faststart")
     f = inspect_path(path)
     assert (f.problem, f.duration_s, f.frames) == (None, 3.0, 30)
+
+
+def test_fragmented_files_do_not_need_pymediainfo(make, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pymediainfo", None)  # import pymediainfo now fails
+    f = inspect_path(make.mp4("frag_keyframe+empty_moov", audio=True))
+    assert f.problem is None and f.frames == 30

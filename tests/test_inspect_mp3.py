@@ -139,6 +139,32 @@ def test_mpeg2_and_25_frames_hold_576_samples(make, rate):
     assert f.duration_s == pytest.approx(9.0, rel=0.02)
 
 
+def test_a_xing_frame_without_a_lame_tag_has_no_gapless_trim(make):
+    # ffmpeg trusts the delay/padding only from LAME, Lavf and Lavc tags; others play every frame.
+    data = bytearray(make.mp3(seconds=5.0).read_bytes())
+    tag = data.find(b"Lavc", 0, 400) if data.find(b"LAME", 0, 400) < 0 else data.find(b"LAME", 0, 400)
+    assert tag > 0
+    data[tag : tag + 4] = b"Xenc"
+    path = make.write("xing-no-lame.mp3", bytes(data))
+    assert abs(clean(path).duration_s - oracle_s(path, 44100)) <= 0.002
+
+
+def test_a_vbri_frame_gives_the_frame_count(make):
+    # Fraunhofer's VBRI header (ffmpeg cannot write one): 32 bytes after the first frame's header.
+    data = bytearray(make.mp3(seconds=5.0, xing=False).read_bytes())
+    frames, i = 0, 0
+    while (frame := insp._mp3_frame(data, i)) is not None:
+        frames, i = frames + 1, i + frame[0]
+    first = insp._mp3_frame(data, 0)[0]
+    data[4:first] = bytes(first - 4)
+    data[36:40] = b"VBRI"
+    struct.pack_into(">HHHII", data, 40, 1, 0, 75, len(data), frames - 1)
+    path = make.write("vbri.mp3", bytes(data))
+    f = clean(path)
+    assert f.duration_s == (frames - 1) * 1152 / 44100
+    assert abs(f.duration_s - oracle_s(path, 44100)) <= 0.002
+
+
 # -- tags at either end are not audio ------------------------------------------------------------
 
 
