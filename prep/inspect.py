@@ -3,8 +3,8 @@
 The common formats are read by small header parsers that touch only the bytes they need (a few
 kilobytes, plus the ``moov`` box of an MP4 wherever it sits), so a 50 MB clip costs what a 50 kB one
 does. Two kinds read more, in bounded steps: an MP3 without a frame count (its frame headers) and a
-fragmented MP4 (each ``moof`` box, never the media between them). Anything those parsers cannot decide goes to pymediainfo. Pillow reads TIFF headers. Both are
-imported only when needed.
+fragmented MP4 (each ``moof`` box, never the media between them). Anything those parsers cannot
+decide goes to pymediainfo. Pillow reads TIFF headers. Both are imported only when needed.
 
 Bad media never raises: an empty, truncated, corrupt or unrecognised file comes back as facts with
 ``problem`` set to a one-line reason. Only a path that cannot be opened raises (``FileNotFoundError``,
@@ -679,7 +679,7 @@ def _isobmff(src: _Source, kind: str, fmt: str) -> MediaFacts:
         raise _Corrupt("no 'moov' box: the file has no index (truncated or still being written)")
     off, hsize, size = by_type[b"moov"]
     moov = src.exact(off + hsize, size - hsize, "'moov' box")
-    fragments = [(off, hsize, size) for typ, off, hsize, size in boxes if typ == b"moof"] if b"moof" in by_type else []
+    fragments = [(o, h, n) for typ, o, h, n in boxes if typ == b"moof"] if b"moof" in by_type else []
     return _moov(src, fmt, moov, fragments)
 
 
@@ -827,7 +827,8 @@ def _sample_count(moov: bytes, start: int, end: int) -> int:
 
 
 def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movie_timescale: int,
-                   tracks: list[tuple[dict, int, int]], fragments: list[tuple[int, int, int]]) -> float | None:
+                   tracks: list[tuple[dict, int, int]],
+                   fragments: list[tuple[int, int, int]]) -> float | None:
     """Add the samples of the ``moof`` fragments to ``tracks`` (each ``(track, trak start, trak end)``
     in ``moov``); return the movie's duration.
 
@@ -854,7 +855,8 @@ def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movi
         t["cursor"] = t["end"] = sum(n * d for n, d in t["runs"])
     for off, hsize, size in fragments:
         if size - hsize > _MOOF_MAX:
-            raise _Corrupt(f"'moof' box at byte {off} claims {size} bytes, more than a fragment index holds")
+            raise _Corrupt(f"'moof' box at byte {off} claims {size} bytes, more than a fragment index "
+                           "holds")
         moof = src.exact(off + hsize, size - hsize, "'moof' box")
         for typ, p, e in _boxes(moof, 0, len(moof)):
             if typ != b"traf":
@@ -867,8 +869,9 @@ def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movi
             q += (8 if flags & 1 else 0) + (4 if flags & 2 else 0)
             default = _u32be(moof, q) if flags & 8 else defaults.get(_u32be(moof, tfhd[0] + 4), 0)
             tfdt = _child(moof, p, e, b"tfdt")
-            if tfdt is not None:
-                track["cursor"] = _u64be(moof, tfdt[0] + 4) if moof[tfdt[0]] == 1 else _u32be(moof, tfdt[0] + 4)
+            if tfdt is not None:  # the fragment's start time; without it, fragments follow on
+                t0 = tfdt[0]
+                track["cursor"] = _u64be(moof, t0 + 4) if moof[t0] == 1 else _u32be(moof, t0 + 4)
             for rtyp, r, re_ in _boxes(moof, p, e):
                 if rtyp == b"trun":
                     _add_trun(track, moof, r, re_, default)
@@ -1310,7 +1313,8 @@ def _mp3_walk(src: _Source, start: int, end: int, header: bytes, spf: int) -> in
         if (b & 0x0C) == same2 and 0 < (b >> 4) < 15:
             lengths[b] = coef * bitrates[b >> 4] * 1000 // rate + ((b >> 1) & 1)
     valid = b"".join(re.escape(bytes([b])) for b in range(256) if lengths[b])
-    pattern = re.compile(b"\\xff[" + re.escape(bytes([same1, same1 | 1])) + b"][" + valid + b"]", re.DOTALL)
+    second = re.escape(bytes([same1, same1 | 1]))  # the CRC-protection bit may differ
+    pattern = re.compile(b"\\xff[" + second + b"][" + valid + b"]", re.DOTALL)
     tries = [_MP3_RESYNC_TRIES]
     limit = min(end, start + _MP3_WALK_BYTES)
     frames, pos, base, buf = 0, start, start, b""
@@ -1347,9 +1351,10 @@ def _mp3_resync(src: _Source, pos: int, end: int, header: re.Pattern, tries: lis
         block = src.at(pos, _MP3_RESYNC_BLOCK)
         for m in header.finditer(block):
             at = pos + m.start()
-            n = _mp3_frame(block, m.start())[0] if m.start() + 4 <= len(block) else 0
-            if not n:
+            frame = _mp3_frame(block, m.start())
+            if frame is None:  # the block ends inside this header; the next block starts before it
                 continue
+            n = frame[0]
             if at + n >= end or header.match(src.at(at + n, 4)):
                 return at
             tries[0] -= 1

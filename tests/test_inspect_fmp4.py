@@ -27,8 +27,8 @@ SIZE = (64, 48)
 
 def decoded_frames(path: Path) -> int:
     done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path),
-                           "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "-"], capture_output=True,
-                          check=True)
+                           "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray",
+                           "-"], capture_output=True, check=True)
     return len(done.stdout) // (SIZE[0] * SIZE[1])
 
 
@@ -50,7 +50,8 @@ class Maker:
         path = self.root / f"{movflags.replace('+', '_')}-{seconds}-{int(audio)}-{'_'.join(extra)}-{size}.mp4"
         args = ["-f", "lavfi", "-i", f"testsrc2=s={size}:r=10:d={seconds}"]
         if audio:
-            args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=8000:duration={seconds}", "-c:a", "aac"]
+            tone = f"sine=frequency=440:sample_rate=8000:duration={seconds}"
+            args += ["-f", "lavfi", "-i", tone, "-c:a", "aac"]
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-g", "10", *extra, "-movflags", movflags]
         run_ffmpeg(*args, "-f", "mp4", str(path))
         return path
@@ -76,7 +77,8 @@ FRAGMENTED = [
 
 
 @pytest.mark.parametrize("audio", [False, True], ids=["video", "video+audio"])
-@pytest.mark.parametrize("movflags, extra", FRAGMENTED, ids=lambda v: "_".join(v) if isinstance(v, tuple) else v)
+@pytest.mark.parametrize("movflags, extra", FRAGMENTED,
+                         ids=lambda v: "_".join(v) if isinstance(v, tuple) else v)
 def test_fragments_count_toward_duration_and_frames(make, movflags, extra, audio):
     path = make.mp4(movflags, audio=audio, extra=extra)
     f = inspect_path(path)
@@ -110,8 +112,8 @@ def with_mehd(data: bytes, seconds: float) -> bytes:
 @pytest.mark.parametrize("claim", [2.0, 3.0, 5.0])
 def test_the_samples_not_mehd_give_the_duration_as_in_ffmpeg(make, claim):
     # ffmpeg ignores mehd: a fragment-duration claim that the samples contradict is not the duration.
-    path = make.write(f"mehd{claim}.mp4", with_mehd(make.mp4("frag_keyframe+empty_moov+default_base_moof").read_bytes(),
-                                                   claim))
+    plain = make.mp4("frag_keyframe+empty_moov+default_base_moof").read_bytes()
+    path = make.write(f"mehd{claim}.mp4", with_mehd(plain, claim))
     f = inspect_path(path)
     assert (f.problem, f.duration_s, f.frames) == (None, 3.0, 30)
     assert abs(f.duration_s - ffmpeg_duration_s(path)) <= 0.01

@@ -64,7 +64,8 @@ class Maker:
     @functools.cache  # noqa: B019  (one maker per session)
     def mp3(self, *, rate: int = 44100, channels: int = 2, seconds: float = 3.0, vbr: bool = False,
             xing: bool = True, id3v2: bool = False, id3v1: bool = False, ape: int = 0) -> Path:
-        name = f"r{rate}c{channels}s{seconds}{'v' if vbr else 'c'}{int(xing)}{int(id3v2)}{int(id3v1)}a{ape}.mp3"
+        flags = f"{'v' if vbr else 'c'}{int(xing)}{int(id3v2)}{int(id3v1)}"
+        name = f"r{rate}c{channels}s{seconds}{flags}a{ape}.mp3"
         path = self.root / name
         args = ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={rate}:duration={seconds}",
                 "-ac", str(channels), "-c:a", "libmp3lame", *(["-q:a", "4"] if vbr else ["-b:a", "128k"])]
@@ -189,9 +190,11 @@ def test_an_id3v2_tag_larger_than_the_first_read(make):
 # -- cut short, or junk inside -------------------------------------------------------------------
 
 
+CUT = [dict(), dict(vbr=True), dict(rate=22050, channels=1), dict(rate=8000, vbr=True)]
+
+
 @pytest.mark.parametrize("keep", [0.3, 0.5, 0.77, 0.999])
-@pytest.mark.parametrize("spec", [dict(), dict(vbr=True), dict(rate=22050, channels=1), dict(rate=8000, vbr=True)],
-                         ids=["cbr", "vbr", "mpeg2", "mpeg25"])
+@pytest.mark.parametrize("spec", CUT, ids=["cbr", "vbr", "mpeg2", "mpeg25"])
 def test_a_cut_mp3_is_as_long_as_the_frames_it_holds(make, spec, keep):
     # The Xing frame claims more frames than the file holds: the frames present still play.
     data = make.mp3(seconds=9.0, **spec).read_bytes()
@@ -233,8 +236,8 @@ def test_ac3_behind_an_id3_tag_is_not_mp3(make):
                "-c:a", "ac3", "-f", "ac3", str(raw))
     path = make.write("ac3-behind-id3.mp3", id3v2_tag(300) + raw.read_bytes())
     f = inspect_path(path)
-    assert (f.kind, f.format, f.codec, f.sample_rate, f.channels, f.problem) == ("audio", "ac3", "ac3", 48000, 2,
-                                                                                   None)
+    assert (f.kind, f.format, f.codec, f.problem) == ("audio", "ac3", "ac3", None)
+    assert (f.sample_rate, f.channels) == (48000, 2)
     assert abs(f.duration_s - oracle_s(path, 48000)) <= 1536 / 48000
 
 
@@ -244,7 +247,8 @@ def test_unknown_audio_behind_an_id3_tag_is_not_mp3(make):
     assert (f.kind, f.format) == ("audio", None) and f.problem and "ID3" in f.problem
 
 
-@pytest.mark.parametrize("junk", [b"\xff", b"\xff\xfb\x00\x00", b"\xff\xfb\x90\x00"], ids=["ff", "near", "headers"])
+@pytest.mark.parametrize("junk", [b"\xff", b"\xff\xfb\x00\x00", b"\xff\xfb\x90\x00"],
+                         ids=["ff", "near", "headers"])
 def test_header_like_junk_costs_a_bounded_time(make, junk):
     import time
 
