@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -337,7 +338,6 @@ def test_remote_inspected_with_allow_private_hosts(cli, tmp_path, server):
 
 
 def test_parallel_workers_leave_their_facts_in_the_cache(cli, tmp_path, media):
-    from prep.facts_cache import FactsCache
     from prep.lint import PARALLEL_MIN
 
     image = tmp_path / "shared.png"
@@ -346,8 +346,18 @@ def test_parallel_workers_leave_their_facts_in_the_cache(cli, tmp_path, media):
         (tmp_path / f"r{i:04d}.json").write_text(json.dumps({"model": M, "content": [T, _image("shared.png", "first_frame")]}))
     res = cli("check", tmp_path, "-j", "2")
     assert res.code == 0
-    cached = FactsCache().get(image)
-    assert cached is not None and (cached.width, cached.height) == (320, 320)
+    # Read the cache from a fresh process: this one may hold that bucket as it was before the workers
+    # wrote (a process reads a bucket file once), which made this test fail now and then.
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    probe = ("import sys; from prep.facts_cache import FactsCache; f = FactsCache().get(sys.argv[1]); "
+             "print(f and (f.width, f.height))")
+    out = subprocess.run([sys.executable, "-c", probe, str(image)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.strip()
+    assert out == "(320, 320)"
 
 
 def test_remote_unreachable_host_is_a_warning_not_a_missing_file(cli, tmp_path):
