@@ -104,3 +104,20 @@ def test_findings_carry_expected_and_actual(book):
     (f,) = findings
     assert (f.rule, f.pointer, f.actual, f.expected) == ("param.duration", "/duration", 20, "4 to 15 or -1")
     assert f.message == "'duration' is 20; allowed: 4 to 15 or -1"
+
+
+def test_media_whose_facts_could_not_be_read_are_said_unjudged(book):
+    """A readable file missing a fact a rule needs is a warning, not a silent pass of that rule."""
+    from prep.model import MediaFacts
+
+    req = _req(T, VID)
+    pointer = req.items[1].pointer
+    partial = MediaFacts(kind="video", format="mp4", bytes=1000, width=640, height=640, duration_s=None, fps=None,
+                         has_video=True)
+    findings, _ = evaluate(req, book.get("ark"), facts={pointer: partial})
+    (f,) = [f for f in findings if f.rule == "media.unjudged"]
+    assert f.severity == "warning" and "could not read its duration and frame rate" in f.message
+    assert f.pointer == "/content/1/video_url/url"
+    whole = partial._replace(duration_s=5.0, fps=24.0)
+    findings, _ = evaluate(req, book.get("ark"), facts={pointer: whole})
+    assert not [f for f in findings if f.rule == "media.unjudged"]

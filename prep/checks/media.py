@@ -151,3 +151,21 @@ def _fact_total(ctx, o):
         yield (crossing.value_pointer, round(total, 3), o["max"],
                {"where": media_where(ctx, crossing), "total": total, "max": o["max"], "count": count,
                 **tolerated(total, None, o["max"], None, o.get("enforced_max"))})
+
+
+_FACT_WORDS = {"duration_s": "duration", "fps": "frame rate", "width": "width", "height": "height",
+               "format": "format", "sample_rate": "sample rate", "channels": "channel count", "codec": "codec"}
+
+
+@check("facts_known", options={"needs": ("table[list[str]]", True)}, fields=("file", "missing"), scope="media")
+def _facts_known(ctx, o):
+    """Readable media whose facts the media rules need could not all be read: say so, instead of the
+    range rules skipping them in silence."""
+    needs = o["needs"]
+    for item, facts in media_items(ctx):
+        if facts.kind != item.kind:
+            continue  # media.type-mismatch says what it is
+        missing = [_FACT_WORDS.get(f, f) for f in needs.get(facts.kind, ()) if getattr(facts, f, None) is None]
+        if missing:
+            yield (item.value_pointer, missing, needs.get(facts.kind), {
+                "where": media_where(ctx, item), "file": _file_name(item), "missing": " and ".join(missing)})
