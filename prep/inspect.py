@@ -450,16 +450,58 @@ def _png(src: _Source, kind: str, fmt: str) -> MediaFacts:
         elif ctype == b"eXIf":
             rotation = _EXIF_ROTATION.get(_exif_orientation(src.exact(off + 8, length, "PNG eXIf")), 0)
         off += 12 + length
-    if b"IEND" not in src.at(max(0, src.size - 4096), 4096):
+    if b"IEND" not in src.at(max(0, src.size - 4096), 4096) and not _png_has_iend(src, off):
         raise _Corrupt("PNG has no IEND chunk (truncated)")
     return _facts(src, kind, fmt, width=width, height=height, rotation=rotation, frames=frames)
 
 
+def _png_has_iend(src: _Source, off: int) -> bool:
+    # Bytes appended after IEND are ignored by decoders: walk the chunk headers to find it.
+    while off + 8 <= src.size:
+        hdr = src.at(off, 8)
+        if hdr[4:8] == b"IEND":
+            return True
+        off += 12 + _u32be(hdr, 0)
+    return False
+
+
 def _gif(src: _Source, kind: str, fmt: str) -> MediaFacts:
-    lsd = src.exact(6, 4, "GIF screen descriptor")
-    if src.at(src.size - 1, 1) != b";":
-        raise _Corrupt("GIF has no trailer byte (truncated)")
+    lsd = src.exact(6, 7, "GIF screen descriptor")
+    if src.at(src.size - 1, 1) != b";" and not _gif_blocks_complete(src, lsd[4]):
+        raise _Corrupt("GIF ends inside a block, before its trailer byte (truncated)")
     return _facts(src, kind, fmt, width=_u16le(lsd, 0), height=_u16le(lsd, 2))
+
+
+def _gif_blocks_complete(src: _Source, flags: int) -> bool:
+    """True when the blocks reach the trailer, or the file ends between blocks after an image.
+
+    Decoders ignore bytes after the trailer and, like Pillow, read a file that stops after a
+    whole image without one; only a file that ends inside a block is cut short.
+    """
+    off = 13 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+    images = 0
+    while off < src.size:
+        intro = src.at(off, 1)
+        if intro == b";":
+            return True
+        if intro == b"!":
+            off += 2
+        elif intro == b",":
+            desc = src.exact(off, 10, "GIF image descriptor")
+            off += 10 + ((3 << ((desc[9] & 7) + 1)) if desc[9] & 0x80 else 0) + 1  # + LZW code size
+            images += 1
+        else:
+            return images > 0  # stray bytes after the images: decoders stop at the last image
+        while True:  # data sub-blocks, each a length byte then that many bytes, up to a zero length
+            length = src.at(off, 1)
+            if not length:
+                return False
+            off += 1 + length[0]
+            if not length[0]:
+                break
+        if off > src.size:
+            return False
+    return images > 0
 
 
 def _webp(src: _Source, kind: str, fmt: str) -> MediaFacts:
@@ -485,13 +527,20 @@ def _webp(src: _Source, kind: str, fmt: str) -> MediaFacts:
 
 def _bmp(src: _Source, kind: str, fmt: str) -> MediaFacts:
     h = src.exact(0, 26, "BMP header")
-    declared = _u32le(h, 2)
-    if declared > src.size:
-        raise _Corrupt(f"BMP header claims {declared} bytes but the file has {src.size} (truncated)")
     if _u32le(h, 14) == 12:
         width, height = _u16le(h, 18), _u16le(h, 20)
+        bits, compression, image_size = _u16le(h, 24), 0, 0
     else:
         width, height = struct.unpack_from("<ii", h, 18)
+        bits, compression, image_size = struct.unpack_from("<HII", src.exact(28, 10, "BMP header"))
+    # Decoders ignore the file-size field and read the pixels from their offset: judge those bytes.
+    if compression in (0, 3, 6):  # uncompressed (plain or with bit masks): rows padded to 4 bytes
+        needed = _u32le(h, 10) + (abs(width) * bits + 31) // 32 * 4 * abs(height)
+    else:
+        needed = _u32le(h, 10) + image_size if image_size else _u32le(h, 2)
+    if needed > src.size:
+        raise _Corrupt(f"BMP header claims {needed} bytes of header and pixels but the file has "
+                       f"{src.size} (truncated)")
     return _facts(src, kind, fmt, width=abs(width), height=abs(height))
 
 
