@@ -681,8 +681,12 @@ def _child(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int] | 
     return start, end
 
 
-def _top_level_boxes(src: _Source) -> list[tuple[bytes, int, int, int]]:
-    """``(type, offset, header_size, size)`` of each top-level box; raises when one overruns."""
+def _top_level_boxes(src: _Source) -> tuple[list[tuple[bytes, int, int, int]], str | None]:
+    """``(type, offset, header_size, size)`` of each top-level box, and why the last is cut or None.
+
+    Raises when a box overruns the file, except a last ``mdat``: it is kept, clipped to the file,
+    with the reason, for the caller to judge by its samples.
+    """
     boxes, off = [], 0
     while off < src.size:
         hdr = src.at(off, 16)
@@ -705,31 +709,76 @@ def _top_level_boxes(src: _Source) -> list[tuple[bytes, int, int, int]]:
                 break  # zero padding at the end
             raise _Corrupt(f"box at byte {off} has an impossible size {size}")
         if off + size > src.size:
-            raise _Corrupt(f"'{_fourcc(typ)}' box at byte {off} claims {size} bytes but the file ends "
-                           f"after {src.size - off} (truncated)")
+            cut = (f"'{_fourcc(typ)}' box at byte {off} claims {size} bytes but the file ends "
+                   f"after {src.size - off} (truncated)")
+            if typ != b"mdat":
+                raise _Corrupt(cut)
+            boxes.append((typ, off, hsize, src.size - off))
+            return boxes, cut
         boxes.append((typ, off, hsize, size))
         off += size
         if len(boxes) > 100_000:
             raise _Corrupt("too many top-level boxes")
-    return boxes
+    return boxes, None
 
 
 def _isobmff(src: _Source, kind: str, fmt: str) -> MediaFacts:
-    boxes = _top_level_boxes(src)
+    boxes, cut = _top_level_boxes(src)
     by_type = {}
     for typ, off, hsize, size in boxes:
         by_type.setdefault(typ, (off, hsize, size))
     if kind == "image":
+        if cut:
+            raise _Corrupt(cut)
         if b"meta" not in by_type:
             raise _Corrupt(f"{fmt.upper()} has no 'meta' box")
         off, hsize, size = by_type[b"meta"]
         return _heif(src, kind, fmt, src.exact(off + hsize, size - hsize, "'meta' box"))
+    if cut and b"moov" not in by_type:
+        raise _Corrupt(cut)
     if b"moov" not in by_type:
         raise _Corrupt("no 'moov' box: the file has no index (truncated or still being written)")
     off, hsize, size = by_type[b"moov"]
     moov = src.exact(off + hsize, size - hsize, "'moov' box")
     fragments = [(o, h, n) for typ, o, h, n in boxes if typ == b"moof"] if b"moof" in by_type else []
+    # A cut 'mdat' is readable when only the last sample in the file lacks bytes (decoders drop it).
+    if cut and (fragments or _samples_past(moov, src.size) > 1):
+        raise _Corrupt(cut)
     return _moov(src, fmt, moov, fragments)
+
+
+def _samples_past(moov: bytes, size: int) -> int:
+    """How many samples the tracks' indexes place (partly) beyond byte ``size``."""
+    past = 0
+    for typ, tp, te in _boxes(moov, 0, len(moov)):
+        if typ != b"trak":
+            continue
+        stbl = _child(moov, tp, te, b"mdia", b"minf", b"stbl")
+        if stbl is None:
+            continue
+        stsz, stsc = _child(moov, *stbl, b"stsz"), _child(moov, *stbl, b"stsc")
+        stco, co64 = _child(moov, *stbl, b"stco"), _child(moov, *stbl, b"co64")
+        if stsz is None or stsc is None or (stco or co64) is None:
+            return 1 << 30  # no index we can follow (e.g. 'stz2'): cannot show the rest is whole
+        p = (stco or co64)[0]
+        n = _u32be(moov, p + 4)
+        offsets = struct.unpack_from((">%dI" if stco else ">%dQ") % n, moov, p + 8)
+        uniform, count = _u32be(moov, stsz[0] + 4), _u32be(moov, stsz[0] + 8)
+        if uniform and count > len(moov) * 256:  # an implausible count: do not build a list of it
+            return 1 << 30
+        sizes = [uniform] * count if uniform else struct.unpack_from(">%dI" % count, moov, stsz[0] + 12)
+        runs = struct.unpack_from(">%dI" % (3 * _u32be(moov, stsc[0] + 4)), moov, stsc[0] + 8)
+        sample = 0
+        for r in range(0, len(runs), 3):
+            first, per = runs[r], runs[r + 1]
+            last = runs[r + 3] - 1 if r + 3 < len(runs) else n
+            for chunk in range(first - 1, min(last, n)):
+                pos = offsets[chunk]
+                for s in sizes[sample : sample + per]:
+                    pos += s
+                    past += pos > size
+                sample += per
+    return past
 
 
 def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, int]]) -> MediaFacts:

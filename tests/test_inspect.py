@@ -357,8 +357,9 @@ def test_jpeg_with_data_after_the_end_marker_is_fine(media):
     assert clean(inspect_path(media.write("motion.jpg", motion))).format == "jpeg"
 
 
-@pytest.mark.parametrize("faststart", [False, True])
-@pytest.mark.parametrize("keep", [0.5, 0.9, 0.99])
+# With moov first, 0.99 cuts only the last frame, which ffmpeg reads: see test_inspect_trailing.py.
+@pytest.mark.parametrize("faststart, keep", [(False, 0.5), (False, 0.9), (False, 0.99), (True, 0.5),
+                                             (True, 0.9)])
 def test_truncated_mp4(media, faststart, keep):
     path = media.truncated(media.video(seconds=2.0, faststart=faststart), keep)
     f = inspect_path(path)

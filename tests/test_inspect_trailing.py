@@ -94,3 +94,52 @@ def test_bmp_missing_pixel_bytes_is_truncated_as_pillow_says(tmp_path, cut):
     facts = inspect_path(path)
     assert facts.problem and "truncated" in facts.problem
     assert not _pillow_reads(path)
+
+
+# -- MP4 -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def faststart_mp4(tmp_path_factory) -> dict[str, bytes]:
+    """Clips whose 'mdat' is the last box (moov first), with and without an audio track."""
+    root = tmp_path_factory.mktemp("trailing")
+    out = {}
+    for name, audio in (("video", []), ("av", ["-f", "lavfi", "-i", "sine=frequency=440:duration=1",
+                                               "-c:a", "aac"])):
+        path = root / f"{name}.mp4"
+        run_ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1", *audio,
+                   "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(path))
+        out[name] = path.read_bytes()
+    return out
+
+
+def _ffmpeg_decodes(path: Path) -> bool:
+    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.mark.parametrize("name", ["video", "av"])
+@pytest.mark.parametrize("cut", [1, 3])
+def test_mp4_whose_last_sample_lacks_a_few_bytes_is_readable(tmp_path, faststart_mp4, name, cut):
+    data = faststart_mp4[name]
+    assert data.rfind(b"mdat") > data.find(b"moov")  # the cut falls in the media, not the index
+    path = _write(tmp_path, f"short-{name}.mp4", data[:-cut])
+    facts = inspect_path(path)
+    assert facts.problem is None, facts.problem
+    assert (facts.format, facts.width, facts.height) == ("mp4", 64, 48)
+    assert facts.duration_s == pytest.approx(1.0, abs=0.05)
+    assert _ffmpeg_decodes(path)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_mp4_cut_by_more_than_its_last_sample_is_still_truncated(tmp_path, faststart_mp4, keep):
+    data = faststart_mp4["av"]
+    facts = inspect_path(_write(tmp_path, "cut.mp4", data[: int(len(data) * keep)]))
+    assert facts.problem and "'mdat' box" in facts.problem and "truncated" in facts.problem
+
+
+def test_mp4_without_its_index_is_still_truncated(tmp_path, faststart_mp4):
+    data = faststart_mp4["video"]
+    facts = inspect_path(_write(tmp_path, "noindex.mp4", data[: data.find(b"moov") + 100]))
+    assert facts.problem and "truncated" in facts.problem
