@@ -58,6 +58,15 @@ def test_bytes_after_the_gif_or_png_trailer_are_readable(tmp_path, fmt, extra):
     assert _pillow_reads(path)
 
 
+@pytest.mark.parametrize("extra", [b"", b"junk", b"\x00" * 9])
+def test_gif_that_stops_after_a_whole_image_without_its_trailer_is_readable(tmp_path, extra):
+    data = _image("gif")
+    assert data.endswith(b"\x00;")  # the last image's terminator, then the trailer
+    path = _write(tmp_path, "notrailer.gif", data[:-1] + extra)
+    assert inspect_path(path).problem is None
+    assert _pillow_reads(path)
+
+
 @pytest.mark.parametrize("fmt", ["gif", "png"])
 def test_gif_or_png_cut_inside_its_image_data_is_still_truncated(tmp_path, fmt):
     data = _image(fmt, (200, 150))
