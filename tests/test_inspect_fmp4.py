@@ -17,10 +17,7 @@ import pytest
 from prep import inspect as insp
 from prep.inspect import inspect_bytes, inspect_path
 
-try:
-    from tests.media import ffmpeg_exe, run_ffmpeg
-except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from media import ffmpeg_exe, run_ffmpeg
+from media import Media, ffmpeg_exe, run_ffmpeg  # tests/ is on sys.path (as for every test)
 
 SIZE = (64, 48)
 
@@ -40,9 +37,8 @@ def ffmpeg_duration_s(path: Path) -> float:
     return int(h) * 3600 + int(m) * 60 + float(sec)
 
 
-class Maker:
-    def __init__(self, root: Path):
-        self.root = root
+class Maker(Media):
+    """The shared media maker (``Media.write`` for hand-built files), plus this module's files."""
 
     @functools.cache  # noqa: B019  (one maker per module)
     def mp4(self, movflags: str, *, seconds: float = 3.0, audio: bool = False, extra: tuple[str, ...] = (),
@@ -54,11 +50,6 @@ class Maker:
             args += ["-f", "lavfi", "-i", tone, "-c:a", "aac"]
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-g", "10", *extra, "-movflags", movflags]
         run_ffmpeg(*args, "-f", "mp4", str(path))
-        return path
-
-    def write(self, name: str, data: bytes) -> Path:
-        path = self.root / name
-        path.write_bytes(data)
         return path
 
 

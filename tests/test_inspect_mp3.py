@@ -18,10 +18,7 @@ import pytest
 from prep import inspect as insp
 from prep.inspect import inspect_path
 
-try:
-    from tests.media import ffmpeg_exe, run_ffmpeg
-except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from media import ffmpeg_exe, run_ffmpeg
+from media import Media, ffmpeg_exe, run_ffmpeg  # tests/ is on sys.path (as for every test)
 
 MPEG1, MPEG2, MPEG25 = (44100, 48000), (22050, 24000, 16000), (11025, 12000, 8000)
 
@@ -57,9 +54,8 @@ def id3v2_tag(body_size: int) -> bytes:
     return b"ID3\x03\x00\x00" + syncsafe + frame
 
 
-class Maker:
-    def __init__(self, root: Path):
-        self.root = root
+class Maker(Media):
+    """The shared media maker (``Media.write`` for hand-built files), plus this module's files."""
 
     @functools.cache  # noqa: B019  (one maker per session)
     def mp3(self, *, rate: int = 44100, channels: int = 2, seconds: float = 3.0, vbr: bool = False,
@@ -82,11 +78,6 @@ class Maker:
             data = path.read_bytes()
             tail = data[-128:] if id3v1 else b""
             path.write_bytes(data[: len(data) - len(tail)] + ape_tag(ape) + tail)
-        return path
-
-    def write(self, name: str, data: bytes) -> Path:
-        path = self.root / name
-        path.write_bytes(data)
         return path
 
 
