@@ -12,13 +12,35 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prep import inspect as insp
-from prep.inspect import inspect_bytes, inspect_data_url, inspect_path, parse_data_url, sniff
+from prep.inspect import _base as base
+from prep.inspect import (
+    inspect_bytes,
+    inspect_data_url,
+    inspect_path,
+    mediainfo,
+    parse_data_url,
+    sniff,
+)
 from prep.model import MediaFacts
 
 try:
-    from tests.media import has_encoder, heif_bytes, image_bytes, media, png_claiming, wav_bytes
+    from tests.media import (
+        has_encoder,
+        heif_bytes,
+        image_bytes,
+        media,
+        png_claiming,
+        wav_bytes,
+    )
 except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from media import has_encoder, heif_bytes, image_bytes, media, png_claiming, wav_bytes
+    from media import (
+        has_encoder,
+        heif_bytes,
+        image_bytes,
+        media,
+        png_claiming,
+        wav_bytes,
+    )
 
 __all__ = ["media"]  # the fixture, imported so pytest finds it
 
@@ -196,8 +218,8 @@ def test_other_video_containers(media, container, codec, name):
 def _mediainfo_facts(path: Path) -> MediaFacts:
     fd = os.open(path, os.O_RDONLY)
     try:
-        src = insp._Source(lambda off, n: os.pread(fd, n, off), os.fstat(fd).st_size, str(path), str(path))
-        return insp._general(src, None, None)
+        src = base._Source(lambda off, n: os.pread(fd, n, off), os.fstat(fd).st_size, str(path), str(path))
+        return mediainfo._general(src, None, None)
     finally:
         os.close(fd)
 
@@ -574,7 +596,7 @@ def test_inspect_reader_reads_only_what_it_needs(media):
 
     f = clean(insp.inspect_reader(read, len(data), "lazy.mp4"))
     assert f.duration_s == 15.0
-    assert sum(n for _, n in asked) < len(data) // 2 or len(data) < 4 * insp._HEAD
+    assert sum(n for _, n in asked) < len(data) // 2 or len(data) < 4 * base._HEAD
 
 
 def test_module_import_is_cheap():
@@ -588,7 +610,7 @@ def test_module_import_is_cheap():
 
 
 def test_struct_helpers_are_big_and_little_endian():
-    assert insp._u32be(struct.pack(">I", 7), 0) == 7 and insp._u32le(struct.pack("<I", 7), 0) == 7
-    assert insp._tidy_fps(24000 / 1001) == pytest.approx(23.976, abs=1e-3)
-    assert insp._tidy_fps(1e9 / 41666666) == 24.0
-    assert insp._tidy_fps(12.5) == 12.5
+    assert base._u32be(struct.pack(">I", 7), 0) == 7 and base._u32le(struct.pack("<I", 7), 0) == 7
+    assert base._tidy_fps(24000 / 1001) == pytest.approx(23.976, abs=1e-3)
+    assert base._tidy_fps(1e9 / 41666666) == 24.0
+    assert base._tidy_fps(12.5) == 12.5

@@ -13,11 +13,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from media import (  # tests/ is on sys.path (as for every test)
+    Media,
+    ffmpeg_exe,
+    run_ffmpeg,
+)
 
 from prep import inspect as insp
-from prep.inspect import inspect_bytes, inspect_path
-
-from media import Media, ffmpeg_exe, run_ffmpeg  # tests/ is on sys.path (as for every test)
+from prep.inspect import _base as base
+from prep.inspect import inspect_bytes, inspect_path, isobmff
 
 SIZE = (64, 48)
 
@@ -128,11 +132,11 @@ def test_fragment_headers_are_read_but_not_the_media(make):
 
     f = insp.inspect_reader(read, len(data), "lazy.mp4")
     assert f.problem is None and f.frames == 100 and f.duration_s == 10.0
-    assert sum(asked) < len(data) // 4 and max(asked) <= insp._HEAD
+    assert sum(asked) < len(data) // 4 and max(asked) <= base._HEAD
 
 
 def test_a_moof_too_large_to_read_is_a_problem(make, monkeypatch):
-    monkeypatch.setattr(insp, "_MOOF_MAX", 64)
+    monkeypatch.setattr(isobmff, "_MOOF_MAX", 64)
     f = inspect_path(make.mp4("frag_keyframe+empty_moov"))
     assert f.problem and "'moof' box" in f.problem
 
@@ -147,7 +151,7 @@ def test_unfragmented_files_never_read_fragments(make, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the fragment reader ran on a file without fragments")
 
-    monkeypatch.setattr(insp, "_add_fragments", boom)
+    monkeypatch.setattr(isobmff, "_add_fragments", boom)
     path = make.mp4("+faststart")
     f = inspect_path(path)
     assert (f.problem, f.duration_s, f.frames) == (None, 3.0, 30)

@@ -14,11 +14,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from media import (  # tests/ is on sys.path (as for every test)
+    Media,
+    ffmpeg_exe,
+    run_ffmpeg,
+)
 
 from prep import inspect as insp
-from prep.inspect import inspect_path
-
-from media import Media, ffmpeg_exe, run_ffmpeg  # tests/ is on sys.path (as for every test)
+from prep.inspect import inspect_path, mp3
 
 MPEG1, MPEG2, MPEG25 = (44100, 48000), (22050, 24000, 16000), (11025, 12000, 8000)
 
@@ -145,9 +148,9 @@ def test_a_vbri_frame_gives_the_frame_count(make):
     # Fraunhofer's VBRI header (ffmpeg cannot write one): 32 bytes after the first frame's header.
     data = bytearray(make.mp3(seconds=5.0, xing=False).read_bytes())
     frames, i = 0, 0
-    while (frame := insp._mp3_frame(data, i)) is not None:
+    while (frame := mp3._mp3_frame(data, i)) is not None:
         frames, i = frames + 1, i + frame[0]
-    first = insp._mp3_frame(data, 0)[0]
+    first = mp3._mp3_frame(data, 0)[0]
     data[4:first] = bytes(first - 4)
     data[36:40] = b"VBRI"
     struct.pack_into(">HHHII", data, 40, 1, 0, 75, len(data), frames - 1)
@@ -206,7 +209,7 @@ def test_junk_between_frames_is_skipped(make):
 def test_the_frame_walk_is_bounded_and_extrapolates(make, monkeypatch):
     path = make.mp3(seconds=120.0, vbr=True, xing=False)
     data = path.read_bytes()
-    monkeypatch.setattr(insp, "_MP3_WALK_BYTES", 100_000)
+    monkeypatch.setattr(mp3, "_MP3_WALK_BYTES", 100_000)
     asked: list[int] = []
 
     def read(offset: int, n: int) -> bytes:

@@ -1,0 +1,490 @@
+"""ISO base media files: MP4, MOV, M4A and 3GP (including fragmented MP4), and HEIF images."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from prep.model import MediaFacts
+
+from ._base import _Corrupt, _facts, _fourcc, _Source, _tidy_fps, _u16be, _u32be, _u64be
+
+# --------------------------------------------------------------------------------------------------
+# ISO base media files: mp4, mov, m4a, 3gp, and HEIF images (heic, avif)
+
+_VIDEO_CODECS = {
+    b"avc1": "h264", b"avc2": "h264", b"avc3": "h264", b"avc4": "h264",
+    b"hvc1": "hevc", b"hev1": "hevc", b"dvh1": "hevc", b"dvhe": "hevc",
+    b"av01": "av1", b"vp08": "vp8", b"vp09": "vp9", b"mp4v": "mpeg4",
+    b"apch": "prores", b"apcn": "prores", b"apcs": "prores", b"apco": "prores",
+    b"ap4h": "prores", b"ap4x": "prores", b"jpeg": "mjpeg", b"mjpa": "mjpeg", b"mjpb": "mjpeg",
+    b"s263": "h263", b"h263": "h263", b"png ": "png", b"mp2v": "mpeg2video", b"xvid": "mpeg4",
+}
+_AUDIO_CODECS = {
+    b".mp3": "mp3", b"ac-3": "ac3", b"ec-3": "eac3", b"Opus": "opus", b"fLaC": "flac",
+    b"alac": "alac", b"samr": "amr_nb", b"sawb": "amr_wb", b"ulaw": "pcm_mulaw", b"alaw": "pcm_alaw",
+    b"lpcm": "pcm", b"sowt": "pcm", b"twos": "pcm", b"in24": "pcm", b"in32": "pcm", b"fl32": "pcm",
+    b"fl64": "pcm", b"raw ": "pcm", b"NONE": "pcm", b"ipcm": "pcm", b"fpcm": "pcm",
+}
+# MPEG-4 objectTypeIndication → codec, for 'mp4a' sample entries.
+_OTI = {0x40: "aac", 0x66: "aac", 0x67: "aac", 0x68: "aac", 0x69: "mp3", 0x6B: "mp3", 0xA5: "ac3",
+        0xA6: "eac3", 0xA9: "dts", 0xAD: "opus"}
+
+
+def _boxes(buf: bytes, start: int, end: int):
+    """Yield ``(type, payload_start, box_end)`` for the boxes in ``buf[start:end]``."""
+    i = start
+    while i + 8 <= end:
+        size, typ = struct.unpack_from(">I4s", buf, i)
+        hdr = 8
+        if size == 1:
+            size, hdr = struct.unpack_from(">Q", buf, i + 8)[0], 16
+        elif size == 0:
+            size = end - i
+        if size < hdr or i + size > end:
+            raise _Corrupt(f"'{_fourcc(typ)}' box overruns its parent (corrupt or truncated)")
+        yield typ, i + hdr, i + size
+        i += size
+
+
+def _child(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int] | None:
+    for name in path:
+        for typ, p, e in _boxes(buf, start, end):
+            if typ == name:
+                start, end = p, e
+                break
+        else:
+            return None
+    return start, end
+
+
+def _top_level_boxes(src: _Source) -> tuple[list[tuple[bytes, int, int, int]], str | None]:
+    """``(type, offset, header_size, size)`` of each top-level box, and why the last is cut or None.
+
+    Raises when a box overruns the file, except a last ``mdat``: it is kept, clipped to the file,
+    with the reason, for the caller to judge by its samples.
+    """
+    boxes, off = [], 0
+    while off < src.size:
+        hdr = src.at(off, 16)
+        if len(hdr) < 8:
+            if hdr.strip(b"\x00"):
+                raise _Corrupt(f"file ends inside a box header at byte {off} (truncated)")
+            break
+        size, typ = struct.unpack_from(">I4s", hdr)
+        hsize = 8
+        if size == 1:
+            if len(hdr) < 16:
+                raise _Corrupt(f"file ends inside a box header at byte {off} (truncated)")
+            size, hsize = _u64be(hdr, 8), 16
+        elif size == 0:
+            size = src.size - off
+        if size < hsize:
+            if not boxes:
+                raise _Corrupt("not an ISO media file: first box has an impossible size")
+            if not hdr.strip(b"\x00"):
+                break  # zero padding at the end
+            raise _Corrupt(f"box at byte {off} has an impossible size {size}")
+        if off + size > src.size:
+            cut = (f"'{_fourcc(typ)}' box at byte {off} claims {size} bytes but the file ends "
+                   f"after {src.size - off} (truncated)")
+            if typ != b"mdat":
+                raise _Corrupt(cut)
+            boxes.append((typ, off, hsize, src.size - off))
+            return boxes, cut
+        boxes.append((typ, off, hsize, size))
+        off += size
+        if len(boxes) > 100_000:
+            raise _Corrupt("too many top-level boxes")
+    return boxes, None
+
+
+def _isobmff(src: _Source, kind: str, fmt: str) -> MediaFacts:
+    boxes, cut = _top_level_boxes(src)
+    by_type = {}
+    for typ, off, hsize, size in boxes:
+        by_type.setdefault(typ, (off, hsize, size))
+    if kind == "image":
+        if cut:
+            raise _Corrupt(cut)
+        if b"meta" not in by_type:
+            raise _Corrupt(f"{fmt.upper()} has no 'meta' box")
+        off, hsize, size = by_type[b"meta"]
+        return _heif(src, kind, fmt, src.exact(off + hsize, size - hsize, "'meta' box"))
+    if cut and b"moov" not in by_type:
+        raise _Corrupt(cut)
+    if b"moov" not in by_type:
+        raise _Corrupt("no 'moov' box: the file has no index (truncated or still being written)")
+    off, hsize, size = by_type[b"moov"]
+    moov = src.exact(off + hsize, size - hsize, "'moov' box")
+    fragments = [(o, h, n) for typ, o, h, n in boxes if typ == b"moof"] if b"moof" in by_type else []
+    # A cut 'mdat' is readable when only the last sample in the file lacks bytes (decoders drop it).
+    if cut and (fragments or _samples_past(moov, src.size) > 1):
+        raise _Corrupt(cut)
+    return _moov(src, fmt, moov, fragments)
+
+
+def _samples_past(moov: bytes, size: int) -> int:
+    """How many samples the tracks' indexes place (partly) beyond byte ``size``."""
+    past = 0
+    for typ, tp, te in _boxes(moov, 0, len(moov)):
+        if typ != b"trak":
+            continue
+        stbl = _child(moov, tp, te, b"mdia", b"minf", b"stbl")
+        if stbl is None:
+            continue
+        stsz, stsc = _child(moov, *stbl, b"stsz"), _child(moov, *stbl, b"stsc")
+        stco, co64 = _child(moov, *stbl, b"stco"), _child(moov, *stbl, b"co64")
+        if stsz is None or stsc is None or (stco or co64) is None:
+            return 1 << 30  # no index we can follow (e.g. 'stz2'): cannot show the rest is whole
+        p = (stco or co64)[0]
+        n = _u32be(moov, p + 4)
+        offsets = struct.unpack_from((">%dI" if stco else ">%dQ") % n, moov, p + 8)
+        uniform, count = _u32be(moov, stsz[0] + 4), _u32be(moov, stsz[0] + 8)
+        if uniform and count > len(moov) * 256:  # an implausible count: do not build a list of it
+            return 1 << 30
+        sizes = [uniform] * count if uniform else struct.unpack_from(">%dI" % count, moov, stsz[0] + 12)
+        runs = struct.unpack_from(">%dI" % (3 * _u32be(moov, stsc[0] + 4)), moov, stsc[0] + 8)
+        sample = 0
+        for r in range(0, len(runs), 3):
+            first, per = runs[r], runs[r + 1]
+            last = runs[r + 3] - 1 if r + 3 < len(runs) else n
+            for chunk in range(first - 1, min(last, n)):
+                pos = offsets[chunk]
+                for s in sizes[sample : sample + per]:
+                    pos += s
+                    past += pos > size
+                sample += per
+    return past
+
+
+def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, int]]) -> MediaFacts:
+    mvhd = _child(moov, 0, len(moov), b"mvhd")
+    if mvhd is None:
+        raise _Corrupt("'moov' box has no 'mvhd' header")
+    p = mvhd[0]
+    if moov[p] == 1:
+        timescale, duration = _u32be(moov, p + 20), _u64be(moov, p + 24)
+    else:
+        timescale, duration = _u32be(moov, p + 12), _u32be(moov, p + 16)
+    movie_s = duration / timescale if timescale and duration not in (0, 0xFFFFFFFF) else None
+
+    video = audio = None
+    track_s = []
+    tracks = []
+    for typ, tp, te in _boxes(moov, 0, len(moov)):
+        if typ != b"trak":
+            continue
+        track = _trak(moov, tp, te)
+        if track is None:
+            continue
+        tracks.append((track, tp, te))
+        if track.get("duration_s"):
+            track_s.append(track["duration_s"])
+        if track["type"] == "video" and video is None:
+            video = track
+        elif track["type"] == "audio" and audio is None:
+            audio = track
+    duration_s = movie_s or (max(track_s) if track_s else None)
+    problem = None
+    if fragments:
+        mvex = _child(moov, 0, len(moov), b"mvex")
+        duration_s = _add_fragments(src, moov, mvex, timescale, tracks, fragments) or duration_s
+    elif not duration_s and tracks and _child(moov, 0, len(moov), b"mvex") is not None \
+            and not any(_sample_count(moov, tp, te) for _, tp, te in tracks):
+        problem = "no samples: an init segment without media"
+    if fmt == "m4a" and video is not None:
+        fmt = "mp4"
+    kind = "video"
+    if video is None and audio is not None and fmt in ("mp4", "m4a", "3gp"):
+        kind, fmt = "audio", "m4a"
+    fields: dict = {"has_video": video is not None, "has_audio": audio is not None,
+                    "duration_s": duration_s}
+    if problem:
+        fields["problem"] = problem
+    if video is not None:
+        fields.update(codec=video["codec"], width=video["width"], height=video["height"],
+                      fps=video.get("fps"), variable_fps=video.get("variable_fps", False),
+                      frames=video.get("frames"), rotation=video["rotation"])
+    if audio is not None:
+        fields.update(sample_rate=audio.get("sample_rate"), channels=audio.get("channels"))
+        if video is None:
+            fields["codec"] = audio["codec"]
+    return _facts(src, kind, fmt, **fields)
+
+
+def _trak(buf: bytes, start: int, end: int) -> dict | None:
+    hdlr = _child(buf, start, end, b"mdia", b"hdlr")
+    mdhd = _child(buf, start, end, b"mdia", b"mdhd")
+    if hdlr is None or mdhd is None:
+        return None
+    handler = buf[hdlr[0] + 8 : hdlr[0] + 12]
+    kind = {b"vide": "video", b"soun": "audio"}.get(handler)
+    if kind is None:
+        return None
+    p = mdhd[0]
+    if buf[p] == 1:
+        timescale, duration = _u32be(buf, p + 20), _u64be(buf, p + 24)
+    else:
+        timescale, duration = _u32be(buf, p + 12), _u32be(buf, p + 16)
+    track: dict = {"type": kind, "codec": None}
+    if timescale and duration not in (0, 0xFFFFFFFF):
+        track["duration_s"] = duration / timescale
+    stbl = _child(buf, start, end, b"mdia", b"minf", b"stbl")
+    entry = None
+    if stbl is not None:
+        stsd = _child(buf, stbl[0], stbl[1], b"stsd")
+        if stsd is not None and _u32be(buf, stsd[0] + 4) > 0 and stsd[0] + 16 <= stsd[1]:
+            e = stsd[0] + 8
+            entry = (e, min(e + _u32be(buf, e), stsd[1]))
+    if kind == "video":
+        tkhd = _child(buf, start, end, b"tkhd")
+        track["rotation"] = _tkhd_rotation(buf, tkhd[0]) if tkhd else 0
+        width = height = 0
+        if entry is not None and entry[0] + 36 <= entry[1]:
+            fourcc = buf[entry[0] + 4 : entry[0] + 8]
+            track["codec"] = _VIDEO_CODECS.get(fourcc, _fourcc(fourcc).strip().lower())
+            width, height = _u16be(buf, entry[0] + 32), _u16be(buf, entry[0] + 34)
+        if (not width or not height) and tkhd is not None:
+            off = tkhd[0] + (88 if buf[tkhd[0]] == 1 else 76)
+            width, height = _u32be(buf, off) >> 16, _u32be(buf, off + 4) >> 16
+        track["width"], track["height"] = width or None, height or None
+        stts = _child(buf, stbl[0], stbl[1], b"stts") if stbl else None
+        if stts is not None and timescale:
+            count = _u32be(buf, stts[0] + 4)
+            data = buf[stts[0] + 8 : min(stts[1], stts[0] + 8 + 8 * count)]
+            entries = [(n, d) for n, d in struct.iter_unpack(">II", data[: len(data) // 8 * 8]) if n]
+            track.update(_frame_timing(entries, timescale))
+    else:
+        if entry is not None:
+            track.update(_audio_entry(buf, entry[0], entry[1]))
+    return track
+
+
+def _tkhd_rotation(buf: bytes, p: int) -> int:
+    m = p + (52 if buf[p] == 1 else 40)
+    a, b = struct.unpack_from(">ii", buf, m)
+    if a == 0 and b == 0:
+        return 0
+    return round(math.degrees(math.atan2(b, a)) / 90) * 90 % 360
+
+
+def _stts_entries(buf: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """``(sample_count, sample_delta)`` runs of a time-to-sample box, empty runs dropped."""
+    count = _u32be(buf, start + 4)
+    data = buf[start + 8 : min(end, start + 8 + 8 * count)]
+    return [(n, d) for n, d in struct.iter_unpack(">II", data[: len(data) // 8 * 8]) if n]
+
+
+def _frame_timing(entries: list[tuple[int, int]], timescale: int) -> dict:
+    if not entries:
+        return {}
+    frames = sum(n for n, _ in entries)
+    total = sum(n * d for n, d in entries)
+    # Muxers often give the last frame its own duration; that alone does not make the rate variable.
+    steady = entries[:-1] if len(entries) > 1 and entries[-1][0] == 1 else entries
+    deltas = {d for _, d in steady}
+    if len(deltas) == 1 and (d := deltas.pop()):
+        return {"frames": frames, "fps": _tidy_fps(timescale / d), "variable_fps": False}
+    return {"frames": frames, "fps": _tidy_fps(frames * timescale / total) if total else None,
+            "variable_fps": True}
+
+
+# A 'moof' box indexes one fragment, a few kilobytes; one larger than this is not read into memory.
+_MOOF_MAX = 16 << 20
+# Sample-duration runs kept per track to judge the frame rate; past this many the rate is variable.
+_RUNS_MAX = 4096
+
+
+def _sample_count(moov: bytes, start: int, end: int) -> int:
+    stts = _child(moov, start, end, b"mdia", b"minf", b"stbl", b"stts")
+    return sum(n for n, _ in _stts_entries(moov, *stts)) if stts else 0
+
+
+def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movie_timescale: int,
+                   tracks: list[tuple[dict, int, int]],
+                   fragments: list[tuple[int, int, int]]) -> float | None:
+    """Add the samples of the ``moof`` fragments to ``tracks`` (each ``(track, trak start, trak end)``
+    in ``moov``); return the movie's duration.
+
+    The duration is the end of the longest track, as ffmpeg reports it (it ignores ``mvex/mehd``,
+    which is used only when no sample has a duration). Each ``moof`` is read on its own (the
+    ``mdat`` between them never is); video tracks get frames and a rate.
+    """
+    defaults, fragment_duration = {}, None
+    if mvex is not None:
+        for typ, p, _e in _boxes(moov, *mvex):
+            if typ == b"trex":
+                defaults[_u32be(moov, p + 4)] = _u32be(moov, p + 12)
+            elif typ == b"mehd":
+                fragment_duration = _u64be(moov, p + 4) if moov[p] == 1 else _u32be(moov, p + 4)
+    by_id = {}
+    for t, start, end in tracks:
+        tkhd = _child(moov, start, end, b"tkhd")
+        if tkhd is not None:
+            by_id[_u32be(moov, tkhd[0] + (20 if moov[tkhd[0]] == 1 else 12))] = t
+        mdhd = _child(moov, start, end, b"mdia", b"mdhd")
+        t["timescale"] = _u32be(moov, mdhd[0] + (20 if moov[mdhd[0]] == 1 else 12))  # _trak found it
+        stts = _child(moov, start, end, b"mdia", b"minf", b"stbl", b"stts")
+        t["runs"] = _stts_entries(moov, *stts) if stts else []
+        t["cursor"] = t["end"] = sum(n * d for n, d in t["runs"])
+    for off, hsize, size in fragments:
+        if size - hsize > _MOOF_MAX:
+            raise _Corrupt(f"'moof' box at byte {off} claims {size} bytes, more than a fragment index "
+                           "holds")
+        moof = src.exact(off + hsize, size - hsize, "'moof' box")
+        for typ, p, e in _boxes(moof, 0, len(moof)):
+            if typ != b"traf":
+                continue
+            tfhd = _child(moof, p, e, b"tfhd")
+            track = by_id.get(_u32be(moof, tfhd[0] + 4)) if tfhd else None
+            if track is None:
+                continue
+            q, flags = tfhd[0] + 8, int.from_bytes(moof[tfhd[0] + 1 : tfhd[0] + 4], "big")
+            q += (8 if flags & 1 else 0) + (4 if flags & 2 else 0)
+            default = _u32be(moof, q) if flags & 8 else defaults.get(_u32be(moof, tfhd[0] + 4), 0)
+            tfdt = _child(moof, p, e, b"tfdt")
+            if tfdt is not None:  # the fragment's start time; without it, fragments follow on
+                t0 = tfdt[0]
+                track["cursor"] = _u64be(moof, t0 + 4) if moof[t0] == 1 else _u32be(moof, t0 + 4)
+            for rtyp, r, re_ in _boxes(moof, p, e):
+                if rtyp == b"trun":
+                    _add_trun(track, moof, r, re_, default)
+            track["end"] = max(track["end"], track["cursor"])
+    ends = []
+    for t, _, _ in tracks:
+        if t["timescale"] and t["end"]:
+            t["duration_s"] = t["end"] / t["timescale"]
+            ends.append(t["duration_s"])
+        if t["type"] == "video" and t["timescale"]:
+            t.update(_frame_timing(t["runs"], t["timescale"]))
+            if t.get("variable_runs"):
+                t["variable_fps"] = True
+    if ends:
+        return max(ends)
+    return fragment_duration / movie_timescale if fragment_duration and movie_timescale else None
+
+
+def _add_trun(track: dict, moof: bytes, p: int, end: int, default: int) -> None:
+    flags, count = int.from_bytes(moof[p + 1 : p + 4], "big"), _u32be(moof, p + 4)
+    p += 8 + (4 if flags & 1 else 0) + (4 if flags & 4 else 0)
+    if not flags & 0x100:
+        runs = [(count, default)] if count else []
+    else:
+        words = (flags & 0xF00).bit_count()  # duration, size, flags, composition offset: 4 bytes each
+        if p + 4 * words * count > end:
+            raise _Corrupt("'trun' box lists more samples than it holds (corrupt or truncated)")
+        durations = struct.unpack_from(f">{words * count}I", moof, p)[::words]
+        runs = []
+        for d in durations:
+            if runs and runs[-1][1] == d:
+                runs[-1] = (runs[-1][0] + 1, d)
+            else:
+                runs.append((1, d))
+    track["cursor"] += sum(n * d for n, d in runs)
+    kept = track["runs"]
+    for n, d in runs:
+        if kept and kept[-1][1] == d:
+            kept[-1] = (kept[-1][0] + n, d)
+        else:
+            kept.append((n, d))
+    if len(kept) > _RUNS_MAX:  # keep the count and total; the rate is not steady anyway
+        frames, total = sum(n for n, _ in kept), sum(n * d for n, d in kept)
+        kept[:] = [(frames, total / frames)]
+        track["variable_runs"] = True
+
+
+def _audio_entry(buf: bytes, e: int, end: int) -> dict:
+    fourcc = buf[e + 4 : e + 8]
+    version = _u16be(buf, e + 16)
+    if version == 2 and e + 52 <= end:
+        rate = struct.unpack_from(">d", buf, e + 40)[0]
+        channels = _u32be(buf, e + 48)
+        children = e + 72
+    else:
+        channels, rate = _u16be(buf, e + 24), _u32be(buf, e + 32) >> 16
+        children = e + 36 + (16 if version == 1 else 0)
+    codec = _AUDIO_CODECS.get(fourcc)
+    if fourcc == b"mp4a":
+        codec = _esds_codec(buf, children, end) or "aac"
+    elif codec is None:
+        codec = _fourcc(fourcc).strip().lower()
+    return {"codec": codec, "sample_rate": int(rate) or None, "channels": channels or None}
+
+
+def _esds_codec(buf: bytes, start: int, end: int) -> str | None:
+    try:
+        found = _child(buf, start, end, b"esds") or _child(buf, start, end, b"wave", b"esds")
+    except _Corrupt:
+        return None
+    if found is None:
+        return None
+    p, stop = found[0] + 4, found[1]
+    while p < stop:
+        tag = buf[p]
+        p += 1
+        size = 0
+        for _ in range(4):
+            b = buf[p]
+            p += 1
+            size = size << 7 | (b & 0x7F)
+            if not b & 0x80:
+                break
+        if tag == 0x03:
+            flags = buf[p + 2]
+            p += 3 + (2 if flags & 0x80 else 0) + (2 if flags & 0x20 else 0)
+            if flags & 0x40:
+                p += 1 + buf[p]
+        elif tag == 0x04:
+            return _OTI.get(buf[p])
+        else:
+            p += size
+    return None
+
+
+def _heif(src: _Source, kind: str, fmt: str, meta: bytes) -> MediaFacts:
+    start = 4  # 'meta' is a full box: version and flags come first
+    primary = None
+    pitm = _child(meta, start, len(meta), b"pitm")
+    if pitm is not None:
+        p = pitm[0]
+        primary = _u16be(meta, p + 4) if meta[p] == 0 else _u32be(meta, p + 4)
+    ipco = _child(meta, start, len(meta), b"iprp", b"ipco")
+    if ipco is None:
+        raise _Corrupt(f"{fmt.upper()} has no item properties")
+    props = [(t, p, e) for t, p, e in _boxes(meta, ipco[0], ipco[1])]
+    wanted: list[int] | None = None
+    ipma = _child(meta, start, len(meta), b"iprp", b"ipma")
+    if ipma is not None and primary is not None:
+        p = ipma[0]
+        version, flags = meta[p], int.from_bytes(meta[p + 1 : p + 4], "big")
+        p += 4
+        count, p = _u32be(meta, p), p + 4
+        for _ in range(count):
+            item = _u32be(meta, p) if version >= 1 else _u16be(meta, p)
+            p += 4 if version >= 1 else 2
+            n, p = meta[p], p + 1
+            indices = []
+            for _ in range(n):
+                if flags & 1:
+                    indices.append(_u16be(meta, p) & 0x7FFF)
+                    p += 2
+                else:
+                    indices.append(meta[p] & 0x7F)
+                    p += 1
+            if item == primary:
+                wanted = indices
+                break
+    chosen = [props[i - 1] for i in wanted if 0 < i <= len(props)] if wanted else props
+    width = height = None
+    rotation = 0
+    for typ, p, _e in chosen:
+        if typ == b"ispe":
+            w, h = _u32be(meta, p + 4), _u32be(meta, p + 8)
+            if wanted is not None or width is None or w * h > width * height:
+                width, height = w, h
+        elif typ == b"irot" and wanted is not None:
+            rotation = (360 - 90 * (meta[p] & 3)) % 360  # irot turns anticlockwise
+    if width is None:
+        raise _Corrupt(f"{fmt.upper()} has no image size (ispe) property")
+    return _facts(src, kind, fmt, width=width, height=height, rotation=rotation)

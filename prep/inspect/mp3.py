@@ -1,0 +1,245 @@
+"""MPEG audio (MP3, including VBR, gapless and MPEG-2/2.5), and what hides behind an ID3 tag (AC-3)."""
+
+from __future__ import annotations
+
+import re
+
+from prep.model import MediaFacts
+
+from ._base import _audio_start, _Corrupt, _facts, _Source, _u32be, _u32le, _Undecided
+from .mediainfo import _general
+from .xiph import _flac
+
+# --------------------------------------------------------------------------------------------------
+# Compressed audio: mp3, flac, ogg
+
+
+_MP3_BITRATES = {
+    True: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    False: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _mp3_frame(buf: bytes, i: int) -> tuple[int, int, int, int, bool] | None:
+    """``(frame_length, sample_rate, channels, bitrate, mpeg1)`` of an MPEG audio layer III header."""
+    if i + 4 > len(buf) or buf[i] != 0xFF or (buf[i + 1] & 0xE0) != 0xE0:
+        return None
+    version, layer = (buf[i + 1] >> 3) & 3, (buf[i + 1] >> 1) & 3
+    br_index, sr_index = buf[i + 2] >> 4, (buf[i + 2] >> 2) & 3
+    if version == 1 or layer != 1 or br_index in (0, 15) or sr_index == 3:
+        return None
+    mpeg1 = version == 3
+    bitrate = _MP3_BITRATES[mpeg1][br_index] * 1000
+    rate = _MP3_RATES[version][sr_index]
+    padding = (buf[i + 2] >> 1) & 1
+    length = (144 if mpeg1 else 72) * bitrate // rate + padding
+    return length, rate, (1 if buf[i + 3] >> 6 == 3 else 2), bitrate, mpeg1
+
+
+# A frame walk (MP3s without a Xing/VBRI frame count) reads at most this many bytes of frames and
+# extrapolates the rest by size: 16 MiB is 17 minutes at 128 kb/s, far past any clip a request takes,
+# and it bounds the time and (for remote files) the download a hostile or huge file can cost.
+_MP3_WALK_BYTES = 16 << 20
+_MP3_WALK_FRAMES = 100_000  # 43 minutes at 44.1 kHz; with the resync block, bounds hostile junk too
+_MP3_WALK_CHUNK = 256 << 10
+_MP3_RESYNC_BLOCK = 4096
+_MP3_RESYNC_TRIES = 10_000  # header-like junk a walk searches through before it gives up
+# LAME's gapless numbers count the encoder delay only; decoders add this many samples of their own.
+_MP3_DECODER_DELAY = 529
+
+
+def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
+    start = _audio_start(src)
+    if start >= src.size:
+        raise _Corrupt("MP3 has tags but no audio (truncated)")
+    if start:
+        other = _behind_id3(src, start)
+        if other is not None:
+            return other
+    window = src.at(start, 65536)
+    frame = None
+    for i in range(len(window) - 4):
+        if window[i] != 0xFF:
+            continue
+        frame = _mp3_frame(window, i)
+        if frame is None:
+            continue
+        nxt = src.at(start + i + frame[0], 4)
+        if len(nxt) < 4 or _mp3_frame(nxt, 0) is not None:
+            start += i
+            break
+        frame = None
+    if frame is None:
+        if start:  # an ID3 tag in front of something that is not MPEG audio
+            return _facts(src, "audio", None, has_audio=True, problem=(
+                "the audio after the ID3 tag is neither MP3 nor a format the inspector recognises"))
+        raise _Undecided
+    length, rate, channels, _bitrate, mpeg1 = frame
+    spf = 1152 if mpeg1 else 576
+    end = _mp3_audio_end(src, start)
+    first = src.exact(start, min(length, 200), "MP3 frame")
+    side = (32 if channels == 2 else 17) if mpeg1 else (17 if channels == 2 else 9)
+    tag = first[4 + side : 8 + side]
+    frames = claimed = None
+    skip = trim = 0  # samples a decoder drops at the start and at the end (LAME gapless numbers)
+    if tag in (b"Xing", b"Info") and len(first) >= 12 + side:
+        flags = _u32be(first, 8 + side)
+        p = 12 + side
+        if flags & 1:
+            frames, p = _u32be(first, p), p + 4
+        if flags & 2:
+            claimed, p = _u32be(first, p), p + 4
+        p += (100 if flags & 4 else 0) + (4 if flags & 8 else 0)
+        # ffmpeg trusts the delay/padding only from these encoders (mp3dec.c, mp3_parse_info_tag).
+        if first[p : p + 4] in (b"LAME", b"Lavf", b"Lavc") and p + 24 <= len(first):
+            delays = int.from_bytes(first[p + 21 : p + 24], "big")
+            skip, trim = (delays >> 12) + _MP3_DECODER_DELAY, (delays & 0xFFF) - _MP3_DECODER_DELAY
+        # ffmpeg takes a file over 1/16 longer than the header says (tags included) for MP3s joined
+        # end to end, and plays every frame it finds, padding and all (mp3dec.c); so do we.
+        rest = src.size - start - 4
+        if claimed and rest > claimed and rest - claimed > claimed >> 4:
+            frames = trim = 0
+    elif first[36:40] == b"VBRI":
+        claimed, frames = _u32be(first, 46), _u32be(first, 50)
+    if frames and not (claimed is not None and claimed > end - start):
+        samples = max(0, frames * spf - skip - trim)
+    else:
+        # No frame count, or the file holds fewer bytes than the header says (cut short: the frames
+        # that are there still play, as a decoder would play them): count the frames.
+        begin = start + (length if tag in (b"Xing", b"Info") or first[36:40] == b"VBRI" else 0)
+        counted = _mp3_walk(src, begin, end, src.at(start, 4), spf)
+        if frames:  # a decoder that reaches the last frame the header counts trims its padding
+            counted = min(counted, frames * spf - trim)
+        samples = max(0, counted - skip)
+    return _facts(src, kind, fmt, codec="mp3", sample_rate=rate, channels=channels,
+                  duration_s=samples / rate, has_audio=True)
+
+
+def _behind_id3(src: _Source, start: int) -> MediaFacts | None:
+    """Facts for a non-MP3 payload behind an ID3v2 tag (FLAC, AC-3, …), or None when it may be MP3."""
+    payload = src.at(start, 4096)
+    if payload[:4] == b"fLaC":
+        return _flac(src, "audio", "flac", start)
+    if payload[:2] == b"\x0b\x77":
+        return _ac3(src, start)
+    if _mp3_frame(payload, 0) is not None:
+        return None
+    from .sniff import sniff
+
+    kind, fmt = sniff(payload)
+    if fmt is not None and fmt != "mp3":  # as when the tag is small enough for sniff() to see past
+        return _general(src, kind, fmt)
+    return None
+
+
+def _mp3_audio_end(src: _Source, start: int) -> int:
+    """End of the MPEG audio: the file end less any ID3v1 and APEv2 tags (in either order)."""
+    end = src.size
+    for _ in range(4):
+        if end - 128 >= start and src.at(end - 128, 3) == b"TAG":
+            end -= 128
+            continue
+        footer = src.at(end - 32, 32)
+        if len(footer) == 32 and footer[:8] == b"APETAGEX":
+            size, flags = _u32le(footer, 12), _u32le(footer, 20)
+            total = size + (32 if flags & 0x80000000 else 0)  # the footer's size excludes a header
+            if 32 <= size and end - total >= start:
+                end -= total
+                continue
+        break
+    return end
+
+
+def _mp3_walk(src: _Source, start: int, end: int, header: bytes, spf: int) -> int:
+    """Samples in the MPEG audio frames from ``start`` to ``end``, counted frame by frame.
+
+    Frames must share the first frame's version, layer and sample rate (ffmpeg's rule too); junk
+    between frames is skipped by searching for the next header that another header follows. Past
+    ``_MP3_WALK_BYTES`` or ``_MP3_WALK_FRAMES`` the rest is extrapolated from the average frame size.
+    """
+    same1, same2 = header[1] & 0xFE, header[2] & 0x0C
+    version = (header[1] >> 3) & 3
+    rate = _MP3_RATES[version][same2 >> 2]
+    coef = 144 if version == 3 else 72
+    bitrates = _MP3_BITRATES[version == 3]
+    lengths = [0] * 256  # third header byte → frame length, 0 where the byte is not a valid header
+    for b in range(256):
+        if (b & 0x0C) == same2 and 0 < (b >> 4) < 15:
+            lengths[b] = coef * bitrates[b >> 4] * 1000 // rate + ((b >> 1) & 1)
+    valid = b"".join(re.escape(bytes([b])) for b in range(256) if lengths[b])
+    second = re.escape(bytes([same1, same1 | 1]))  # the CRC-protection bit may differ
+    pattern = re.compile(b"\\xff[" + second + b"][" + valid + b"]", re.DOTALL)
+    tries = [_MP3_RESYNC_TRIES]
+    limit = min(end, start + _MP3_WALK_BYTES)
+    frames, pos, base, buf = 0, start, start, b""
+    while pos < limit and frames < _MP3_WALK_FRAMES:
+        i = pos - base
+        if i + 4 > len(buf):
+            base, buf, i = pos, src.at(pos, min(_MP3_WALK_CHUNK, limit + 4 - pos)), 0
+            if len(buf) < 4:
+                break
+        n = lengths[buf[i + 2]] if buf[i] == 0xFF and (buf[i + 1] & 0xFE) == same1 else 0
+        if n:
+            if pos + n > end:  # a frame cut off by the file end: ffmpeg still decodes it
+                frames += 1
+                break
+            frames += 1
+            pos += n
+            continue
+        found = _mp3_resync(src, pos + 1, limit, pattern, tries)
+        if found is None:
+            break
+        pos = found
+    if pos < end and (pos >= limit or frames >= _MP3_WALK_FRAMES):
+        return round(frames * spf * (end - start) / (pos - start))
+    return frames * spf
+
+
+def _mp3_resync(src: _Source, pos: int, end: int, header: re.Pattern, tries: list[int]) -> int | None:
+    """Offset of the next frame header at or after ``pos`` that a second header follows, or None.
+
+    ``header`` matches a whole valid header; ``tries[0]`` is how many candidates may still fail
+    (shared by one walk, so a file of near-headers costs a bounded time).
+    """
+    while pos + 4 <= end:
+        block = src.at(pos, _MP3_RESYNC_BLOCK)
+        for m in header.finditer(block):
+            at = pos + m.start()
+            frame = _mp3_frame(block, m.start())
+            if frame is None:  # the block ends inside this header; the next block starts before it
+                continue
+            n = frame[0]
+            if at + n >= end or header.match(src.at(at + n, 4)):
+                return at
+            tries[0] -= 1
+            if tries[0] <= 0:
+                return None
+        if len(block) < _MP3_RESYNC_BLOCK:
+            return None
+        pos += len(block) - 3
+    return None
+
+
+_AC3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640)
+
+
+def _ac3(src: _Source, start: int) -> MediaFacts:
+    """AC-3 (Dolby Digital) at ``start``: a constant bit rate, so the size gives the duration."""
+    h = src.exact(start, 8, "AC-3 frame header")
+    fscod, frmsizecod, bsid = h[4] >> 6, h[4] & 0x3F, h[5] >> 3
+    if bsid > 10:
+        return _facts(src, "audio", "eac3", codec="eac3", has_audio=True)
+    if fscod == 3 or frmsizecod >> 1 >= len(_AC3_KBPS):
+        raise _Corrupt("AC-3 frame header is invalid")
+    rate = (48000, 44100, 32000)[fscod]
+    bits = int.from_bytes(h[6:8], "big")  # acmod (3 bits), then the mix levels it calls for, then lfeon
+    acmod, shift = bits >> 13, 12
+    shift -= 2 if acmod & 1 and acmod != 1 else 0
+    shift -= 2 if acmod & 4 else 0
+    shift -= 2 if acmod == 2 else 0
+    channels = (2, 1, 2, 3, 3, 4, 4, 5)[acmod] + ((bits >> shift) & 1)
+    bitrate = _AC3_KBPS[frmsizecod >> 1] * 1000
+    end = _mp3_audio_end(src, start)
+    return _facts(src, "audio", "ac3", codec="ac3", sample_rate=rate, channels=channels,
+                  duration_s=(end - start) * 8 / bitrate, has_audio=True)

@@ -1,0 +1,136 @@
+"""RIFF containers: WAV (and RF64) audio, AVI video."""
+
+from __future__ import annotations
+
+import struct
+
+from prep.model import MediaFacts
+
+from ._base import _Corrupt, _facts, _Source, _tidy_fps, _u16le, _u32le, _u64le
+
+# --------------------------------------------------------------------------------------------------
+# RIFF: wav and avi
+
+
+def _check_riff_size(src: _Source) -> None:
+    declared = _u32le(src.head, 4)
+    if src.head[:4] == b"RIFF" and declared not in (0, 0xFFFFFFFF) and declared + 8 > src.size:
+        raise _Corrupt(f"RIFF header claims {declared + 8} bytes but the file has {src.size} (truncated)")
+
+
+def _riff_chunks(src: _Source, start: int, end: int, limit: int = 4096):
+    off = start
+    for _ in range(limit):
+        if off + 8 > end:
+            return
+        hdr = src.at(off, 12)
+        if len(hdr) < 8:
+            return
+        cid, size = hdr[:4], _u32le(hdr, 4)
+        yield cid, off + 8, size, hdr[8:12]
+        off += 8 + size + (size & 1)
+
+
+_WAVE_CODECS = {1: "pcm", 3: "pcm", 6: "pcm_alaw", 7: "pcm_mulaw", 2: "adpcm_ms", 0x11: "adpcm_ima",
+                0x55: "mp3", 0xFF: "aac", 0x2000: "ac3"}
+
+
+def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
+    fmt_chunk = data = fact = None
+    ds64_data = None
+    for cid, off, size, _ in _riff_chunks(src, 12, src.size):
+        if cid == b"ds64":
+            ds64_data = _u64le(src.exact(off, 28, "RF64 ds64 chunk"), 8)
+        elif cid == b"fmt ":
+            fmt_chunk = src.exact(off, min(size, 40), "WAV fmt chunk")
+        elif cid == b"fact":
+            fact = _u32le(src.exact(off, 4, "WAV fact chunk"), 0)
+        elif cid == b"data":
+            if size == 0xFFFFFFFF and ds64_data is not None:
+                size = ds64_data
+            data = (off, size)
+            break
+    if fmt_chunk is None or len(fmt_chunk) < 16:
+        raise _Corrupt("WAV has no format chunk before its data")
+    if data is None:
+        raise _Corrupt("WAV has no data chunk")
+    tag, channels, rate, byte_rate = struct.unpack_from("<HHII", fmt_chunk)
+    if tag == 0xFFFE and len(fmt_chunk) >= 26:
+        tag = _u16le(fmt_chunk, 24)
+    off, size = data
+    available = src.size - off
+    if size in (0, 0xFFFFFFFF):  # written by a streaming writer that never came back to fix it
+        size = available
+    elif size > available:
+        raise _Corrupt(f"audio shorter than its header claims: data chunk claims {size} bytes, "
+                       f"file has {available} (truncated)")
+    if tag not in (1, 3) and fact and rate:
+        duration = fact / rate
+    else:
+        duration = size / byte_rate if byte_rate else None
+    return _facts(src, kind, fmt, codec=_WAVE_CODECS.get(tag, f"wave_0x{tag:04x}"),
+                  sample_rate=rate or None, channels=channels or None, duration_s=duration,
+                  has_audio=True)
+
+
+_AVI_VIDEO = {"h264": "h264", "x264": "h264", "avc1": "h264", "hevc": "hevc", "hev1": "hevc",
+              "h265": "hevc", "xvid": "mpeg4", "divx": "mpeg4", "dx50": "mpeg4", "fmp4": "mpeg4",
+              "mp4v": "mpeg4", "mjpg": "mjpeg", "ffv1": "ffv1", "vp80": "vp8", "vp90": "vp9",
+              "av01": "av1", "mpg2": "mpeg2video"}
+
+
+def _avi(src: _Source, kind: str, fmt: str) -> MediaFacts:
+    _check_riff_size(src)
+    hdrl = None
+    for cid, off, size, form in _riff_chunks(src, 12, src.size, limit=64):
+        if cid == b"LIST" and form == b"hdrl":
+            hdrl = src.exact(off, size, "AVI header list")
+            break
+    if hdrl is None:
+        raise _Corrupt("AVI has no header list")
+    video = audio = None
+    total_frames = None
+    stream_type = None
+    i = 4
+    while i + 8 <= len(hdrl):
+        cid, size = hdrl[i : i + 4], _u32le(hdrl, i + 4)
+        body = hdrl[i + 8 : i + 8 + size]
+        if cid == b"LIST":
+            i += 12  # descend into strl / odml
+            continue
+        if cid == b"strh":
+            stream_type = body[:4]
+            scale, rate, length = _u32le(body, 20), _u32le(body, 24), _u32le(body, 32)
+            info = {"handler": body[4:8], "scale": scale, "rate": rate, "length": length}
+            if stream_type == b"vids" and video is None:
+                video = info
+            elif stream_type == b"auds" and audio is None:
+                audio = info
+            else:
+                stream_type = None
+        elif cid == b"strf" and stream_type is not None:
+            target = video if stream_type == b"vids" else audio
+            if stream_type == b"vids" and len(body) >= 20:
+                target.update(width=_u32le(body, 4), height=abs(struct.unpack_from("<i", body, 8)[0]),
+                              compression=body[16:20])
+            elif stream_type == b"auds" and len(body) >= 8:
+                target.update(tag=_u16le(body, 0), channels=_u16le(body, 2), sample_rate=_u32le(body, 4))
+            stream_type = None
+        elif cid == b"dmlh":
+            total_frames = _u32le(body, 0)
+        i += 8 + size + (size & 1)
+    fields: dict = {"has_video": video is not None, "has_audio": audio is not None}
+    if video is not None and video["rate"] and video["scale"]:
+        frames = total_frames or video["length"]
+        fps = video["rate"] / video["scale"]
+        fourcc = (video.get("compression") or video["handler"]).decode("latin-1").lower()
+        fields.update(codec=_AVI_VIDEO.get(fourcc, fourcc.strip() or None), width=video.get("width"),
+                      height=video.get("height"), fps=_tidy_fps(fps), frames=frames,
+                      duration_s=frames / fps)
+    elif audio is not None and audio["rate"]:
+        fields["duration_s"] = audio["length"] * audio["scale"] / audio["rate"]
+    if audio is not None:
+        fields.update(sample_rate=audio.get("sample_rate"), channels=audio.get("channels"))
+        if video is None:
+            fields["codec"] = _WAVE_CODECS.get(audio.get("tag", 0))
+    return _facts(src, kind, fmt, **fields)
