@@ -39,7 +39,7 @@ from prep.model import MediaFacts
 __all__ = ["FactsCache", "default_cache_root"]
 
 # Bump when the inspector starts reporting different facts for the same bytes.
-INSPECTOR_REVISION = 5
+INSPECTOR_REVISION = 6
 # Bump when the layout of a bucket file changes (2: entries as tuples in the bucket's one payload).
 FORMAT_REVISION = 2
 _FIELDS = MediaFacts._fields

@@ -124,13 +124,15 @@ class MediaFacts:
 
     ``kind`` is ``image``, ``video`` or ``audio`` (None when the content is not recognised);
     ``format`` the container or image format in lower case (``jpeg``, ``png``, ``mp4``, ``mov``,
-    ``wav``, ``mp3``...); ``problem`` is set when the file is empty, truncated or not decodable.
+    ``wav``, ``mp3``...); ``codec`` and ``audio_codec`` use ffmpeg's codec names (``h264``, ``hevc``,
+    ``aac``, ``mp3``, ``pcm``...); ``problem`` is set when the file is empty, truncated or not decodable.
     """
 
     kind: str | None
     format: str | None
     bytes: int
-    codec: str | None = None
+    codec: str | None = None  # the video codec; for audio-only files, the audio codec
+    audio_codec: str | None = None  # the first audio track's codec, in any kind of file
     width: int | None = None
     height: int | None = None
     duration_s: float | None = None

@@ -65,8 +65,7 @@ def stored_entry(path: Path, values: tuple) -> tuple:
 
 def png_values(width: int, source: Path) -> tuple:
     """What put() stores for a 20-pixel-high PNG ``width`` wide: every field, source the key."""
-    return ("image", "png", 100, None, width, 20, None, None, False, None, None, False, False, 0, None, None,
-            os.path.abspath(source))
+    return tuple(MediaFacts("image", "png", 100, width=width, height=20, source=os.path.abspath(source)))
 
 
 def write_bucket(root: Path, path: Path, rows: dict, schema: str = fc._SCHEMA) -> Path:

@@ -93,6 +93,8 @@ def _one_line(text: str) -> str:
 
 
 def _facts(src: _Source, kind: str | None, fmt: str | None, **fields) -> MediaFacts:
+    if kind == "audio" and "audio_codec" not in fields and fields.get("codec"):
+        fields["audio_codec"] = fields["codec"]
     return MediaFacts(kind, fmt, src.size, source=src.name, **fields)
 
 

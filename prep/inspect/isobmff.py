@@ -207,7 +207,8 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, i
                       fps=video.get("fps"), variable_fps=video.get("variable_fps", False),
                       frames=video.get("frames"), rotation=video["rotation"])
     if audio is not None:
-        fields.update(sample_rate=audio.get("sample_rate"), channels=audio.get("channels"))
+        fields.update(sample_rate=audio.get("sample_rate"), channels=audio.get("channels"),
+                      audio_codec=audio["codec"])
         if video is None:
             fields["codec"] = audio["codec"]
     return _facts(src, kind, fmt, **fields)

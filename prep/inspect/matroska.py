@@ -141,7 +141,8 @@ def _matroska(src: _Source, kind: str, fmt: str) -> MediaFacts:
                       height=video.get("height"), fps=_tidy_fps(1e9 / dd) if dd else None)
     if audio is not None:
         rate = audio.get("sample_rate")
-        fields.update(sample_rate=int(rate) if rate else 8000, channels=audio.get("channels", 1))
+        fields.update(sample_rate=int(rate) if rate else 8000, channels=audio.get("channels", 1),
+                      audio_codec=_matroska_codec(audio.get("codec_id", "")))
         if video is None:
             fields["codec"] = _matroska_codec(audio.get("codec_id", ""))
     return _facts(src, kind, fmt, **fields)

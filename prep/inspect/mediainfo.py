@@ -63,9 +63,10 @@ def _general(src: _Source, kind: str | None, fmt: str | None) -> MediaFacts:
                       frames=_int(v.frame_count), rotation=int(_number(v.rotation) or 0) % 360)
     if audios:
         a = audios[0]
-        fields.update(sample_rate=_int(a.sampling_rate), channels=_int(a.channel_s))
+        codec = _MEDIAINFO_CODECS.get((a.format or "").lower(), (a.format or "").lower() or None)
+        fields.update(sample_rate=_int(a.sampling_rate), channels=_int(a.channel_s), audio_codec=codec)
         if not videos:
-            fields["codec"] = _MEDIAINFO_CODECS.get((a.format or "").lower(), (a.format or "").lower() or None)
+            fields["codec"] = codec
     problem = None
     if general is not None and str(getattr(general, "istruncated", "") or "").lower() == "yes":
         problem = "file is truncated"

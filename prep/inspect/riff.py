@@ -130,7 +130,8 @@ def _avi(src: _Source, kind: str, fmt: str) -> MediaFacts:
     elif audio is not None and audio["rate"]:
         fields["duration_s"] = audio["length"] * audio["scale"] / audio["rate"]
     if audio is not None:
-        fields.update(sample_rate=audio.get("sample_rate"), channels=audio.get("channels"))
+        fields.update(sample_rate=audio.get("sample_rate"), channels=audio.get("channels"),
+                      audio_codec=_WAVE_CODECS.get(audio.get("tag", 0)))
         if video is None:
             fields["codec"] = _WAVE_CODECS.get(audio.get("tag", 0))
     return _facts(src, kind, fmt, **fields)
