@@ -145,10 +145,10 @@ class MediaFacts:
     rotation: int = 0
     frames: int | None = None
     problem: str | None = None
-    source: str | None = None
     # Why facts a parser would normally give are missing though the file may be fine (the fallback
     # reader is not installed, or ran out of time or memory): the rules say they could not judge.
     unjudged: str | None = None
+    source: str | None = None
 
 
 @record
