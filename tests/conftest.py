@@ -70,3 +70,14 @@ def run_subprocess(*args, stdin: bytes = b"", cwd=None, env=None, timeout=60) ->
     proc = subprocess.run([sys.executable, "-m", "prep", *map(str, args)], input=stdin, capture_output=True,
                           cwd=cwd, env=full_env, timeout=timeout)
     return CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+# The oracle suite (tests/oracle/, marker ``oracle``): prep.inspect compared with independent readers
+# on generated and downloaded media. ``python -m pytest -m oracle`` runs it alone.
+_ORACLE_DIR = Path(__file__).resolve().parent / "oracle"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _ORACLE_DIR in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.oracle)
