@@ -13,7 +13,7 @@ import sys
 from .dialects import infer_profile, parse
 from .document import locate, parse_json
 from .engine import evaluate
-from .model import SEVERITY_RANK, Finding, PrepError, Result, record
+from .model import SEVERITY_RANK, Finding, PrepError, Record, Result, record
 from .paths import describe_os_error
 from .resolve import needs_inspection
 from .ruleset import DEFAULT_PROFILE, Profile, RuleBook, select
@@ -22,7 +22,7 @@ STDIN = "-"
 
 
 @record
-class ReadError:
+class ReadError(Record):
     """A path that could not be checked at all (missing, unreadable, not a file)."""
 
     path: str
@@ -272,7 +272,7 @@ def _path_matches(path: str, glob: str) -> bool:
 
 
 @record
-class MediaReport:
+class MediaReport(Record):
     """What ``inspect`` learned about one media file."""
 
     path: str
@@ -309,7 +309,7 @@ def _check_chunk(paths: list[str]) -> tuple[list, str | None]:
 
 
 @record
-class Batch:
+class Batch(Record):
     """The outcomes of a batch in source order, and (when workers encoded them) their encodings."""
 
     outcomes: list

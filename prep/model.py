@@ -10,8 +10,39 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+TYPE_CHECKING = False  # true for type checkers only: importing typing costs start-up time (bench/)
+if TYPE_CHECKING:  # type checkers see records as the frozen dataclasses and named tuples they are
+    from collections.abc import Iterator
+    from typing import Any, ClassVar, Self, TypeVar, dataclass_transform
 
-def record(cls):
+    _T = TypeVar("_T")
+
+    @dataclass_transform(frozen_default=True)
+    def record(cls: type[_T]) -> type[_T]: ...
+
+    class Record:
+        """What every record also is at run time: a named tuple."""
+
+        _fields: ClassVar[tuple[str, ...]]
+
+        def _replace(self, **changes: Any) -> Self: ...
+        def _asdict(self) -> dict[str, Any]: ...
+        def __iter__(self) -> Iterator[Any]: ...
+        def __getitem__(self, index: Any) -> Any: ...
+        def __len__(self) -> int: ...
+
+else:
+
+    def record(cls):
+        return _record(cls)
+
+    class Record:
+        """Base class of records for type checkers; :func:`record` builds the real class."""
+
+        __slots__ = ()
+
+
+def _record(cls):
     """Turn an annotated class into a frozen record: a named tuple with the class's fields (in
     order, with their defaults), docstring and methods. Records equal only records of their own type."""
     own = cls.__dict__
@@ -48,7 +79,7 @@ class PrepError(Exception):
 
 
 @record
-class Param:
+class Param(Record):
     """One top-level parameter occurrence, as written.
 
     ``name`` is the canonical (content-array) name, ``key`` the dotted key as written in the dialect
@@ -62,7 +93,7 @@ class Param:
 
 
 @record
-class Item:
+class Item(Record):
     """One entry of the canonical content array.
 
     ``type`` is the item type as written (``None`` when missing or not a string); ``payload_ok`` says
@@ -90,7 +121,7 @@ class Item:
 
 
 @record
-class Request:
+class Request(Record):
     """A request in canonical form: parameters and content items, each with its source pointer.
 
     ``dialect`` is the shape it was parsed from; ``document`` the parsed JSON object as written.
@@ -119,7 +150,7 @@ class Request:
 
 
 @record
-class MediaFacts:
+class MediaFacts(Record):
     """What the inspector learned about one media file, from its content (never its extension).
 
     ``kind`` is ``image``, ``video`` or ``audio`` (None when the content is not recognised);
@@ -152,7 +183,7 @@ class MediaFacts:
 
 
 @record
-class MediaMissing:
+class MediaMissing(Record):
     """Media a request points at that could not be reached: a local path that is not a readable
     file, or (with --remote) a URL that did not answer. ``status`` is the HTTP status when there was
     one; ``network`` says no server answered at all."""
@@ -164,7 +195,7 @@ class MediaMissing:
 
 
 @record
-class Rule:
+class Rule(Record):
     """One declarative rule as loaded from ``rules/*.toml``, after ``extends`` is resolved."""
 
     id: str
@@ -185,7 +216,7 @@ class Rule:
 
 
 @record
-class Finding:
+class Finding(Record):
     """One thing wrong with a request: which rule, where (RFC 6901 pointer), and what was expected."""
 
     rule: str
@@ -204,7 +235,7 @@ class Finding:
 
 
 @record
-class Result:
+class Result(Record):
     """The outcome of checking one request file."""
 
     path: str

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 from .checks import CHECKS, compile_condition
-from .model import SEVERITY_RANK, PrepError, Rule, record
+from .model import SEVERITY_RANK, PrepError, Record, Rule, record
 from .rulefile import kind_of, read_toml, validate_file_shape, validate_rule
 
 BASE = "seedance-2.0"  # the common rule set, which is also the root model family
@@ -28,7 +28,7 @@ _MAX_VARIANT_HOPS = 4
 
 
 @record
-class Profile:
+class Profile(Record):
     """A resolved rule set for one API and one model family: its data and its rules, in catalogue order."""
 
     name: str

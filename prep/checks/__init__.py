@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ..model import record
+from ..model import Record, record
 from ..pointer import unescape
 
 MISSING = object()
@@ -20,7 +20,7 @@ MB = 1024 * 1024  # sizes in messages are binary megabytes
 
 
 @record
-class CheckKind:
+class CheckKind(Record):
     name: str
     fn: object
     options: dict  # option name -> (type spec, required)
