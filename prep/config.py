@@ -55,7 +55,7 @@ def _parse(path: str, table_path: tuple[str, ...]) -> dict | None:
 
     try:
         with open(path, encoding="utf-8") as fh:
-            data = tomllib.loads(fh.read())
+            data: object = tomllib.loads(fh.read())
     except tomllib.TOMLDecodeError as exc:
         raise PrepError(f"{path}: invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -100,7 +100,7 @@ def load_config(explicit: str | None = None, start: str | None = None) -> Config
         path = explicit
         if not os.path.isfile(path):
             raise PrepError(f"{explicit}: config file not found")
-        table = ("tool", "seedance-prep") if os.path.basename(path) == "pyproject.toml" else ()
+        table: tuple[str, ...] = ("tool", "seedance-prep") if os.path.basename(path) == "pyproject.toml" else ()
         data = _parse(path, table)
         if data is None:
             raise PrepError(f"{explicit}: has no [tool.seedance-prep] table")
@@ -120,7 +120,7 @@ def load_config(explicit: str | None = None, start: str | None = None) -> Config
             raise PrepError(f"{path}: unknown setting '{raw_key}' (known: {', '.join(_KEYS)})")
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
             raise PrepError(f"{path}: '{raw_key}' must be {want.__name__.replace('dict', 'a table')}")
-        if want is list and not all(isinstance(v, str) for v in value):
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise PrepError(f"{path}: '{raw_key}' must be a list of strings")
         setattr(config, key.replace("-", "_"), value)
     if config.fail_on not in (None, "error", "warning"):

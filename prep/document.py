@@ -290,9 +290,9 @@ def locate(text: str, pointers, document: dict | None = None) -> dict[str, tuple
             if not key or "~" in key or _resolve(document, p) is _ABSENT:
                 continue
             quoted = f'"{key}"'
-            at = text.find(quoted)
-            if at >= 0 and text.find(quoted, at + 1) < 0 and text[at + len(quoted):at + len(quoted) + 64].lstrip()[:1] == ":":
-                found[p] = at
+            start = text.find(quoted)
+            if start >= 0 and text.find(quoted, start + 1) < 0 and text[start + len(quoted):start + len(quoted) + 64].lstrip()[:1] == ":":
+                found[p] = start
     wanted_rest = {p for p in wanted if p not in found}
     if text and wanted_rest:
         # Every ancestor too, so an absent pointer falls back to its parent in the same pass.

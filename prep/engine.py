@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from .checks.media import impossible
-from .model import MEDIA_TYPES, Finding, MediaFacts, Request
+from .model import MEDIA_TYPES, Finding, Item, MediaFacts, Request
 from .ruleset import Profile
 
 FRAME_ROLES = ("first_frame", "last_frame")
@@ -39,17 +39,21 @@ class Context:
         self.params: dict[str, list] = {}  # canonical name → occurrences, top level first
         for p in request.params if request is not None else ():
             self.params.setdefault(p.name, []).append(p)
-        self.texts, self.images, self.videos, self.audios, self.media = [], [], [], [], []
+        self.texts: list[Item] = []
+        self.images: list[Item] = []
+        self.videos: list[Item] = []
+        self.audios: list[Item] = []
+        self.media: list[Item] = []
         groups = {"image_url": self.images, "video_url": self.videos, "audio_url": self.audios}
         for item in request.items if request is not None else ():
-            group = groups.get(item.type)
+            group = groups.get(item.type) if item.type is not None else None
             if group is not None:
                 group.append(item)
                 self.media.append(item)
             elif item.type == "text" and item.problem is None:
                 self.texts.append(item)
         self.mode = detect_mode(request) if request is not None else None
-        self._estimate = False  # computed when first asked for (text reports never show it)
+        self._estimate: dict | None | bool = False  # computed when first asked for (text reports never show it)
 
     @property
     def estimate(self) -> dict | None:
@@ -57,7 +61,7 @@ class Context:
         if self._estimate is False:
             request = self.request
             self._estimate = estimate(request, self.profile, self.facts, self.params) if request is not None else None
-        return self._estimate
+        return self._estimate  # type: ignore[return-value]  # no longer False here
 
     def param(self, name: str):
         """The first occurrence of canonical parameter ``name``, or None."""

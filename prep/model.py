@@ -130,12 +130,12 @@ class Request(Record):
     dialect: str
     params: tuple[Param, ...]
     items: tuple[Item, ...]
-    document: dict = None
+    document: dict | None = None
 
     def __eq__(self, other) -> bool:  # the document as written is not part of the canonical request
         return type(other) is Request and self[:3] == other[:3]
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as its document is
 
     def param(self, name: str) -> Param | None:
         """The first occurrence of canonical parameter ``name`` (top level before nested)."""
@@ -204,7 +204,7 @@ class Rule(Record):
     check: str
     message: str
     summary: str
-    options: dict = None
+    options: dict | None = None
     scope: str = "request"
     fixable: bool = False
     fix: str = ""

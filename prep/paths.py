@@ -56,4 +56,4 @@ def describe_os_error(exc: OSError) -> str:
         errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
         errno.EISDIR: "is a directory",
         errno.ENAMETOOLONG: "file name too long",
-    }.get(exc.errno, exc.strerror or str(exc))
+    }.get(exc.errno or 0, exc.strerror or str(exc))

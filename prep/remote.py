@@ -23,6 +23,7 @@ import ipaddress
 import re
 import socket
 import time
+from collections.abc import Iterator
 from urllib.parse import urljoin, urlsplit
 
 from prep.model import MediaFacts, PrepError
@@ -114,7 +115,7 @@ class _Fetcher:
         self.blocks: dict[int, bytes] = {}  # offset → bytes fetched there by range requests
         # For a server that ignores Range: the open response, read from byte 0 only as far as needed.
         self.stream = None
-        self.chunks = None
+        self.chunks: Iterator[bytes] | None = None
         self.prefix = bytearray()
 
     # -- requests ----------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ class _Fetcher:
 
         try:
             while len(self.prefix) < upto:
-                chunk = next(self.chunks, None)
+                chunk = next(self.chunks, None) if self.chunks is not None else None
                 if chunk is None:
                     break
                 self.prefix += chunk
@@ -323,7 +324,7 @@ def _resolve(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     seen: list[str] = []
     for info in infos:
-        address = info[4][0].split("%", 1)[0]
+        address = str(info[4][0]).split("%", 1)[0]
         if address not in seen:
             seen.append(address)
     return seen

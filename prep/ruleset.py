@@ -16,6 +16,7 @@ change: one family file plus its ids in the profiles. File kinds and validation:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from .checks import CHECKS, compile_condition
 from .model import SEVERITY_RANK, PrepError, Record, Rule, record
@@ -287,7 +288,7 @@ class RuleBook:
     family id) come from the user's config.
     """
 
-    def __init__(self, extra_files: list[str | os.PathLike] = (), aliases: dict | None = None):
+    def __init__(self, extra_files: Sequence[str | os.PathLike] = (), aliases: dict | None = None):
         builtin_raw, resolved = _cached_builtin()
         if extra_files or aliases:
             import copy
@@ -399,7 +400,8 @@ def _to_profile(name: str, title: str, data: dict, merged: dict, family: str) ->
 
 
 def _profile(name: str, title: str, data: dict, rules: tuple[Rule, ...], family: str = BASE) -> Profile:
-    plan, media_plan = [], []
+    plan: list[tuple] = []
+    media_plan: list[tuple] = []
     for rule in rules:
         kind = CHECKS[rule.check]
         options = kind.prepare(rule.options) if kind.prepare else rule.options

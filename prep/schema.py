@@ -222,8 +222,8 @@ def _type(spec) -> dict:
 def _int_range(o: dict) -> list[dict]:
     lo, hi = o.get("enforced_min", o["min"]), o.get("enforced_max", o["max"])
     also = o.get("also", [])
-    judged = {"type": "integer", "not": {"enum": also}} if also else {"type": "integer"}
-    out = [{"if": judged, "then": {"minimum": lo, "maximum": hi}}]
+    judged: dict = {"type": "integer", "not": {"enum": also}} if also else {"type": "integer"}
+    out: list[dict] = [{"if": judged, "then": {"minimum": lo, "maximum": hi}}]
     if o.get("strings"):
         out.append({"pattern": _integer_pattern([(math.ceil(lo), math.floor(hi)), *((a, a) for a in also)])})
     return out
@@ -446,7 +446,7 @@ def request_schema(book: RuleBook, name: str, get=None) -> dict:
 
     branches = []
     for family in families:
-        ways = [(family, None)] if ids[family] or family == default else []
+        ways: list[tuple[str, dict | None]] = [(family, None)] if ids[family] or family == default else []
         ways += [(parent, v) for parent in families for v in switches(parent)
                  if v["family"] == family and (ids[parent] or parent == default)]
         if not ways:

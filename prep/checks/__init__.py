@@ -11,6 +11,7 @@ No provider number lives here: limits, enumerations and patterns arrive as optio
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from ..model import Record, record
 from ..pointer import unescape
@@ -22,12 +23,12 @@ MB = 1024 * 1024  # sizes in messages are binary megabytes
 @record
 class CheckKind(Record):
     name: str
-    fn: object
+    fn: Callable
     options: dict  # option name -> (type spec, required)
     fields: frozenset
     scope: str = "request"
-    prepare: object = None  # options → the form ``fn`` reads (compiled once per profile, not per request)
-    gate: object = None  # options → ("param", name) or ("attr", context attribute) the check cannot fire without
+    prepare: Callable | None = None  # options → the form ``fn`` reads (compiled once per profile, not per request)
+    gate: Callable | None = None  # options → ("param", name) or ("attr", context attribute) the check cannot fire without
 
 
 CHECKS: dict[str, CheckKind] = {}

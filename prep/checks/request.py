@@ -86,7 +86,8 @@ def _prepare_types(o: dict) -> dict:
     specs = {}
     for key, spec in o["types"].items():
         if isinstance(spec, dict):
-            allowed, max_length = (spec["type"],), spec.get("max_length")
+            allowed: tuple[str, ...] = (spec["type"],)
+            max_length = spec.get("max_length")
         else:
             allowed, max_length = ((spec,) if isinstance(spec, str) else tuple(spec)), None
         if "number" in allowed:

@@ -53,7 +53,7 @@ def render(request: Request) -> dict:
         set_path(out, path, p.value)
         if path == ["model"]:
             out["prompt"] = None  # the prompt right after the model
-    texts = [i.text for i in request.items if i.type == "text" and i.problem is None]
+    texts = [i.text for i in request.items if i.type == "text" and i.problem is None and i.text is not None]
     if texts:
         out["prompt"] = "\n\n".join(texts)
     else:

@@ -26,7 +26,7 @@ def parse(document: dict) -> Request:
         if key == META and isinstance(value, dict):
             for sub, v in value.items():
                 if sub != "content":
-                    nested.append(Param(RENAMED.get(sub, sub), v, f"{META}.{sub}", f"/{META}/{escape(sub)}"))
+                    nested.append(Param(RENAMED.get(sub) or sub, v, f"{META}.{sub}", f"/{META}/{escape(sub)}"))
             continue
         top.append(Param(RENAMED.get(key, key), value, key, "/" + escape(key)))
     prompt = prompt_item(document)

@@ -80,7 +80,7 @@ def render(results, errors, *, pretty: bool = True, encoded: list[str] | None = 
         return dumps(document(results, errors), indent=2) + "\n"
     if encoded is None:
         return dumps(document(results, errors), separators=(",", ":")) + "\n"
-    tail = {"summary": _summary(results, errors)}
+    tail: dict = {"summary": _summary(results, errors)}
     if errors:
         tail["errors"] = [{"path": e.path, "message": e.message} for e in errors]
     rest = dumps(tail, separators=(",", ":"))

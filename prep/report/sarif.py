@@ -18,7 +18,7 @@ def _uri(path: str) -> str:
 
 def render(results, errors, *, rules=(), pretty: bool = True, **_) -> str:
     """``rules`` are the ``model.Rule`` objects of the profiles used (for ids, names and help)."""
-    catalogue = {}
+    catalogue: dict = {}
     for rule in rules:
         catalogue.setdefault(rule.id, rule)
     used = {f.rule for r in results for f in r.findings}

@@ -121,7 +121,7 @@ def render(results, errors, *, color: bool = False, quiet: bool = False, rules=(
     def paint(style: str, text: str) -> str:
         return f"{_STYLE[style]}{text}{_RESET}" if color else text
 
-    by_id = {}
+    by_id: dict = {}
     for rule in rules:
         by_id.setdefault(rule.id, rule)
     checked = [r for r in results if not r.skipped]
