@@ -157,15 +157,66 @@ _FACT_WORDS = {"duration_s": "duration", "fps": "frame rate", "width": "width", 
                "format": "format", "sample_rate": "sample rate", "channels": "channel count", "codec": "codec"}
 
 
-@check("facts_known", options={"needs": ("table[list[str]]", True)}, fields=("file", "missing"), scope="media")
+@check("facts_known", options={"needs": ("table[list[str]]", True)}, fields=("file", "missing", "detail"),
+       scope="media")
 def _facts_known(ctx, o):
-    """Readable media whose facts the media rules need could not all be read: say so, instead of the
-    range rules skipping them in silence."""
+    """Readable media whose facts the media rules need could not all be read: say so (and why, when the
+    inspector knows), instead of the range rules skipping them in silence. A file whose facts are all
+    there but that could not be fully judged (``--deep`` ran out of time) is said unjudged too."""
     needs = o["needs"]
     for item, facts in media_items(ctx):
         if facts.kind != item.kind:
             continue  # media.type-mismatch says what it is
         missing = [_FACT_WORDS.get(f, f) for f in needs.get(facts.kind, ()) if getattr(facts, f, None) is None]
+        why = facts.unjudged
         if missing:
-            yield (item.value_pointer, missing, needs.get(facts.kind), {
-                "where": media_where(ctx, item), "file": _file_name(item), "missing": " and ".join(missing)})
+            words = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+            detail = f"could not read its {words}{f' ({why})' if why else ''}, so the rules on them were not applied"
+        elif why:
+            detail = f"not fully judged: {why}"
+        else:
+            continue
+        yield (item.value_pointer, missing, needs.get(facts.kind), {
+            "where": media_where(ctx, item), "file": _file_name(item), "missing": " and ".join(missing),
+            "detail": detail})
+
+
+def _matches(codec: str, names) -> bool:
+    """``codec`` is one of ``names``, where a name ending in ``*`` is a prefix (``adpcm_*``)."""
+    return any(codec == n or (n.endswith("*") and codec.startswith(n[:-1])) for n in names)
+
+
+def _prepare_codecs(o: dict) -> dict:
+    if not o["values"]:
+        raise ValueError("option 'values' needs at least one codec")
+    unknown = set(o["kinds"]) - {"image", "video", "audio"}
+    if unknown:
+        raise ValueError(f"option 'kinds' takes image, video and audio, not {', '.join(sorted(unknown))}")
+    if o["field"] not in ("codec", "audio_codec"):
+        raise ValueError("option 'field' is codec (the video codec; an audio file's codec) or audio_codec")
+    return o
+
+
+@check("codec_in", options={"kinds": ("list[str]", True), "field": ("str", True), "values": ("list[str]", True),
+                            "reject": ("list[str]", False), "notes": ("table[str]", False)},
+       fields=("file", "what", "note"), scope="media", prepare=_prepare_codecs)
+def _codec_in(ctx, o):
+    """The codec of each media file of ``kinds`` (fact ``field``) is one of ``values`` (an allow-list:
+    ``adpcm_*`` names a family). Any other codec is a finding at the rule's severity, with the rule's
+    note on it; a codec in ``reject`` (known to be refused) is always an error. An unknown codec (None)
+    is not judged here (media.unjudged says it could not be read)."""
+    field, values, reject, notes = o["field"], o["values"], o.get("reject", ()), o.get("notes", {})
+    for item, facts in media_items(ctx):
+        if facts.kind != item.kind or facts.kind not in o["kinds"]:
+            continue
+        codec = getattr(facts, field)
+        if not codec or _matches(codec, values):
+            continue
+        if facts.kind == "video":
+            what = "video codec" if field == "codec" else "audio track's codec"
+        else:
+            what = f"{facts.kind} codec"
+        note = next((text for name, text in notes.items() if _matches(codec, (name,))), notes.get("*", ""))
+        extra = {"_severity": "error"} if _matches(codec, reject) else {}
+        yield (item.value_pointer, codec, values, {"where": media_where(ctx, item), "file": _file_name(item),
+                                                   "what": what, "note": f" ({note})" if note else "", **extra})
