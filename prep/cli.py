@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-private-hosts", action="store_true", default=None,
                    help="with --remote, allow loopback/private/link-local addresses")
     p.add_argument("--no-media", action="store_true", default=None, help="do not inspect any media (request rules only)")
+    p.add_argument("--deep", action="store_true",
+                   help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
+                        "each image with Pillow: a file that does not decode is media.unreadable (slower: "
+                        "~0.1 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
     p.set_defaults(func=cmd_check)
 
     inspect = _common("whose media rules apply (default: from config, else ark)", quiet="no summary line")
@@ -123,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
     p.add_argument("--model", metavar="ID", help="judge by this model's family (default: the profile's own family)")
+    p.add_argument("--deep", action="store_true",
+                   help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
+                        "each image with Pillow: a file that does not decode is media.unreadable (slower: "
+                        "~0.1 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("rules", parents=[_common("show the rules as this profile has them (default: every profile)")],
@@ -220,6 +228,7 @@ def cmd_check(args, config) -> int:
         per_file_ignores=config.per_file_ignores,
         skip_non_requests=bool(setting("skip_non_requests", "skip_non_requests", False)),
         debug=args.debug,
+        deep=_deep(args, args.jobs if args.jobs is not None else config.jobs),
     )
     if args.show_settings:
         sys.stdout.write(_settings_text(args, config, checker, fmt, exclude))
@@ -272,12 +281,21 @@ def _settings_text(args, config, checker, fmt: str, exclude: list[str]) -> str:
         f"fail-on:           {args.fail_on or config.fail_on or 'error'}{' (exit-zero)' if args.exit_zero else ''}",
         f"format:            {fmt}",
         f"exclude:           {', '.join(exclude)}",
-        f"media:             {'not inspected' if not checker.inspect_media else 'local and data: URLs'}"
-        f"{' and http(s) URLs' if checker.remote else ''}",
+        (f"media:             {'not inspected' if not checker.inspect_media else 'local and data: URLs'}"
+         f"{' and http(s) URLs' if checker.remote else ''}{' (--deep: decoded)' if checker.deep else ''}"),
         f"max-tokens:        {checker.max_tokens if checker.max_tokens is not None else '(no budget)'}",
         f"rules in effect:   {len(selected.rules)} for {selected.name} ({selected.family})",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _deep(args, jobs: int | None = None):
+    """The decoder --deep asks for (a PrepError, exit 2, when ffmpeg is missing), else None."""
+    if not args.deep:
+        return None
+    from .deep import Deep
+
+    return Deep(jobs=jobs)
 
 
 def cmd_inspect(args, config) -> int:
@@ -285,7 +303,7 @@ def cmd_inspect(args, config) -> int:
     from .report import media as media_report
 
     book = _book(args, config)
-    checker = Checker(book, profile=args.profile or config.profile, severity=config.severity)
+    checker = Checker(book, profile=args.profile or config.profile, severity=config.severity, deep=_deep(args))
     family = None
     if args.model:  # whose media limits apply: the family of this model (2.5 takes longer clips...)
         name = args.profile or config.profile or "ark"
@@ -299,6 +317,8 @@ def cmd_inspect(args, config) -> int:
     paths = list(iter_media(args.files))
     if not paths:
         raise PrepError(f"no media files found in {', '.join(args.files)}")
+    if checker.deep is not None:
+        checker.deep.warm(paths)  # decode them all in parallel first; inspect_file then answers from memory
     for path in paths:
         outcome = checker.inspect_file(path, family)
         if isinstance(outcome, ReadError):

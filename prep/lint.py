@@ -37,8 +37,9 @@ class Checker:
                  max_tokens: int | None = None, locate_findings: bool = True, inspect_media: bool = True,
                  remote: bool = False, allow_private_hosts: bool = False, estimate: bool | str = True,
                  per_file_ignores: dict[str, list[str]] | None = None, skip_non_requests: bool = False,
-                 debug: bool = False):
+                 debug: bool = False, deep=None):
         self.book = book
+        self.deep = deep  # a prep.deep.Deep (--deep): media is decoded, not only its headers read
         self.debug = debug  # let an internal error propagate (with its traceback) instead of isolating it
         self.skip_non_requests = skip_non_requests
         # True: every result carries its cost estimate; "findings": those with findings; False: none
@@ -84,7 +85,8 @@ class Checker:
         if self._resolver is None:
             from .resolve import MediaResolver
 
-            self._resolver = MediaResolver(remote=self.remote, allow_private_hosts=self._allow_private_hosts)
+            self._resolver = MediaResolver(remote=self.remote, allow_private_hosts=self._allow_private_hosts,
+                                           deep=self.deep)
         return self._resolver
 
     def check_bytes(self, data: bytes, path: str, base_dir: str | os.PathLike | None = None) -> Result:
@@ -163,6 +165,8 @@ class Checker:
         facts = resolver.local(Path(path), path)
         if isinstance(facts, MediaMissing):
             return ReadError(path, facts.reason)
+        if self.deep is not None:
+            facts = self.deep.check(path, facts)
         # The file name is the claim to check the content against (a .png that is an MP4 is reported).
         claimed = _EXTENSION_KIND.get(Path(path).suffix.lower()) or facts.kind
         item_type = {"video": "video_url", "audio": "audio_url"}.get(claimed, "image_url")

@@ -41,8 +41,10 @@ def _kind(url: str) -> str:
 class MediaResolver:
     """Inspects request media with a facts cache for local files and (opt-in) bounded remote probes."""
 
-    def __init__(self, *, remote: bool = False, allow_private_hosts: bool = False, cache: bool = True):
+    def __init__(self, *, remote: bool = False, allow_private_hosts: bool = False, cache: bool = True,
+                 deep=None):
         self.remote = remote
+        self.deep = deep  # a prep.deep.Deep: decode local files and data: URLs to confirm they are readable
         self.allow_private_hosts = allow_private_hosts
         self._cache = None
         self._use_cache = cache
@@ -65,20 +67,37 @@ class MediaResolver:
         from pathlib import Path
 
         out: dict[str, MediaFacts | MediaMissing] = {}
+        local: list[tuple[str, Path]] = []  # for --deep: the items read from local files
         for item in request.items:
             url = item.url
             if item.type not in _MEDIA or not isinstance(url, str) or not url or url != url.strip():
                 continue
             kind = _kind(url)
             if kind == "path":
-                out[item.pointer] = self.local(base_dir / url if not os.path.isabs(url) else Path(url), url)
+                path = base_dir / url if not os.path.isabs(url) else Path(url)
+                out[item.pointer] = self.local(path, url)
+                local.append((item.pointer, path))
             elif kind == "data":
                 facts = self.data_url(url)
                 if facts is not None:
-                    out[item.pointer] = facts
+                    out[item.pointer] = self.deep_data_url(url, facts) if self.deep is not None else facts
             elif kind == "http" and self.remote:
                 out[item.pointer] = self.http(url)
+        if self.deep is not None:
+            todo = [(pointer, path) for pointer, path in local if isinstance(out[pointer], MediaFacts)]
+            checked = self.deep.check_many([(path, out[pointer]) for pointer, path in todo])
+            out.update((pointer, facts) for (pointer, _), facts in zip(todo, checked))
         return out
+
+    def deep_data_url(self, url: str, facts: MediaFacts) -> MediaFacts:
+        """``facts`` of a data: URL after --deep decoded its content."""
+        from .inspect import parse_data_url
+
+        try:
+            data = parse_data_url(url)[1]
+        except ValueError:
+            return facts
+        return self.deep.check_bytes(data, facts)
 
     def local(self, path: os.PathLike, shown: str) -> MediaFacts | MediaMissing:
         """Facts of a local file (from the cache when unchanged), or why it cannot be read."""
