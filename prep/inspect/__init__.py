@@ -1,29 +1,36 @@
 """File, bytes or ``data:`` URL → :class:`~prep.model.MediaFacts`, judged by content, never by name.
 
-The common formats are read by small header parsers that touch only the bytes they need (a few
-kilobytes, plus the ``moov`` box of an MP4 wherever it sits), so a 50 MB clip costs what a 50 kB one
-does. Two kinds read more, in bounded steps: an MP3 without a frame count (its frame headers) and a
-fragmented MP4 (each ``moof`` box, never the media between them). Anything those parsers cannot
-decide goes to pymediainfo. Pillow reads TIFF headers. Both are imported only when needed.
+The formats the API accepts are read by small header parsers that touch only the bytes they need (a
+few kilobytes, plus the ``moov`` box of an MP4 wherever it sits), so a 50 MB clip costs what a 50 kB
+one does. Two kinds read more, in bounded steps: an MP3 without a frame count (its frame headers)
+and a fragmented MP4 (each ``moof`` box, never the media between them). No read is larger than a
+sane bound for what it reads. Pillow reads TIFF headers, imported only when needed.
+
+The formats the API rejects (AVI, FLAC, Ogg, Matroska/WebM, PPM, ICO, HEIC/AVIF, AIFF, AAC...) need
+only their kind and format, which the sniffer gives; libmediainfo (pymediainfo) adds the rest, and
+reads what nothing else recognises, in a worker process bounded in time and memory
+(:mod:`.mediainfo`). When it is not installed, times out or dies, the file gets the sniffed facts and
+``unjudged`` says why; the run goes on.
 
 Bad media never raises: an empty, truncated, corrupt or unrecognised file comes back as facts with
 ``problem`` set to a one-line reason. Only a path that cannot be opened raises (``FileNotFoundError``,
-``PermissionError``, ``IsADirectoryError``), and a missing dependency raises :class:`PrepError`.
+``PermissionError``, ``IsADirectoryError``).
 
 Facts are what the file says, in these units: ``width``/``height`` in stored pixels (before any
 rotation), ``rotation`` in clockwise degrees that turn the stored picture upright (EXIF orientation,
 the MP4 track matrix or HEIF ``irot``; mirroring is ignored), ``duration_s`` in seconds, ``fps`` in
-frames per second (the exact nominal rate when frames are evenly spaced, else the average).
+frames per second (the exact nominal rate when frames are evenly spaced, else the average). Both are
+finite and never negative: a header that says otherwise is a ``problem``.
 
 One module per container family: ``sniff`` (kind and format from the first bytes), ``images``,
-``isobmff`` (MP4/MOV/M4A/3GP, fragmented MP4, HEIF), ``mp3`` (MPEG audio, AC-3 behind ID3), ``riff``
-(WAV, AVI), ``xiph`` (FLAC, Ogg), ``matroska`` (MKV, WebM), ``mediainfo`` (the fallback), and
-``_base`` (the shared source reader and byte helpers).
+``isobmff`` (MP4/MOV/M4A/3GP, fragmented MP4), ``mp3`` (MPEG audio, AC-3 behind ID3), ``riff``
+(WAV), ``mediainfo`` (the bounded fallback), and ``_base`` (the shared source reader and byte helpers).
 """
 
 from __future__ import annotations
 
 import binascii
+import math
 import os
 import re
 import stat
@@ -46,14 +53,12 @@ from ._base import (
     _Source,
     _Undecided,
 )
-from .images import _bmp, _gif, _ico, _jpeg, _png, _ppm, _tiff, _webp
+from .images import _bmp, _gif, _jpeg, _png, _tiff, _webp
 from .isobmff import _isobmff
-from .matroska import _matroska
 from .mediainfo import _general
 from .mp3 import _mp3
-from .riff import _avi, _wav
+from .riff import _wav
 from .sniff import sniff
-from .xiph import _flac, _ogg
 
 __all__ = [
     "inspect_path",
@@ -186,12 +191,12 @@ def _inspect(src: _Source) -> MediaFacts:
     kind, fmt = sniff(src.head)
     parser = _PARSERS.get(fmt) if fmt else None
     try:
-        if parser is None:
-            return _general(src, None, None)
+        if parser is None or kind is None or fmt is None:  # a rejected format (the sniff decides
+            return _finite(_general(src, kind, fmt))  # `check`), or content it does not know
         try:
-            return parser(src, kind, fmt)
+            return _finite(parser(src, kind, fmt))
         except _Undecided:
-            return _general(src, kind, fmt)
+            return _finite(_general(src, kind, fmt))
     except PrepError:
         raise
     except _Corrupt as exc:
@@ -207,9 +212,21 @@ def _inspect(src: _Source) -> MediaFacts:
             f"cannot read the {fmt or 'media'} header (internal error {type(exc).__name__}: {exc})"))
 
 
+def _finite(facts: MediaFacts) -> MediaFacts:
+    """A duration or rate that is not a finite, non-negative number comes from a broken header: it
+    becomes a problem, never a fact (``inspect --format json`` writes strict JSON)."""
+    for field in ("duration_s", "fps"):
+        value = getattr(facts, field)
+        if value is not None and not 0 <= value < math.inf:  # NaN fails every comparison
+            name = "duration" if field == "duration_s" else "frame rate"
+            return facts._replace(**{field: None}, problem=facts.problem or f"its header gives a {name} of {value}")
+    return facts
+
+
+# The hand-written fast path: the formats the API accepts (and M4A/3GP, read by the MP4 parser).
+# Everything else (AVI, FLAC, Ogg, Matroska/WebM, PPM, ICO, HEIC/AVIF, AIFF, AAC...) is rejected by
+# format; the sniff gives its kind and format and the fallback (mediainfo.py) the rest.
 _PARSERS: dict[str, Callable[[_Source, str, str], MediaFacts]] = {
-    "jpeg": _jpeg, "png": _png, "gif": _gif, "webp": _webp, "bmp": _bmp, "ppm": _ppm, "ico": _ico,
-    "tiff": _tiff, "heic": _isobmff, "avif": _isobmff, "mp4": _isobmff, "mov": _isobmff,
-    "m4a": _isobmff, "3gp": _isobmff, "wav": _wav, "avi": _avi, "mp3": _mp3, "flac": _flac,
-    "ogg": _ogg, "mkv": _matroska, "webm": _matroska,
+    "jpeg": _jpeg, "png": _png, "gif": _gif, "webp": _webp, "bmp": _bmp, "tiff": _tiff,
+    "mp4": _isobmff, "mov": _isobmff, "m4a": _isobmff, "3gp": _isobmff, "wav": _wav, "mp3": _mp3,
 }

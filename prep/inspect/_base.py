@@ -19,6 +19,10 @@ _HEAD = 64 * 1024
 # data: URLs with more base64 than this are decoded in slices into a temporary file.
 _DATA_URL_SPOOL_CHARS = 8 * 1024 * 1024
 _DATA_URL_SLICE_CHARS = 4 * 1024 * 1024  # a multiple of 4, so each slice decodes on its own
+# No parser reads more than this at once, whatever size a box or element claims: the largest header
+# a real file needs (the 'moov' index of a two-hour recording) is tens of MB. More is a finding.
+_READ_CAP = 128 * 1024 * 1024
+_ID3_TAGS = 64  # ID3v2 tags in a row before the audio (real files have one, rarely two)
 
 Read = Callable[[int, int], bytes]
 
@@ -46,6 +50,9 @@ class _Source:
     def at(self, offset: int, n: int) -> bytes:
         if offset < 0 or n <= 0 or offset >= self.size:
             return b""
+        if n > _READ_CAP and offset + _READ_CAP < self.size:
+            raise _Corrupt(f"a header element at byte {offset} claims {n} bytes, more than any header needs "
+                           f"(the inspector reads at most {_READ_CAP >> 20} MiB at once)")
         if offset + n <= len(self.head):
             return self.head[offset : offset + n]
         return self._read(offset, min(n, self.size - offset))
@@ -110,10 +117,11 @@ def _id3_end(h: bytes) -> int:
 def _audio_start(src: _Source) -> int:
     """Offset of the audio stream, after any ID3v2 tags."""
     off = 0
-    while src.at(off, 3) == b"ID3":
-        hdr = src.exact(off, 10, "ID3 tag")
-        off += _id3_end(hdr)
-    return off
+    for _ in range(_ID3_TAGS):
+        if src.at(off, 3) != b"ID3":
+            return off
+        off += _id3_end(src.exact(off, 10, "ID3 tag"))
+    raise _Corrupt(f"more than {_ID3_TAGS} ID3 tags in a row before the audio")
 
 
 def _tidy_fps(fps: float | None) -> float | None:

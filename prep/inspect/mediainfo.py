@@ -1,13 +1,43 @@
-"""The fallback for whatever the header parsers cannot decide: pymediainfo (libmediainfo)."""
+"""The fallback for what the header parsers do not read: libmediainfo (pymediainfo), run in a worker
+process bounded in time and memory.
+
+The rejected formats (Matroska, AVI, FLAC, Ogg, HEIF, ...) and content the sniffer does not know come
+here. libmediainfo is C++ that reads whatever a file claims: a hostile 1 kB file has made it run for
+minutes and allocate 12 GB. So it never runs in this process. One worker per process, started on the
+first file that needs it (a run that never does pays nothing: no process, no import of pymediainfo),
+reused for the files after, closed at exit. A file the worker cannot answer within ``TIMEOUT_S``
+seconds, or that kills it (its address space is capped at ``MEMORY_MIB``), gets the sniffed kind and
+format with ``unjudged`` saying why; the worker is restarted for the next file. A worker that cannot
+start (pymediainfo or libmediainfo missing) is a finding on the file too, never an error for the run.
+
+The worker opens a local file by its path. Content without one (bytes, ``data:`` URLs, remote
+files) is served to it on request, range by range, from the same reader the parsers use.
+"""
 
 from __future__ import annotations
 
-from prep.model import MediaFacts, PrepError
+import math
+import os
+import sys
+import time
+from _thread import allocate_lock
 
-from ._base import VIDEO_FORMATS, _Corrupt, _facts, _Source, _tidy_fps
+from prep.model import MediaFacts
 
-# --------------------------------------------------------------------------------------------------
-# Everything else: pymediainfo
+from ._base import _Corrupt, _facts, _one_line, _Source, _tidy_fps
+
+# Normal files take about a millisecond (median over the Pillow and mutagen corpora; the slowest,
+# a PNG decompression bomb, 0.6 s) and the worker peaks near 180 MB of address space, 40 MB of
+# which are the interpreter and the library. 10 s and 1 GiB leave 15x and 5x headroom on a loaded
+# machine and still stop the hostile files (76 s, 12.6 GB) early. Tests and users may set both.
+TIMEOUT_S = 10.0  # env SEEDANCE_PREP_MEDIAINFO_TIMEOUT (seconds)
+MEMORY_MIB = 1024  # env SEEDANCE_PREP_MEDIAINFO_MEMORY_MB (MiB; address space, where the OS caps it)
+_START_TIMEOUT_S = 30.0  # an interpreter start and a library load on a busy machine
+_SERVE_BYTES = 256 << 20  # at most this much of a file without a path is handed to the worker
+_SERVE_CHUNK = 1 << 20  # and at most this much per read it asks for
+
+NOT_INSTALLED = "pymediainfo is not installed: pip install pymediainfo"
+NO_LIBRARY = "pymediainfo cannot load libmediainfo: install the MediaInfo library (libmediainfo)"
 
 _MEDIAINFO_FORMATS = {
     "mpeg-4": "mp4", "quicktime": "mov", "matroska": "mkv", "webm": "webm", "avi": "avi",
@@ -25,63 +55,438 @@ _MEDIAINFO_CODECS = {
 
 
 def _general(src: _Source, kind: str | None, fmt: str | None) -> MediaFacts:
-    try:
-        from pymediainfo import MediaInfo
-    except ImportError:
-        raise PrepError("pymediainfo is not installed: pip install pymediainfo") from None
-    try:
-        info = MediaInfo.parse(src.path if src.path else src.file())
-    except (OSError, RuntimeError, ValueError) as exc:
-        if "libmediainfo" in str(exc).lower():
-            raise PrepError(f"pymediainfo cannot load libmediainfo: {exc}") from None
-        raise _Corrupt(f"cannot read the media: {exc}") from None
-    general = next((t for t in info.tracks if t.track_type == "General"), None)
-    videos = [t for t in info.tracks if t.track_type == "Video"]
-    audios = [t for t in info.tracks if t.track_type == "Audio"]
-    if not videos and not audios:
+    """Facts from libmediainfo, on top of the sniffed ``kind`` and ``fmt`` (either may be None)."""
+    reply = _ask(src)
+    if isinstance(reply, str):  # no answer: what the sniffer saw, and why there is no more
+        return _facts(src, kind, fmt, has_video=kind == "video", has_audio=kind == "audio", unjudged=reply)
+    if "failed" in reply:
+        raise _Corrupt(f"cannot read the media: {reply['failed']}")
+    return _from_tracks(src, kind, fmt, reply)
+
+
+def _from_tracks(src: _Source, kind: str | None, fmt: str | None, reply: dict) -> MediaFacts:
+    general, video, audio, image = (reply.get(t) or {} for t in ("General", "Video", "Audio", "Image"))
+    if kind == "image" or (kind is None and image and not video and not audio):
+        # A rejected image format (the sniff is enough), or one only libmediainfo knows (PCX, TGA...).
+        pixels = image or video
+        return _facts(src, "image", fmt or _name(general.get("format") or image.get("format")),
+                      width=_int(pixels.get("width")), height=_int(pixels.get("height")))
+    if not video and not audio:
         if fmt is None:
             raise _Corrupt("not a recognised image, video or audio file")
         raise _Corrupt(f"{fmt} file has no readable streams (corrupt or truncated)")
-    container = (general.format or "").lower() if general else ""
-    if container == "mpeg-4" and (getattr(general, "format_profile", "") or "").lower() == "quicktime":
+    container = (general.get("format") or "").lower()
+    if container == "mpeg-4" and (general.get("format_profile") or "").lower() == "quicktime":
         container = "quicktime"
     if fmt is None:
-        fmt = _MEDIAINFO_FORMATS.get(container, container.replace(" ", "") or None)
-    if kind is None or kind == "image":
-        kind = "video" if videos or fmt in VIDEO_FORMATS else "audio"
-    if fmt in ("mp4", "m4a") and not videos:
-        kind, fmt = "audio", "m4a"
-    fields: dict = {"has_video": bool(videos), "has_audio": bool(audios)}
-    duration_ms = _number(general.duration) if general else None
+        fmt = _MEDIAINFO_FORMATS.get(container, _name(container))
+    if fmt in ("mp4", "m4a") and not video:
+        fmt = "m4a"
+    fields: dict = {"has_video": bool(video), "has_audio": bool(audio)}
+    duration_ms = _number(general.get("duration"))
     if duration_ms:
         fields["duration_s"] = duration_ms / 1000
-    if videos:
-        v = videos[0]
-        fields.update(codec=_MEDIAINFO_CODECS.get((v.format or "").lower(), (v.format or "").lower() or None),
-                      width=_int(v.width), height=_int(v.height), fps=_tidy_fps(_number(v.frame_rate)),
-                      variable_fps=(v.frame_rate_mode or "").upper() == "VFR",
-                      frames=_int(v.frame_count), rotation=int(_number(v.rotation) or 0) % 360)
-    if audios:
-        a = audios[0]
-        codec = _MEDIAINFO_CODECS.get((a.format or "").lower(), (a.format or "").lower() or None)
-        fields.update(sample_rate=_int(a.sampling_rate), channels=_int(a.channel_s), audio_codec=codec)
-        if not videos:
+    if video:
+        fields.update(codec=_codec(video.get("format")), width=_int(video.get("width")),
+                      height=_int(video.get("height")), fps=_tidy_fps(_number(video.get("frame_rate"))),
+                      variable_fps=(video.get("frame_rate_mode") or "").upper() == "VFR",
+                      frames=_int(video.get("frame_count")), rotation=int(_number(video.get("rotation")) or 0) % 360)
+    if audio:
+        codec = _codec(audio.get("format"))
+        fields.update(sample_rate=_int(audio.get("sampling_rate")), channels=_int(audio.get("channel_s")),
+                      audio_codec=codec)
+        if not video:
             fields["codec"] = codec
-    problem = None
-    if general is not None and str(getattr(general, "istruncated", "") or "").lower() == "yes":
-        problem = "file is truncated"
-    return _facts(src, kind, fmt, problem=problem, **fields)
+    problem = "file is truncated" if (general.get("istruncated") or "").lower() == "yes" else None
+    # A container with audio only (Matroska, WebM, Ogg, AVI) is audio, whatever its first bytes said.
+    return _facts(src, "video" if video else "audio", fmt, problem=problem, **fields)
+
+
+def _codec(name: str | None) -> str | None:
+    name = (name or "").lower()
+    return _MEDIAINFO_CODECS.get(name, name or None)
+
+
+def _name(value: str | None) -> str | None:
+    return (value or "").lower().replace(" ", "") or None
 
 
 def _number(value) -> float | None:
+    """The leading number of a MediaInfo field ("25.000", "1920 pixels", "30000/1001"); finite only."""
     if value is None:
         return None
     try:
-        return float(str(value).split("/")[0].split()[0])
+        n = float(str(value).split("/")[0].split()[0])
     except (ValueError, IndexError):
         return None
+    return n if math.isfinite(n) else None
 
 
 def _int(value) -> int | None:
     n = _number(value)
     return int(n) if n is not None else None
+
+
+# --------------------------------------------------------------------------------------------------
+# The worker process
+
+# What the worker sends back: these fields of the General track and of the first Video, Audio and
+# Image track, as MediaInfo's strings. The worker is this script, run by the same interpreter with
+# -I (no current folder, no PYTHON* variables on its path) plus pymediainfo's own folder.
+_FIELDS = ("format", "format_profile", "duration", "istruncated", "width", "height", "frame_rate",
+           "frame_rate_mode", "frame_count", "rotation", "sampling_rate", "channel_s")
+_WORKER = r"""
+import json, os, struct, sys
+cfg = json.loads(sys.argv[1])
+inp = os.fdopen(os.dup(0), "rb", buffering=0)
+out = os.fdopen(os.dup(1), "wb", buffering=0)
+os.dup2(os.open(os.devnull, os.O_RDWR), 0)
+os.dup2(2, 1)  # a stray print from any library cannot garble the replies
+
+
+def recv():
+    head = inp.read(4)
+    while head and len(head) < 4:
+        more = inp.read(4 - len(head))
+        if not more:
+            break
+        head += more
+    if len(head) < 4:
+        sys.exit(0)  # the parent closed the pipe or is gone
+    n, body = struct.unpack(">I", head)[0], b""
+    while len(body) < n:
+        more = inp.read(n - len(body))
+        if not more:
+            sys.exit(0)
+        body += more
+    return body
+
+
+def send(obj):
+    data = json.dumps(obj).encode()
+    out.write(struct.pack(">I", len(data)) + data)
+
+
+sys.path.insert(0, cfg["where"])
+try:
+    from pymediainfo import MediaInfo
+except ImportError:
+    send({"unavailable": "not installed"})
+    sys.exit(0)
+if not MediaInfo.can_parse():
+    send({"unavailable": "no library"})
+    sys.exit(0)
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (cfg["memory"], cfg["memory"]))
+except (ImportError, ValueError, OSError, AttributeError):
+    pass  # no address-space cap on this platform: the parent's timeout still bounds the worker
+send({"ready": True})
+
+
+class Remote:
+    # The parent's content, read on request (for content without a path).
+    mode = "rb"
+
+    def __init__(self, size):
+        self.size, self.pos = size, 0
+
+    def seek(self, offset, whence=0):
+        self.pos = max(0, (0, self.pos, self.size)[whence] + offset)
+        return self.pos
+
+    def tell(self):
+        return self.pos
+
+    def read(self, n=-1):
+        n = self.size - self.pos if n is None or n < 0 else min(n, self.size - self.pos)
+        if n <= 0:
+            return b""
+        send({"read": [self.pos, n]})
+        data = recv()
+        self.pos += len(data)
+        return data
+
+
+while True:
+    request = json.loads(recv())
+    try:
+        info = MediaInfo.parse(request["path"] if "path" in request else Remote(request["size"]))
+        reply = {}
+        for track in info.tracks:
+            if track.track_type in ("General", "Video", "Audio", "Image") and track.track_type not in reply:
+                reply[track.track_type] = {k: None if getattr(track, k, None) is None else str(getattr(track, k))
+                                           for k in cfg["fields"]}
+        del info
+    except MemoryError:
+        reply = {"memory": True}
+    except Exception as exc:
+        reply = {"failed": (type(exc).__name__ + ": " + str(exc))[:300]}
+    send(reply)
+"""
+
+
+class _Gone(Exception):
+    """The worker stopped answering: it timed out (``timed_out``) or died."""
+
+    def __init__(self, timed_out: bool):
+        self.timed_out = timed_out
+
+
+class _Worker:
+    """One worker process and a thread that reads its replies (a pipe cannot wait with a timeout
+    on every platform; a queue can)."""
+
+    def __init__(self, where: str, memory_mib: int):
+        import queue
+        import subprocess
+        import threading
+
+        self.memory_mib = memory_mib
+        config = {"where": where, "memory": memory_mib << 20, "fields": _FIELDS}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _WORKER, _json(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, bufsize=0, close_fds=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        self.replies: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._empty = queue.Empty
+        threading.Thread(target=self._pump, args=(self.stdout, self.replies), daemon=True,
+                         name="mediainfo-replies").start()
+
+    @staticmethod
+    def _pump(pipe, replies) -> None:
+        try:
+            while True:
+                head = _read_exactly(pipe, 4)
+                body = _read_exactly(pipe, int.from_bytes(head, "big")) if head is not None else None
+                if body is None:
+                    break
+                replies.put(body)
+        except (OSError, ValueError):
+            pass
+        replies.put(None)
+
+    def send(self, payload: bytes) -> None:
+        try:
+            self.stdin.write(len(payload).to_bytes(4, "big") + payload)
+        except (OSError, ValueError):
+            raise _Gone(timed_out=False) from None
+
+    def receive(self, timeout: float) -> dict:
+        import json
+
+        try:
+            body = self.replies.get(timeout=max(0.0, timeout))
+        except self._empty:
+            raise _Gone(timed_out=True) from None
+        if body is None:
+            raise _Gone(timed_out=False)
+        return json.loads(body)
+
+    def stop(self) -> None:
+        """Kill the worker now and reap it (after a timeout, or when its state is unknown)."""
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self._reap()
+
+    def close(self) -> None:
+        """Let the worker end on its own (its input closes), or kill it after a second."""
+        import subprocess
+
+        try:
+            self.stdin.close()
+            self.proc.wait(timeout=1)
+        except (OSError, subprocess.TimeoutExpired):
+            self.stop()
+        self._reap()
+
+    def _reap(self) -> None:
+        import subprocess
+
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover  (SIGKILL is not ignored)
+            pass
+        for pipe in (self.stdin, self.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def death(self) -> str:
+        """Why the worker died, in a few words."""
+        import signal
+
+        code = self.proc.returncode
+        if code is not None and code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit status {code}"
+
+
+def _read_exactly(pipe, n: int) -> bytes | None:
+    data = b""
+    while len(data) < n:
+        more = pipe.read(n - len(data))
+        if not more:
+            return None
+        data += more
+    return data
+
+
+def _json(obj) -> str:
+    import json
+
+    return json.dumps(obj)
+
+
+def timeout_s() -> float:
+    """The worker's time per file: ``SEEDANCE_PREP_MEDIAINFO_TIMEOUT`` or :data:`TIMEOUT_S`."""
+    return _setting("SEEDANCE_PREP_MEDIAINFO_TIMEOUT", TIMEOUT_S)
+
+
+def memory_mib() -> int:
+    """The worker's address space: ``SEEDANCE_PREP_MEDIAINFO_MEMORY_MB`` or :data:`MEMORY_MIB`."""
+    return max(1, int(_setting("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB", MEMORY_MIB)))
+
+
+def _setting(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value > 0 else default
+
+
+_worker: _Worker | None = None
+_unavailable: str | None = None  # why no worker can start in this process (the library is missing)
+_lock = allocate_lock()  # one file at a time through the worker
+
+
+def _ask(src: _Source) -> dict | str:
+    """The worker's reply for ``src`` (a dict), or why there is none (a one-line reason)."""
+    with _lock:
+        worker = _running()
+        if isinstance(worker, str):
+            return worker
+        return _exchange(worker, src)
+
+
+def _running() -> _Worker | str:
+    """The worker for this process, started if need be; or why it cannot run."""
+    global _worker, _unavailable
+    if _worker is not None and _worker.memory_mib != memory_mib():
+        _drop()  # the limit changed (tests set it): a new worker takes it
+    if _worker is not None:
+        return _worker
+    if _unavailable is not None:
+        return _unavailable
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("pymediainfo")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return NOT_INSTALLED
+    if not sys.executable:
+        return "cannot start the pymediainfo worker: no Python executable to run it with"
+    where = os.path.dirname(os.path.dirname(spec.origin))
+    try:
+        worker = _Worker(where, memory_mib())
+    except OSError as exc:
+        return _one_line(f"cannot start the pymediainfo worker: {exc}")
+    wait = max(_START_TIMEOUT_S, timeout_s())
+    try:
+        hello = worker.receive(wait)
+    except _Gone as exc:
+        worker.stop()
+        return (f"the pymediainfo worker did not start within {wait:g} s" if exc.timed_out
+                else f"the pymediainfo worker failed to start ({worker.death()})")
+    if "unavailable" in hello:
+        worker.close()
+        _unavailable = NOT_INSTALLED if hello["unavailable"] == "not installed" else NO_LIBRARY
+        return _unavailable
+    _worker = worker
+    _at_exit()
+    return worker
+
+
+def _exchange(worker: _Worker, src: _Source) -> dict | str:
+    """Send one file to ``worker``, serve the reads it asks for, and return its reply. The time
+    limit counts the worker's own time, not the time spent fetching bytes for it."""
+    healthy = False
+    budget = timeout_s()
+    served = 0
+    try:
+        worker.send(_json({"path": src.path} if src.path else {"size": src.size}).encode())
+        while True:
+            start = time.monotonic()
+            reply = worker.receive(budget)
+            budget -= time.monotonic() - start
+            if "read" not in reply:
+                break
+            offset, n = reply["read"]
+            data = src.at(int(offset), min(int(n), _SERVE_CHUNK)) if served < _SERVE_BYTES else b""
+            served += len(data)
+            worker.send(data)
+        healthy = not reply.get("memory")  # a MemoryError may have left the worker in any state
+    except _Gone as exc:
+        _drop(kill=True)
+        if exc.timed_out:
+            return f"libmediainfo (the fallback reader) gave no answer within {timeout_s():g} s and was stopped"
+        return (f"libmediainfo (the fallback reader) crashed on this file ({worker.death()}; "
+                f"it may have run past its {worker.memory_mib} MiB memory limit)")
+    finally:
+        if not healthy:
+            _drop(kill=True)  # stopped mid-file (an exception while serving a read) or out of memory
+    if reply.get("memory"):
+        return f"libmediainfo (the fallback reader) ran past its {worker.memory_mib} MiB memory limit on this file"
+    return reply
+
+
+def _drop(kill: bool = False) -> None:
+    """Forget the worker; stop it (at once with ``kill``, else by closing its input)."""
+    global _worker
+    worker, _worker = _worker, None
+    if worker is not None:
+        worker.stop() if kill else worker.close()
+
+
+_exit_hooked = False
+
+
+def _at_exit() -> None:
+    global _exit_hooked
+    if not _exit_hooked:
+        import atexit
+
+        atexit.register(_drop)
+        _exit_hooked = True
+
+
+_inherited: list[_Worker] = []
+
+
+def _after_fork() -> None:
+    # A forked child (lint's --jobs workers) inherits the parent's worker object and its pipes: it
+    # closes its copies of the pipes, never signals the parent's worker, and starts its own if need be.
+    global _worker, _lock
+    _lock = allocate_lock()  # one held by another thread at the fork would never be released here
+    worker, _worker = _worker, None
+    if worker is not None:
+        for pipe in (worker.stdin, worker.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        _inherited.append(worker)  # kept alive, so that no finaliser waits for a process not ours
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

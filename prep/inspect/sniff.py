@@ -18,7 +18,8 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
 
     ``kind`` is ``image``, ``video`` or ``audio``; an MP4 is assumed to be video unless its brand
     says audio (``m4a``); the inspector corrects the kind once it has seen the tracks. A few hundred
-    bytes are enough; 4 KiB is plenty.
+    bytes are enough; 4 KiB is plenty, except for Matroska/WebM, whose track types are looked for in
+    the first 64 KiB (an audio-only file is audio).
     """
     h = bytes(head[:4096])
     if h[:3] == b"\xff\xd8\xff":
@@ -49,7 +50,7 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
     if len(h) >= 8 and h[4:8] in _QT_FIRST_BOXES and _u32be(h, 0) >= 8:
         return "video", "mov"
     if h[:4] == b"\x1aE\xdf\xa3":
-        return "video", ("webm" if b"webm" in h[4:64] else "mkv")
+        return _sniff_matroska(head)
     if h[:4] == b"OggS":
         return ("video" if b"\x80theora" in h[:512] else "audio"), "ogg"
     if h[:4] == b"fLaC":
@@ -85,3 +86,76 @@ def _sniff_ftyp(h: bytes) -> tuple[str, str]:
     if major[:3] in (b"3gp", b"3g2", b"3ge", b"3gs"):
         return "video", "3gp"
     return "video", "mp4"
+
+
+# --------------------------------------------------------------------------------------------------
+# Matroska and WebM: the doc type, and whether the tracks hold any video, from the first 64 KiB only
+# (no element is read beyond what is already there, whatever size it claims).
+
+_MATROSKA_SNIFF = 64 * 1024
+_EBML_DOCTYPE, _SEGMENT, _TRACKS, _TRACK_ENTRY, _TRACK_TYPE = 0x4282, 0x18538067, 0x1654AE6B, 0xAE, 0x83
+_VIDEO_TRACK_TYPES = (1, 3)  # video, complex (video and audio in one track)
+_AUDIO_TRACK = 2
+
+
+def _sniff_matroska(head: bytes) -> tuple[str, str]:
+    buf = bytes(head[:_MATROSKA_SNIFF])
+    header = _ebml_element(buf, 0)
+    if header is None or header[1] is None:
+        return "video", "mkv"
+    _, size, start = header[0], header[1], header[2]
+    fmt = "mkv"
+    for eid, p, e in _ebml_children(buf, start, start + size):
+        if eid == _EBML_DOCTYPE:
+            fmt = "webm" if buf[p:e].rstrip(b"\x00") == b"webm" else "mkv"
+    segment = _ebml_element(buf, start + size)
+    if segment is None or segment[0] != _SEGMENT:
+        return "video", fmt
+    pos = segment[2]
+    for _ in range(64):  # the elements before Tracks: SeekHead, Void, Info, Tags, ...
+        element = _ebml_element(buf, pos)
+        if element is None or element[1] is None:
+            break
+        eid, size, p = element[0], element[1], element[2]
+        if eid == _TRACKS:
+            types = [t for entry, ep, ee in _ebml_children(buf, p, p + size) if entry == _TRACK_ENTRY
+                     for t in _track_types(buf, ep, ee)]
+            complete = p + size <= len(buf)
+            if complete and _AUDIO_TRACK in types and not any(t in _VIDEO_TRACK_TYPES for t in types):
+                return "audio", fmt
+            break
+        pos = p + size
+    return "video", fmt
+
+
+def _track_types(buf: bytes, start: int, end: int) -> list[int]:
+    return [int.from_bytes(buf[p:e], "big") for eid, p, e in _ebml_children(buf, start, end) if eid == _TRACK_TYPE]
+
+
+def _ebml_element(buf: bytes, i: int) -> tuple[int, int | None, int] | None:
+    """``(id, size, data start)`` of the element at ``i`` (size None: unknown), or None when its
+    header is invalid or does not fit in ``buf``."""
+    if i >= len(buf):
+        return None
+    n = 9 - buf[i].bit_length()
+    if not 1 <= n <= 4 or i + n >= len(buf):
+        return None
+    eid, i = int.from_bytes(buf[i : i + n], "big"), i + n
+    m = 9 - buf[i].bit_length()
+    if not 1 <= m <= 8 or i + m > len(buf):
+        return None
+    size = int.from_bytes(buf[i : i + m], "big") & ((1 << (7 * m)) - 1)
+    return eid, (None if size == (1 << (7 * m)) - 1 else size), i + m
+
+
+def _ebml_children(buf: bytes, start: int, end: int):
+    """``(id, data start, data end)`` of the whole children in ``buf[start:end]`` (end capped at the
+    buffer); stops at the first child that is invalid, of unknown size or cut by the buffer."""
+    end = min(end, len(buf))
+    while start < end:
+        element = _ebml_element(buf, start)
+        if element is None or element[1] is None or element[2] + element[1] > end:
+            return
+        eid, size, p = element[0], element[1], element[2]
+        yield eid, p, p + size
+        start = p + size
