@@ -33,6 +33,8 @@ from ._base import _Corrupt, _facts, _one_line, _Source, _tidy_fps
 TIMEOUT_S = 10.0  # env SEEDANCE_PREP_MEDIAINFO_TIMEOUT (seconds)
 MEMORY_MIB = 1024  # env SEEDANCE_PREP_MEDIAINFO_MEMORY_MB (MiB; address space, where the OS caps it)
 _START_TIMEOUT_S = 30.0  # an interpreter start and a library load on a busy machine
+_NEAR_LIMIT = 0.9  # a worker whose address space peaked this close to the cap has hit it
+_RESTART_AT = 0.5  # and one past half of it is restarted before the next file
 _SERVE_BYTES = 256 << 20  # at most this much of a file without a path is handed to the worker
 _SERVE_CHUNK = 1 << 20  # and at most this much per read it asks for
 
@@ -184,6 +186,19 @@ except (ImportError, ValueError, OSError, AttributeError):
 send({"ready": True})
 
 
+def vm_peak():
+    # The peak address space so far (Linux): libmediainfo swallows some failed allocations and
+    # answers with less, so a peak near the cap is how the parent tells that the cap was hit.
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class Remote:
     # The parent's content, read on request (for content without a path).
     mode = "rb"
@@ -222,6 +237,7 @@ while True:
         reply = {"memory": True}
     except Exception as exc:
         reply = {"failed": (type(exc).__name__ + ": " + str(exc))[:300]}
+    reply["peak"] = vm_peak()
     send(reply)
 """
 
@@ -435,7 +451,13 @@ def _exchange(worker: _Worker, src: _Source) -> dict | str:
             data = src.at(int(offset), min(int(n), _SERVE_CHUNK)) if served < _SERVE_BYTES else b""
             served += len(data)
             worker.send(data)
-        healthy = not reply.get("memory")  # a MemoryError may have left the worker in any state
+        peak = reply.get("peak") or 0
+        limit = worker.memory_mib << 20
+        if peak >= _NEAR_LIMIT * limit:
+            reply["memory"] = True  # the cap was hit: libmediainfo may have given up on part of the file
+        # After a MemoryError the worker may be in any state; after a big file its peak stays high
+        # (it never falls), which would make the next file look as if it hit the cap: restart it.
+        healthy = peak < _RESTART_AT * limit and not reply.get("memory")
     except _Gone as exc:
         _drop(kill=True)
         if exc.timed_out:
