@@ -28,12 +28,14 @@ DEFAULT_TIMEOUT_S = 20.0
 # already rejects such an image, so --deep does not try.
 _MAX_IMAGE_PIXELS = 6000 * 6000 * 4
 _ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+\]")
+# Image formats Pillow decodes by itself; others (HEIC, AVIF…) need plugins, and image.format rejects them.
+PILLOW_FORMATS = frozenset({"jpeg", "png", "webp", "bmp", "tiff", "gif", "ppm", "ico"})
 
 
 def ffmpeg_exe() -> str:
     """The ffmpeg binary imageio-ffmpeg provides; a PrepError saying what to install when there is none."""
     try:
-        import imageio_ffmpeg
+        import imageio_ffmpeg  # type: ignore[import-untyped]
     except ImportError:
         raise PrepError("--deep needs ffmpeg from imageio-ffmpeg, which is not installed: "
                         "pip install imageio-ffmpeg") from None
@@ -135,8 +137,12 @@ class Deep:
         self._memo: dict[tuple, tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
 
-    def verdict(self, path: str | os.PathLike, kind: str | None) -> tuple[str | None, str | None]:
-        """``(problem, unjudged)`` for the file at ``path`` decoded as ``kind`` (memoised)."""
+    def verdict(self, path: str | os.PathLike, kind: str | None,
+                fmt: str | None = None) -> tuple[str | None, str | None]:
+        """``(problem, unjudged)`` for the file at ``path`` decoded as ``kind`` (memoised). An image in a
+        format Pillow does not decode is not decoded (its header facts stand)."""
+        if kind == "image" and fmt not in PILLOW_FORMATS:
+            return None, None
         path = os.fspath(path)
         try:
             st = os.stat(path)
@@ -157,7 +163,7 @@ class Deep:
         they are."""
         if facts.problem is not None or facts.kind not in ("image", "video", "audio"):
             return facts
-        return _merge(facts, *self.verdict(path, facts.kind))
+        return _merge(facts, *self.verdict(path, facts.kind, facts.format))
 
     def check_many(self, pairs: list) -> list[MediaFacts]:
         """:meth:`check` over ``(path, facts)`` pairs, ``jobs`` at a time; results in the same order."""
@@ -170,7 +176,8 @@ class Deep:
 
     def check_bytes(self, data: bytes, facts: MediaFacts) -> MediaFacts:
         """:meth:`check` for content held in memory (a ``data:`` URL): decoded from a temporary file."""
-        if facts.problem is not None or facts.kind not in ("image", "video", "audio"):
+        if facts.problem is not None or facts.kind not in ("image", "video", "audio") or (
+                facts.kind == "image" and facts.format not in PILLOW_FORMATS):
             return facts
         import tempfile
 
@@ -199,9 +206,9 @@ class Deep:
                     head = fh.read(4096)
             except OSError:
                 return
-            kind = sniff(head)[0]
+            kind, fmt = sniff(head)
             if kind in ("image", "video", "audio"):
-                self.verdict(path, kind)
+                self.verdict(path, kind, fmt)
 
         if self.jobs <= 1 or len(paths) <= 1:
             for path in paths:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from media import media, png_claiming  # noqa: F401  (media: the session fixture)
+from media import heif_bytes, media, png_claiming  # noqa: F401  (media: the session fixture)
 
 M = "doubao-seedance-2-0-260128"
 
@@ -75,6 +75,17 @@ def test_an_image_whose_pixels_are_missing_is_unreadable(files):
     assert facts.problem is None and (facts.width, facts.height) == (2000, 2000)
     checked = _deep().check(files["png_claiming"], facts)
     assert checked.problem.startswith("Pillow could not decode it: ")
+
+
+def test_an_image_format_pillow_does_not_read_keeps_its_header_facts(media):
+    """HEIC needs a Pillow plugin; image.format rejects it, --deep does not call it unreadable."""
+    path = media.write("photo.heic", heif_bytes(640, 480))
+    facts = _facts(path)
+    assert facts.kind == "image" and facts.format in ("heic", "heif") and facts.problem is None
+    deep = _deep()
+    assert deep.check(path, facts) == facts
+    deep.warm([path])
+    assert deep._memo == {}
 
 
 def test_an_already_unreadable_file_is_not_decoded(files, monkeypatch):
