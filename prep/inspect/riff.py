@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from prep.model import MediaFacts
 
@@ -31,45 +32,69 @@ def _riff_chunks(src: _Source, start: int, end: int, limit: int = 4096):
         off += 8 + size + (size & 1)
 
 
-_WAVE_CODECS = {1: "pcm", 3: "pcm", 6: "pcm_alaw", 7: "pcm_mulaw", 2: "adpcm_ms", 0x11: "adpcm_ima",
+_WAVE_CODECS = {1: "pcm", 3: "pcm", 6: "pcm_alaw", 7: "pcm_mulaw", 2: "adpcm_ms", 0x11: "adpcm_ima_wav",
                 0x55: "mp3", 0xFF: "aac", 0x2000: "ac3"}
+# ffmpeg's PCM decoders take whole bytes per sample: 1 (unsigned), 2, 3, 4 or 8 (signed) integer
+# bytes, or 32/64-bit floats (riffdec.c ff_wav_codec_get_id, utils.c ff_get_pcm_codec_id).
+_PCM_BYTES = (1, 2, 3, 4, 8)
+_MAX_CHANNELS = 512  # FF_SANE_NB_CHANNELS: ffmpeg opens no stream with more (and no rate past 2^31-1)
 
 
 def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
-    fmt_chunk = data = fact = None
-    ds64_data = None
+    """WAV and RF64, read as ffmpeg's wav demuxer reads them (wavdec.c).
+
+    The audio is the 'data' chunk, cut at the file end: a data size of 0 or 0xFFFFFFFF (a streaming
+    writer that never came back to fix it) or larger than the file means "up to the end", and
+    decoders play what is there. RF64 takes its data size from the 'ds64' chunk.
+    """
+    rf64 = src.head[:4] != b"RIFF"
+    fmt_chunk = data = fact = ds64_data = None
     for cid, off, size, _ in _riff_chunks(src, 12, src.size):
-        if cid == b"ds64":
-            ds64_data = _u64le(src.exact(off, 28, "RF64 ds64 chunk"), 8)
-        elif cid == b"fmt ":
+        if cid == b"ds64" and ds64_data is None:
+            ds64_data = _u64le(src.exact(off, 24, "RF64 ds64 chunk"), 8)
+        elif cid == b"fmt " and fmt_chunk is None:
             fmt_chunk = src.exact(off, min(size, 40), "WAV fmt chunk")
-        elif cid == b"fact":
+        elif cid == b"fact" and fact is None and size >= 4:
             fact = _u32le(src.exact(off, 4, "WAV fact chunk"), 0)
-        elif cid == b"data":
-            if size == 0xFFFFFFFF and ds64_data is not None:
+        elif cid == b"data" and data is None:
+            if rf64:
+                if ds64_data is None:
+                    raise _Corrupt("RF64 has no 'ds64' chunk before its data")
                 size = ds64_data
+            elif size in (0, 0xFFFFFFFF):
+                size = src.size  # up to the end; ffmpeg looks for no chunk after it
             data = (off, size)
-            break
-    if fmt_chunk is None or len(fmt_chunk) < 16:
-        raise _Corrupt("WAV has no format chunk before its data")
+            if size >= src.size or fmt_chunk is not None:
+                break
+    if fmt_chunk is None or len(fmt_chunk) < 14:
+        raise _Corrupt("WAV has no format chunk")
     if data is None:
         raise _Corrupt("WAV has no data chunk")
     tag, channels, rate, byte_rate = struct.unpack_from("<HHII", fmt_chunk)
-    if tag == 0xFFFE and len(fmt_chunk) >= 26:
+    bits = _u16le(fmt_chunk, 14) if len(fmt_chunk) >= 16 else 8
+    if tag == 0xFFFE:  # WAVE_FORMAT_EXTENSIBLE: the codec is the sub-format GUID's first two bytes
+        if len(fmt_chunk) < 40:
+            raise _Corrupt("WAV extensible format chunk is cut short")
+        bits = _u16le(fmt_chunk, 18) or bits  # the valid bits, as ffmpeg reads them
         tag = _u16le(fmt_chunk, 24)
-    off, size = data
-    available = src.size - off
-    if size in (0, 0xFFFFFFFF):  # written by a streaming writer that never came back to fix it
-        size = available
-    elif size > available:
-        raise _Corrupt(f"audio shorter than its header claims: data chunk claims {size} bytes, "
-                       f"file has {available} (truncated)")
-    if tag not in (1, 3) and fact and rate:
-        duration = fact / rate
+    if not 0 < rate < 1 << 31 or not 0 < channels <= _MAX_CHANNELS:
+        raise _Corrupt(f"WAV declares {channels} channels at {rate} Hz: no decoder plays it")
+    codec = _WAVE_CODECS.get(tag, f"wave_0x{tag:04x}")
+    off, declared = data
+    size = min(declared, src.size - off)
+    if tag in (1, 3, 6, 7):
+        width = 1 if tag in (6, 7) else (bits + 7) // 8
+        if not bits or (tag == 3 and bits not in (32, 64)) or (tag == 1 and width not in _PCM_BYTES):
+            raise _Corrupt(f"WAV {'float' if tag == 3 else 'PCM'} with {bits} bits per sample: "
+                           f"no decoder plays it")
+        duration: float | None = size // (width * channels) / rate
+    elif fact and (declared * 8 // fact // channels) <= bits + 1:  # ffmpeg ignores an impossible count
+        duration = fact / rate * (size / declared)  # the share of the frames a cut file still holds
     else:
         duration = size / byte_rate if byte_rate else None
-    return _facts(src, kind, fmt, codec=_WAVE_CODECS.get(tag, f"wave_0x{tag:04x}"),
-                  sample_rate=rate or None, channels=channels or None, duration_s=duration,
+    if size <= 0 or duration == 0:
+        raise _Corrupt("WAV data chunk holds no audio (truncated)")
+    return _facts(src, kind, fmt, codec=codec, sample_rate=rate, channels=channels, duration_s=duration,
                   has_audio=True)
 
 
@@ -88,7 +113,8 @@ def _avi(src: _Source, kind: str, fmt: str) -> MediaFacts:
             break
     if hdrl is None:
         raise _Corrupt("AVI has no header list")
-    video = audio = None
+    video: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
     total_frames = None
     stream_type = None
     i = 4
@@ -101,7 +127,7 @@ def _avi(src: _Source, kind: str, fmt: str) -> MediaFacts:
         if cid == b"strh":
             stream_type = body[:4]
             scale, rate, length = _u32le(body, 20), _u32le(body, 24), _u32le(body, 32)
-            info = {"handler": body[4:8], "scale": scale, "rate": rate, "length": length}
+            info: dict[str, Any] = {"handler": body[4:8], "scale": scale, "rate": rate, "length": length}
             if stream_type == b"vids" and video is None:
                 video = info
             elif stream_type == b"auds" and audio is None:
@@ -109,7 +135,7 @@ def _avi(src: _Source, kind: str, fmt: str) -> MediaFacts:
             else:
                 stream_type = None
         elif cid == b"strf" and stream_type is not None:
-            target = video if stream_type == b"vids" else audio
+            target: dict[str, Any] = (video if stream_type == b"vids" else audio) or {}
             if stream_type == b"vids" and len(body) >= 20:
                 target.update(width=_u32le(body, 4), height=abs(struct.unpack_from("<i", body, 8)[0]),
                               compression=body[16:20])

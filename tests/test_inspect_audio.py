@@ -1,0 +1,195 @@
+"""prep.inspect on WAV and on audio behind an ID3 tag: the cases the audio oracle found (issue 8).
+
+Each file is built by hand (a few hundred bytes) unless ffmpeg has to write it; the expected numbers
+are those of ffmpeg's wav demuxer and decoders (tests/oracle/test_oracle_audio.py checks the same
+files against ffmpeg itself, and the generated grid).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from media import Media, ffmpeg_exe
+
+from prep.inspect import inspect_bytes, inspect_path
+
+# -- WAV, built by hand -------------------------------------------------------------------------
+
+
+def chunk(cid: bytes, body: bytes, size: int | None = None) -> bytes:
+    return cid + struct.pack("<I", len(body) if size is None else size) + body + b"\0" * (len(body) & 1)
+
+
+def fmt_pcm(channels: int = 2, rate: int = 8000, bits: int = 16, tag: int = 1, block: int | None = None,
+            byte_rate: int | None = None) -> bytes:
+    block = channels * ((bits + 7) // 8) if block is None else block
+    byte_rate = rate * block if byte_rate is None else byte_rate
+    return struct.pack("<HHIIHH", tag, channels, rate, byte_rate, block, bits)
+
+
+def extensible(channels: int, rate: int, bits: int, valid: int, tag: int = 1) -> bytes:
+    block = channels * bits // 8
+    guid = struct.pack("<H", tag) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+    return struct.pack("<HHIIHHHHI", 0xFFFE, channels, rate, rate * block, block, bits, 22, valid, 3) + guid
+
+
+def riff(*chunks: bytes, form: bytes = b"RIFF", size: int | None = None) -> bytes:
+    body = b"WAVE" + b"".join(chunks)
+    return form + struct.pack("<I", len(body) if size is None else size) + body
+
+
+def pcm(seconds: float, rate: int = 8000, block: int = 4) -> bytes:
+    return bytes(round(seconds * rate) * block)
+
+
+def facts(data: bytes):
+    return inspect_bytes(data, "test.wav")
+
+
+def test_a_plain_wav():
+    f = facts(riff(chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(2.0))))
+    assert (f.kind, f.format, f.codec, f.problem) == ("audio", "wav", "pcm", None)
+    assert (f.sample_rate, f.channels, f.duration_s) == (8000, 2, 2.0)
+
+
+@pytest.mark.parametrize("fmt, why", [
+    (fmt_pcm(rate=0), "0 Hz"),
+    (fmt_pcm(channels=0, block=4), "0 channels"),
+    (fmt_pcm(channels=513, block=4), "513 channels"),  # ffmpeg opens at most 512 (FF_SANE_NB_CHANNELS)
+    (fmt_pcm(rate=1 << 31, byte_rate=0), "2147483648 Hz"),  # ffmpeg's sample rate is a signed 32-bit number
+    (fmt_pcm(bits=0, block=4), "0 bits"),
+    (fmt_pcm(bits=40), "40 bits"),  # 5-byte samples: no PCM decoder
+    (fmt_pcm(bits=16, tag=3), "float with 16 bits"),  # float is 32 or 64 bits
+], ids=["rate-0", "channels-0", "channels-513", "rate-2^31", "bits-0", "bits-40", "float16"])
+def test_a_wav_no_decoder_plays_is_a_problem(fmt, why):
+    f = facts(riff(chunk(b"fmt ", fmt), chunk(b"data", pcm(2.0))))
+    assert (f.kind, f.format) == ("audio", "wav")
+    assert f.problem and why in f.problem and "no decoder" in f.problem
+
+
+@pytest.mark.parametrize("fmt", [fmt_pcm(block=0), fmt_pcm(byte_rate=0), fmt_pcm(block=0, byte_rate=0),
+                                 fmt_pcm(bits=12, block=4)], ids=["block-0", "byte-rate-0", "both-0", "12-bit"])
+def test_numbers_ffmpeg_does_without_are_no_problem(fmt):
+    # ffmpeg's PCM decoders take the sample size from the bits (rounded up to bytes) and the channels.
+    f = facts(riff(chunk(b"fmt ", fmt), chunk(b"data", pcm(2.0))))
+    assert (f.problem, f.duration_s) == (None, 2.0)
+
+
+@pytest.mark.parametrize("bits, block", [(8, 1), (16, 2), (24, 3), (32, 4), (64, 8)])
+def test_pcm_sample_sizes(bits, block):
+    f = facts(riff(chunk(b"fmt ", fmt_pcm(channels=1, bits=bits)), chunk(b"data", pcm(3.0, block=block))))
+    assert (f.problem, f.duration_s) == (None, 3.0)
+
+
+@pytest.mark.parametrize("size", [0xFFFFFFFF, 0, 10**9], ids=["ffffffff", "zero", "past-the-end"])
+def test_a_streamed_wav_plays_to_the_end_of_the_file(size):
+    # A writer that could not seek back leaves 0 or 0xFFFFFFFF; ffmpeg reads to the end of the file.
+    f = facts(riff(chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(15.0), size=size), size=0xFFFFFFFF))
+    assert (f.problem, f.duration_s) == (None, 15.0)
+
+
+def test_a_cut_wav_is_as_long_as_its_whole_samples():
+    data = riff(chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(3.0)))
+    f = facts(data[: len(data) - 6])  # one whole 4-byte sample block and half of another gone
+    assert (f.problem, f.duration_s) == (None, (3 * 8000 - 2) / 8000)
+
+
+def test_a_data_chunk_with_no_audio_is_a_problem():
+    f = facts(riff(chunk(b"fmt ", fmt_pcm()), chunk(b"data", b"")[:8]))
+    assert f.problem and "no audio" in f.problem
+
+
+def test_chunks_after_the_data_are_not_audio():
+    f = facts(riff(chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(2.0)), chunk(b"LIST", b"INFO" + bytes(5000))))
+    assert (f.problem, f.duration_s) == (None, 2.0)
+
+
+def test_a_format_chunk_after_the_data():
+    # ffmpeg reads a seekable file's chunks past the data chunk to find its format.
+    f = facts(riff(chunk(b"data", pcm(2.0)), chunk(b"fmt ", fmt_pcm())))
+    assert (f.problem, f.sample_rate, f.duration_s) == (None, 8000, 2.0)
+
+
+def test_a_wavevformat_chunk_of_14_bytes_is_8_bit():
+    f = facts(riff(chunk(b"fmt ", fmt_pcm(channels=1, bits=8)[:14]), chunk(b"data", pcm(2.0, block=1))))
+    assert (f.problem, f.duration_s) == (None, 2.0)
+
+
+def test_wave_format_extensible_uses_its_subformat_and_valid_bits():
+    f = facts(riff(chunk(b"fmt ", extensible(6, 48000, 24, 24)), chunk(b"data", pcm(2.0, 48000, 18))))
+    assert (f.codec, f.channels, f.duration_s, f.problem) == ("pcm", 6, 2.0, None)
+    f = facts(riff(chunk(b"fmt ", extensible(2, 48000, 32, 32, tag=3)), chunk(b"data", pcm(2.0, 48000, 8))))
+    assert (f.codec, f.duration_s) == ("pcm", 2.0)
+    f = facts(riff(chunk(b"fmt ", extensible(2, 48000, 16, 16)[:30]), chunk(b"data", pcm(2.0, 48000, 4))))
+    assert f.problem and "extensible" in f.problem
+
+
+def ds64(data_size: int, samples: int = 0) -> bytes:
+    return chunk(b"ds64", struct.pack("<QQQI", 0, data_size, samples, 0))
+
+
+def test_rf64_takes_the_data_size_from_its_ds64_chunk():
+    # The data chunk's own size is 0xFFFFFFFF; the ds64 chunk's ends the audio before the LIST chunk.
+    audio = pcm(4.0)
+    f = facts(riff(ds64(len(audio)), chunk(b"fmt ", fmt_pcm()), chunk(b"data", audio, size=0xFFFFFFFF),
+                   chunk(b"LIST", b"INFO" + bytes(4000)), form=b"RF64", size=0xFFFFFFFF))
+    assert (f.format, f.problem, f.duration_s) == ("wav", None, 4.0)
+
+
+def test_rf64_with_an_absurd_ds64_size_plays_to_the_end():
+    f = facts(riff(ds64(2**64 - 1), chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(2.0), size=0xFFFFFFFF),
+                   form=b"RF64"))
+    assert (f.problem, f.duration_s) == (None, 2.0)
+    assert math.isfinite(f.duration_s)
+
+
+def test_rf64_without_ds64_is_a_problem():
+    f = facts(riff(chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(2.0), size=0xFFFFFFFF), form=b"RF64"))
+    assert f.problem and "ds64" in f.problem
+
+
+def test_compressed_wav_duration_from_its_fact_chunk():
+    fmt = struct.pack("<HHIIHHH", 2, 1, 8000, 4096, 256, 4, 0)
+    fact = chunk(b"fact", struct.pack("<I", 16000))
+    data = riff(chunk(b"fmt ", fmt), fact, chunk(b"data", bytes(256 * 32)))
+    f = facts(data)
+    assert (f.codec, f.problem, f.duration_s) == ("adpcm_ms", None, 2.0)
+    f = facts(data[: len(data) - 256 * 16])  # half the data cut off: half the samples
+    assert (f.problem, f.duration_s) == (None, 1.0)
+
+
+def test_no_absurd_numbers_make_nan_or_infinity():
+    for rate in (1, 0x7FFFFFFF):
+        for channels in (1, 512):
+            f = facts(riff(chunk(b"fmt ", fmt_pcm(channels=channels, rate=rate, block=0, byte_rate=0)),
+                           chunk(b"data", bytes(4096), size=0xFFFFFFFE)))
+            assert f.problem is None and math.isfinite(f.duration_s) and f.duration_s > 0
+
+
+# -- against ffmpeg -----------------------------------------------------------------------------
+
+
+def ffmpeg_samples(path: Path) -> float:
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0",
+                           "-ac", "1", "-c:a", "pcm_s16le", "-f", "s16le", "-"], capture_output=True, check=True)
+    return len(done.stdout) / 2
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Media:
+    return Media(tmp_path_factory.mktemp("audio"))
+
+
+@pytest.mark.parametrize("name, data", [
+    ("streamed.wav", riff(chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(3.0), size=0xFFFFFFFF), size=0xFFFFFFFF)),
+    ("cut.wav", riff(chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(3.0)))[:-7]),
+    ("fmt-last.wav", riff(chunk(b"data", pcm(3.0)), chunk(b"fmt ", fmt_pcm()))),
+    ("block-0.wav", riff(chunk(b"fmt ", fmt_pcm(block=0, byte_rate=0)), chunk(b"data", pcm(3.0)))),
+])
+def test_ffmpeg_agrees(made, name, data):
+    path = made.write(name, data)
+    assert inspect_path(path).duration_s * 8000 == ffmpeg_samples(path)
