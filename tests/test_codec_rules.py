@@ -209,6 +209,25 @@ def test_h264_mp4_is_clean_and_mpeg4_mp4_a_warning(cli, tmp_path, media):
     assert not [f for f in found.values() for f in f if f["severity"] == "error"], found
 
 
+@pytest.mark.parametrize("encoder,container,codec,note", [
+    ("prores", "mov", "prores", "mezzanine"), ("libvvenc", "mp4", "vvc", "H.266"), ("mjpeg", "mov", "mjpeg", "--deep")])
+def test_unusual_codecs_in_real_files_are_warnings_that_deep_can_settle(cli, tmp_path, media, encoder, container,
+                                                                         codec, note):
+    from media import has_encoder
+
+    if not has_encoder(encoder):
+        pytest.skip(f"this ffmpeg has no {encoder}")
+    pix_fmt = {"prores": "yuv422p10le", "libvvenc": "yuv420p10le", "mjpeg": "yuvj420p"}[encoder]
+    path = media.video(size="64x64", fps=25, seconds=1.0, codec=encoder, container=container, pix_fmt=pix_fmt)
+    req = tmp_path / "req.json"
+    req.write_text(json.dumps({"model": M, "content": [{"type": "text", "text": "go"}, _video(path)]}))
+    for args in ((), ("--deep",)):  # ffmpeg decodes each: --deep adds no finding
+        res = cli("check", req, "--format", "json", *args)
+        found = {f["rule"]: f for f in res.json()["results"][0]["findings"]}
+        assert found["video.codec"]["actual"] == codec and note in found["video.codec"]["message"]
+        assert found["video.codec"]["severity"] == "warning" and "media.unreadable" not in found
+
+
 def test_hevc_mov_is_clean(cli, tmp_path, media):
     from media import has_encoder
 
