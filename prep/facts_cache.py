@@ -1,59 +1,61 @@
 """A persistent cache of :class:`~prep.model.MediaFacts` for local files.
 
 An entry is keyed by the file's absolute path and checked against its size, modification time
-(nanoseconds), inode and device, so any rewrite of the file is a miss. Entries live in ``facts/``
-under :func:`prep.paths.cache_dir`, spread over at most 256 bucket files by the file's folder: a run
-reads only the buckets of the folders it touches, each with one read, one CRC and one
-``marshal.loads`` that yields every entry as a plain tuple, and then a lookup is a dict lookup, one
-``stat()`` and one tuple copy into a :class:`~prep.model.MediaFacts`. Nothing is locked, decoded,
-validated, queried or imported per lookup. (No SQLite: importing ``sqlite3`` alone costs more than a
-warm lookup of a whole folder of 200 files.)
+(nanoseconds), inode and device, so any rewrite of the file is a miss. Entries live in one SQLite
+database, ``facts.db`` under :func:`prep.paths.cache_dir`, in WAL mode: readers never wait for a
+writer, and SQLite's locks let several processes write at once without losing or tearing entries.
+A run reads a folder's entries with one query when it first asks about a file there; a lookup is
+then a dict lookup, one ``stat()`` and one tuple copy into a MediaFacts. ``sqlite3`` is imported at
+the first lookup, so a run with no local media never pays for it.
 
-Writes are batched: ``put`` keeps entries in memory and writes them when many are waiting, at
-``close()`` and at interpreter exit. Every :class:`FactsCache` on the same root in one process
-shares those entries, so a second instance sees what the first put before either wrote.
+Writes are batched: ``put`` keeps entries in memory and writes them in one transaction when many
+are waiting, at ``close()`` and at interpreter exit. Every :class:`FactsCache` on the same root in
+one process shares those entries, so a second instance sees what the first put before either wrote.
 
-The cache is an accelerator, never a source of truth: each bucket file carries the schema (bumped
-with :data:`INSPECTOR_REVISION` and :data:`FORMAT_REVISION`) and a CRC-32 of its content, and a file
-that is damaged, truncated, of another schema or of another shape is ignored whole and replaced at
-the next write. A file that passes the CRC and the schema is what this version's ``put`` wrote, and
-``put`` keeps only values of the exact types :class:`~prep.model.MediaFacts` declares, so entries
-are used as read, unchecked. Writers hold an exclusive lock (``flock``) while they merge
-their entries with what is on disk and replace the file atomically, so processes sharing the cache
-lose nothing and readers never see half a file. A cache directory that cannot be written means no
-caching.
+The cache is an accelerator, never a source of truth. The database's ``user_version`` stamps the
+schema (:data:`INSPECTOR_REVISION` and the MediaFacts fields): another schema's entries are dropped.
+Rows are type-checked as they are read, so a damaged value is a miss, never a wrong fact. A database
+that is corrupt, stays locked past the busy timeout, or cannot be written turns caching off for the
+rest of the run; a corrupt one is deleted, so the next run starts a new one.
 """
 
 from __future__ import annotations
 
 import atexit
-import marshal
 import os
 from _thread import allocate_lock  # threading.Lock itself, without importing threading (~1 ms)
 from binascii import crc32
 from collections.abc import Callable
+from math import isnan
+from time import time_ns
+from typing import TYPE_CHECKING, Any
 
 from prep import paths
 from prep.model import MediaFacts
 
+if TYPE_CHECKING:
+    from sqlite3 import Connection
+
 __all__ = ["FactsCache", "default_cache_root"]
 
 # Bump when the inspector starts reporting different facts for the same bytes.
-INSPECTOR_REVISION = 6
-# Bump when the layout of a bucket file changes (2: entries as tuples in the bucket's one payload).
-FORMAT_REVISION = 2
+INSPECTOR_REVISION = 7
 _FIELDS = MediaFacts._fields
-_SOURCE = _FIELDS.index("source")  # stored as the entry's own key: a hit by that key needs no edit
-# Stored in every bucket file; any difference (new MediaFacts field, new revision) rebuilds the cache.
-_SCHEMA = f"facts/{INSPECTOR_REVISION}.{FORMAT_REVISION}/" + ",".join(_FIELDS)
-_MAGIC = b"SDPFACT\n"
-_MARSHAL_VERSION = 4  # pinned, so every Python that reads version 4 shares the cache
-_BUCKETS = 256
+assert _FIELDS[-1] == "source"  # not stored: an entry's source is its key
+_DB_NAME = "facts.db"
 _BATCH = 256  # waiting entries that trigger a write before close() or exit
-_BUCKET_CAP = 20_000  # entries per bucket file; the least recently written go first
-_LOCK_WAIT_S = 2.0
+_BUSY_S = 2.0  # how long a statement waits for another process's lock before the cache gives up
+_MAX_BYTES = 64 << 20  # past this, a write drops the older half of the entries
 _LEGACY_FILES = ("facts.sqlite3", "facts.sqlite3-wal", "facts.sqlite3-shm", "facts.sqlite3-journal")
+_LEGACY_BUCKETS = "facts"  # the folder of marshal bucket files (revisions 2-6)
+_I64 = 1 << 63
+_U64 = (1 << 64) - 1
 _TYPE_NAMES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "None": (type(None),)}
+
+
+def _schema_version(revision: int, fields: tuple[str, ...]) -> int:
+    """The database's ``user_version`` for this schema: positive, below 2**31, never 0 (a new file)."""
+    return crc32(f"facts/{revision}/{','.join(fields)}".encode()) % 0x7FFFFFFF + 1
 
 
 def _allowed_types(annotation: str) -> tuple[type, ...]:
@@ -63,12 +65,23 @@ def _allowed_types(annotation: str) -> tuple[type, ...]:
     return out
 
 
-# An entry is the tuple (size, mtime_ns, ino, dev, values): the file's stamp, then every MediaFacts
-# field in order as a plain tuple, source being the entry's key. These are the exact types ``put``
-# lets each field hold, so whatever it keeps marshal writes, and reads back alike.
-_VALUE_TYPES = tuple(_allowed_types(str(MediaFacts.__annotations__[name])) for name in _FIELDS)
-_GOOD_SIGNATURES: set[tuple[type, ...]] = set()  # type signatures already checked: one set lookup each
-_new = tuple.__new__  # tuple.__new__(MediaFacts, values): a record without binding 17 arguments
+_VERSION = _schema_version(INSPECTOR_REVISION, _FIELDS)
+# The exact types ``put`` lets each field hold, and what SQLite gives back for them (bool as int).
+_TYPES = tuple(_allowed_types(str(MediaFacts.__annotations__[name])) for name in _FIELDS)
+_BOOLS = tuple(i for i, t in enumerate(_TYPES) if t == (bool,))
+# A row of _SELECT: path, size, mtime_ns, ino, dev, then every field but source.
+_READ_TYPES = ((str,), (int,), (int,), (int,), (int,), *((int,) if t == (bool,) else t for t in _TYPES[:-1]))
+_PUT_OK: set[tuple[type, ...]] = set()  # type signatures already checked: one set lookup each
+_READ_OK: set[tuple[type, ...]] = set()
+_new: Callable[..., Any] = tuple.__new__  # tuple.__new__(MediaFacts, values): a record without binding 19 arguments
+
+_COLUMNS = ", ".join(f'"{name}"' for name in _FIELDS[:-1])  # untyped: SQLite keeps int, float, text, NULL
+_CREATE = (f"CREATE TABLE facts (dir TEXT NOT NULL, path TEXT NOT NULL, size INTEGER, mtime_ns INTEGER, "
+           f"ino INTEGER, dev INTEGER, written INTEGER, {_COLUMNS}, PRIMARY KEY (dir, path)) WITHOUT ROWID")
+_SELECT = f"SELECT path, size, mtime_ns, ino, dev, {_COLUMNS} FROM facts WHERE dir = ?"
+_INSERT = f"INSERT OR REPLACE INTO facts VALUES ({', '.join('?' * (len(_FIELDS) + 6))})"
+_PRUNE = ("DELETE FROM facts WHERE (dir, path) IN (SELECT dir, path FROM facts ORDER BY written "
+          "LIMIT (SELECT count(*) / 2 FROM facts))")
 
 
 def default_cache_root() -> os.PathLike:
@@ -89,7 +102,7 @@ class FactsCache:
     def __init__(self, root: os.PathLike | str | None = None):
         # Plain strings: importing pathlib costs more than a warm lookup of a whole folder.
         self._root = os.fsdecode(root) if root is not None else paths.cache_dir()
-        self._store = _store_for(os.path.abspath(os.path.join(self._root, "facts")))
+        self._store = _store_for(os.path.abspath(self._root))
         self._rows = self._store.rows
 
     @property
@@ -101,16 +114,16 @@ class FactsCache:
 
     @property
     def path(self) -> os.PathLike:
-        """The folder of bucket files, ``facts/`` under :attr:`root`."""
+        """The database file, ``facts.db`` under :attr:`root`."""
         from pathlib import Path
 
-        return Path(self._root, "facts")
+        return Path(self._root, _DB_NAME)
 
     @property
     def enabled(self) -> bool:
-        """False when the cache cannot work (its directory cannot be written...)."""
+        """False when the cache cannot work (its database cannot be created, is locked or corrupt...)."""
         with self._store.lock:
-            return self._store.ready_locked()
+            return self._store.connect_locked() is not None
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -149,7 +162,9 @@ class FactsCache:
         if facts is not None:
             return facts
         if inspect_fn is None:
-            from prep.inspect import inspect_path as inspect_fn
+            from prep.inspect import inspect_path
+
+            inspect_fn = inspect_path
         try:
             before = os.stat(path)
         except (OSError, ValueError):
@@ -164,8 +179,8 @@ class FactsCache:
         self._store.clear()
 
     def close(self) -> None:
-        """Write waiting entries and forget what was read, so the next use reads the disk again.
-        Acts for every instance on the same root in this process."""
+        """Write waiting entries, forget what was read and close the database; the next use opens it
+        again. Acts for every instance on the same root in this process."""
         self._store.close()
 
     def __enter__(self) -> FactsCache:
@@ -174,20 +189,16 @@ class FactsCache:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- lookup ------------------------------------------------------------------------------------
-
     def _get_slow(self, name: str | bytes) -> MediaFacts | None:
-        """A lookup by a path that is not literally a key: relative, not normal, or in a bucket not
+        """A lookup by a path that is not literally a key: relative, not normal, or in a folder not
         read yet."""
         key = os.path.abspath(os.fsdecode(name))
         store = self._store
-        bucket = _bucket_of(key)
-        if bucket not in store.loaded:
+        folder = os.path.dirname(key)
+        if folder not in store.loaded:
             with store.lock:
-                if not store.ready_locked():
-                    return None
-                if bucket not in store.loaded:
-                    store.load_locked(bucket)
+                if folder not in store.loaded:
+                    store.load_locked(folder)
         if key not in self._rows:
             return None
         facts = self.get(key)  # now a lookup by the key itself
@@ -197,257 +208,237 @@ class FactsCache:
 class _Store:
     """What one process knows of one cache folder; shared by every FactsCache on it.
 
-    ``rows`` maps a path to its entry ``(size, mtime_ns, ino, dev, values)``, as read from disk or
-    put; ``pending`` holds the entries not written yet. Entries are never changed in place, only
-    replaced whole. ``lock`` guards setup, loading and writing; lookups take no lock.
+    ``rows`` maps a path to its entry ``(size, mtime_ns, ino, dev, values)``, as read or put;
+    ``pending`` holds the entries not written yet; ``loaded`` the folders already read. ``lock``
+    guards the connection, loading and writing; lookups take no lock.
     """
 
-    def __init__(self, folder: str):
-        self.folder = folder
+    def __init__(self, root: str):
+        self.root = root
+        self.file = os.path.join(root, _DB_NAME)
         self.rows: dict[str, tuple] = {}
         self.pending: dict[str, tuple] = {}
-        self.loaded: set[int] = set()
+        self.loaded: set[str] = set()
         self.lock = allocate_lock()
-        self.ready = False
+        self.db: Connection | None = None
         self.disabled = False
-        self.lock_fd: int | None = None
-        self.lock_pid = 0
-        self.written = 0  # entries in the buckets written last: bigger buckets wait for bigger batches
 
-    def ready_locked(self) -> bool:
-        """Open (creating the folder if need be) the lock file once; False, caching off, if that fails."""
-        if self.ready:
-            return not self.disabled
-        self.ready = True
-        lock = os.path.join(self.folder, "lock")
-        try:
+    def connect_locked(self) -> Connection | None:
+        """The open connection, opened (and the database made) at first use; None when caching is off."""
+        if self.db is None and not self.disabled:
             try:
-                self.lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o644)
-            except FileNotFoundError:
-                os.makedirs(self.folder, exist_ok=True)
-                _remove_legacy(os.path.dirname(self.folder))
-                self.lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o644)
-            self.lock_pid = os.getpid()
-        except OSError:
-            self.disabled = True
-        return not self.disabled
+                self.db = _open(self.root, self.file)
+            except Exception as exc:  # noqa: BLE001 (whatever goes wrong, the answer is "no cache")
+                self.fail_locked(exc)
+        return self.db
 
-    def bucket_path(self, bucket: int) -> str:
-        return os.path.join(self.folder, f"{bucket:02x}.bin")
+    def fail_locked(self, exc: Exception) -> None:
+        """Turn caching off for this run; delete a corrupt database so the next run makes a new one."""
+        self.disabled = True
+        self.pending.clear()
+        self.close_db_locked()
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
+            for suffix in ("", "-wal", "-shm"):
+                _unlink(self.file + suffix)
 
-    def load_locked(self, bucket: int) -> None:
-        self.loaded.add(bucket)
-        disk = _read_bucket(self.bucket_path(bucket))
-        if not disk:
+    def close_db_locked(self) -> None:
+        db, self.db = self.db, None
+        if db is not None:
+            try:
+                db.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def load_locked(self, folder: str) -> None:
+        """Read every entry of ``folder``: one query."""
+        self.loaded.add(folder)
+        db = self.connect_locked()
+        if db is None or not _encodable(folder):
             return
-        if self.rows.keys().isdisjoint(disk):
-            self.rows.update(disk)
+        found = {}
+        try:
+            for row in db.execute(_SELECT, (folder,)):
+                entry = _entry(row)
+                if entry is not None:
+                    found[row[0]] = entry
+        except Exception as exc:  # noqa: BLE001
+            self.fail_locked(exc)
+            return
+        if self.rows.keys().isdisjoint(found):
+            self.rows.update(found)
         else:
-            for key, row in disk.items():
-                self.rows.setdefault(key, row)  # what this process put is at least as new
+            for key, entry in found.items():
+                self.rows.setdefault(key, entry)  # what this process put is at least as new
 
     def put(self, key: str, stamp: tuple[int, int, int, int], facts: MediaFacts) -> None:
         values = tuple(facts)
         if len(values) != len(_FIELDS):
             return
-        values = values[:_SOURCE] + (key,) + values[_SOURCE + 1:]
-        if not _valid(values):
-            return  # not facts the inspector makes (a foreign number type...): not ours to keep
-        row = stamp + (values,)
+        values = values[:-1] + (key,)
+        if not _storable(values):
+            return  # not facts the inspector makes, or not what SQLite stores exactly: not ours to keep
         with self.lock:
-            if not self.ready_locked():
+            if self.connect_locked() is None:
                 return
-            self.rows[key] = self.pending[key] = row
-            if len(self.pending) >= max(_BATCH, self.written // 2):
+            self.rows[key] = self.pending[key] = stamp + (values,)
+            if len(self.pending) >= _BATCH:
                 self.flush_locked()
 
     def flush_locked(self) -> None:
-        """Merge the waiting entries into their bucket files under the inter-process lock."""
-        if not self.pending or self.disabled:
+        """Write the waiting entries in one transaction."""
+        db = self.connect_locked() if self.pending else None
+        if db is None:
             return
         pending, self.pending = self.pending, {}
-        by_bucket: dict[int, dict[str, tuple]] = {}
-        for key, row in pending.items():
-            by_bucket.setdefault(_bucket_of(key), {})[key] = row
-        if not self._lock_file():
-            return  # another process held the lock too long: these entries stay in memory only
+        written = time_ns()
+        rows = [(os.path.dirname(key), key, size, mtime_ns, _signed(ino), _signed(dev), written, *values[:-1])
+                for key, (size, mtime_ns, ino, dev, values) in pending.items()]
         try:
-            written = 0
-            for bucket, rows in by_bucket.items():
-                path = self.bucket_path(bucket)
-                current = _read_bucket(path) or {}  # a damaged file is replaced, not merged
-                for key in rows:
-                    current.pop(key, None)  # re-inserted at the end, so the cap drops the oldest
-                current.update(rows)
-                if len(current) > _BUCKET_CAP:
-                    for key in list(current)[: len(current) - _BUCKET_CAP]:
-                        del current[key]
-                _replace_file(path, _encode_bucket(current))
-                written += len(current)
-                self.rows.update(current)  # mine, merged with what other processes wrote meanwhile
-                self.loaded.add(bucket)
-            self.written = written
-        except OSError:
-            pass  # a full disk or a vanished folder costs only speed
-        finally:
-            self._unlock_file()
+            with db:  # commits, or rolls back on an error
+                db.execute("BEGIN IMMEDIATE")  # waits up to _BUSY_S for other writers
+                db.executemany(_INSERT, rows)
+            if os.stat(self.file).st_size > _MAX_BYTES:
+                with db:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute(_PRUNE)
+                db.execute("PRAGMA incremental_vacuum")
+        except Exception as exc:  # noqa: BLE001 (a full disk or a stuck lock costs only speed)
+            self.fail_locked(exc)
 
     def clear(self) -> None:
         with self.lock:
             self.pending.clear()
             self.rows.clear()
             self.loaded.clear()
-            if not self.ready_locked() or not self._lock_file():
+            db = self.connect_locked()
+            if db is None:
                 return
             try:
-                for name in os.listdir(self.folder):
-                    if name.endswith((".bin", ".tmp")):
-                        _unlink(os.path.join(self.folder, name))
-            except OSError:
-                pass
-            finally:
-                self._unlock_file()
+                with db:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("DELETE FROM facts")
+            except Exception as exc:  # noqa: BLE001
+                self.fail_locked(exc)
 
     def close(self) -> None:
         with self.lock:
             self.flush_locked()
             self.rows.clear()
             self.loaded.clear()
-            self.written = 0
-            if self.lock_fd is not None:
-                os.close(self.lock_fd)
-                self.lock_fd = None
-            self.ready = self.disabled = False
-
-    def _lock_file(self) -> bool:
-        if _fcntl is None:
-            return True  # no flock here: two writers may drop each other's entries, never corrupt them
-        if self.lock_pid != os.getpid():  # a forked child must not share its parent's lock
-            if self.lock_fd is not None:
-                os.close(self.lock_fd)  # the parent's own descriptor keeps its lock
-            self.ready = self.disabled = False
-            self.lock_fd = None
-            if not self.ready_locked():
-                return False
-        import time
-
-        deadline = time.monotonic() + _LOCK_WAIT_S
-        while True:
-            try:
-                _fcntl.flock(self.lock_fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.002)
-            except OSError:
-                return False
-
-    def _unlock_file(self) -> None:
-        if _fcntl is not None and self.lock_fd is not None:
-            try:
-                _fcntl.flock(self.lock_fd, _fcntl.LOCK_UN)
-            except OSError:
-                pass
+            self.close_db_locked()
+            self.disabled = False
 
 
-try:
-    import fcntl as _fcntl
-except ImportError:  # Windows
-    _fcntl = None
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+def _open(root: str, file: str) -> Connection:
+    """A connection to the database at ``file``, made (in WAL mode, with this schema) if need be."""
+    import sqlite3
+
+    if not os.path.exists(file):
+        os.makedirs(root, exist_ok=True)
+        _remove_legacy(root)
+    db = sqlite3.connect(file, timeout=_BUSY_S, isolation_level=None, check_same_thread=False)
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
+            db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the first table: pruning shrinks the file
+            db.execute("PRAGMA journal_mode = WAL")
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:  # not made meanwhile
+                    db.execute("DROP TABLE IF EXISTS facts")  # another schema's entries
+                    db.execute(_CREATE)
+                    db.execute(f"PRAGMA user_version = {_VERSION}")
+        db.execute("PRAGMA synchronous = NORMAL")  # no fsync per write: a crash loses entries, never the file
+    except BaseException:
+        db.close()
+        raise
+    return db
+
 
 _STORES: dict[str, _Store] = {}
 _STORES_LOCK = allocate_lock()
 
 
-def _store_for(folder: str) -> _Store:
-    store = _STORES.get(folder)
+def _store_for(root: str) -> _Store:
+    store = _STORES.get(root)
     if store is None:
         with _STORES_LOCK:
-            store = _STORES.get(folder)
+            store = _STORES.get(root)
             if store is None:
                 if not _STORES:
                     atexit.register(_flush_all)
-                store = _STORES[folder] = _Store(folder)
+                    if hasattr(os, "register_at_fork"):
+                        os.register_at_fork(before=_close_all)
+                store = _STORES[root] = _Store(root)
     return store
 
 
 def _flush_all() -> None:
     """At exit: write what every cache in this process still holds."""
     for store in list(_STORES.values()):
-        if not store.lock.acquire(timeout=_LOCK_WAIT_S):
-            continue  # a thread is still inside the cache: skip rather than hang the exit
-        try:
-            store.flush_locked()
-        except Exception:  # noqa: BLE001 (exit must not fail because of an accelerator)
-            pass
-        finally:
-            store.lock.release()
+        if store.lock.acquire(timeout=_BUSY_S):  # a thread still inside the cache: skip, never hang
+            try:
+                store.flush_locked()
+            finally:
+                store.lock.release()
 
 
-# -- encoding ----------------------------------------------------------------------------------------
+def _close_all() -> None:
+    """Before a fork: a child must never use its parent's SQLite connection; each reopens its own."""
+    for store in list(_STORES.values()):
+        if store.lock.acquire(timeout=_BUSY_S):
+            try:
+                store.close_db_locked()
+            finally:
+                store.lock.release()
 
 
-def _bucket_of(key: str) -> int:
-    return crc32(os.fsencode(os.path.dirname(key))) % _BUCKETS
+# -- values ------------------------------------------------------------------------------------------
 
 
-def _encode_bucket(rows: dict[str, tuple]) -> bytes:
-    payload = marshal.dumps((_SCHEMA, rows), _MARSHAL_VERSION)
-    return _MAGIC + crc32(payload).to_bytes(4, "big") + payload
+def _entry(row: tuple) -> tuple | None:
+    """``(size, mtime_ns, ino, dev, values)`` from a row of ``_SELECT``, or None if it does not hold
+    the types put() writes (a damaged database)."""
+    signature = tuple(map(type, row))
+    if signature not in _READ_OK:
+        if len(signature) != len(_READ_TYPES) or not all(t in ok for t, ok in zip(signature, _READ_TYPES)):
+            return None
+        _READ_OK.add(signature)
+    path, size, mtime_ns, ino, dev, *values = row
+    for i in _BOOLS:
+        values[i] = values[i] != 0
+    values.append(path)
+    return size, mtime_ns, ino & _U64, dev & _U64, tuple(values)
 
 
-def _decode_bucket(data: bytes) -> dict[str, tuple] | None:
-    """The entries of a bucket file, or None unless it is intact and of this schema. Entries are not
-    checked one by one: a file that passes the CRC and the schema is what this version's ``put`` wrote
-    (one forged to pass both could lie in well-formed entries anyway), and checking the shape of every
-    entry costs 20-40 µs per 200 entries in a new process, some 5% of a warm lookup of them all."""
-    if len(data) < 12 or data[:8] != _MAGIC:
-        return None
-    payload = memoryview(data)[12:]
-    if crc32(payload) != int.from_bytes(data[8:12], "big"):
-        return None
-    try:
-        schema, rows = marshal.loads(payload)
-    except Exception:  # noqa: BLE001 (whatever marshal makes of bad bytes, the answer is "no entries")
-        return None
-    return rows if schema == _SCHEMA and type(rows) is dict else None
-
-
-def _read_bucket(path: str) -> dict[str, tuple] | None:
-    try:
-        with open(path, "rb", buffering=0) as fh:
-            data = fh.readall()
-    except OSError:
-        return None
-    return _decode_bucket(data)
-
-
-def _valid(values: tuple) -> bool:
+def _storable(values: tuple) -> bool:
     """Whether ``values`` (every field of a MediaFacts, in order) hold exactly the types the fields
-    declare: what marshal writes and reads back unchanged."""
+    declare, and values SQLite gives back unchanged (64-bit ints, no NaN, text that is UTF-8)."""
     signature = tuple(map(type, values))
-    if signature in _GOOD_SIGNATURES:
-        return True
-    if len(signature) == len(_VALUE_TYPES) and all(t in ok for t, ok in zip(signature, _VALUE_TYPES)):
-        _GOOD_SIGNATURES.add(signature)
-        return True
-    return False
+    if signature not in _PUT_OK:
+        if len(signature) != len(_TYPES) or not all(t in ok for t, ok in zip(signature, _TYPES)):
+            return False
+        _PUT_OK.add(signature)
+    for value in values:
+        kind = type(value)
+        if kind is int and not -_I64 <= value < _I64 or kind is float and isnan(value):
+            return False
+        if kind is str and not _encodable(value):
+            return False
+    return True
 
 
-def _replace_file(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so readers see the old file
-    or the new one. No fsync (unlike :func:`prep.paths.write_atomic`): a file torn by a crash fails its
-    CRC and is rebuilt, and a run should not wait on the disk for an accelerator."""
-    tmp = f"{path}.{os.getpid()}.tmp"
+def _encodable(text: str) -> bool:
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
+        text.encode()
+    except UnicodeEncodeError:  # a file name that is not UTF-8 (os.fsdecode's surrogates)
+        return False
+    return True
+
+
+def _signed(number: int) -> int:
+    """An inode or device number as SQLite's signed 64-bit integer (read back with ``& _U64``)."""
+    return number - (1 << 64) if number >= _I64 else number
 
 
 def _unlink(path: str) -> None:
@@ -458,6 +449,18 @@ def _unlink(path: str) -> None:
 
 
 def _remove_legacy(root: str) -> None:
-    """Delete the SQLite cache of earlier versions (nothing reads it any more)."""
+    """Delete the caches of earlier versions: a SQLite file of another layout, then marshal buckets."""
     for name in _LEGACY_FILES:
         _unlink(os.path.join(root, name))
+    folder = os.path.join(root, _LEGACY_BUCKETS)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.endswith((".bin", ".tmp")) or name == "lock":
+            _unlink(os.path.join(folder, name))
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
