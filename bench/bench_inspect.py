@@ -8,9 +8,12 @@ Pillow (``--keep DIR`` keeps it and reuses it next time), then prints median per
 * image cost at 1000×1000 and 8000×6000;
 * cold vs warm in fresh processes, as a user meets them: cold = a new process with an empty cache
   inspecting every file once; warm = a new process with a populated cache asking
-  ``FactsCache().cached_inspect`` for the same files; median of ``--runs`` runs each. After its
-  timing, each warm process also times the same lookups again and ``os.stat`` alone, the floor
-  of any lookup that notices a rewritten file.
+  ``FactsCache().cached_inspect`` for the same files; median of ``--runs`` runs each. The warm
+  figure that counts is the whole cache part of a fresh process: importing ``prep.facts_cache``
+  plus every lookup of the folder (the first one imports ``sqlite3``, opens the database and reads
+  the folder's entries with one query). After its timing, each warm process also times the same
+  lookups again and ``os.stat`` alone, the floor of any lookup that notices a rewritten file. For
+  scale, the whole ``python -m prep inspect FOLDER`` run is timed warm too (interpreter, rules, report).
 
 Files sit in the OS page cache throughout, so "cold" means "not in our facts cache", not "not read
 from disk before". ffprobe and PyAV are benchmark-only tools (``apt-get install ffmpeg``,
@@ -44,7 +47,7 @@ KINDS = ("image", "video", "audio")
 TARGET_NEAR_FASTEST = 1.2
 TARGET_VS_FFPROBE = 5.0
 TARGET_FLAT = 1.2
-TARGET_WARM = 20.0
+TARGET_WARM_MS = 15.0  # the cache part of a fresh process on a warm 200-file folder
 
 
 class KeptMedia(Media):
@@ -239,11 +242,12 @@ print(json.dumps({"import": t1 - t0, "loop": t2 - t1, "per": per, "again": again
 """
 
 
-def fresh_runs(paths: list[Path], runs: int) -> dict[str, list[dict]]:
-    """``runs`` fresh processes each of: cold (inspect_path), cold through an empty cache, and warm."""
+def fresh_runs(paths: list[Path], runs: int, folder: Path) -> dict[str, list]:
+    """``runs`` fresh processes each of: cold (inspect_path), cold through an empty cache, warm, and
+    the whole CLI on ``folder`` with a warm cache (wall seconds, under "cli")."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # keep .pyc files
     env["PYTHONPATH"] = str(ROOT)
-    out: dict[str, list[dict]] = {"cold": [], "cold-cached": [], "warm": []}
+    out: dict[str, list] = {"cold": [], "cold-cached": [], "warm": [], "cli": []}
     with tempfile.TemporaryDirectory(prefix="bench-facts-") as tmp:
         env["SEEDANCE_PREP_HOME"] = str(Path(tmp) / "home")
         listing = Path(tmp) / "files.txt"
@@ -254,12 +258,21 @@ def fresh_runs(paths: list[Path], runs: int) -> dict[str, list[dict]]:
                                   text=True, check=True)
             return json.loads(done.stdout)
 
+        def cli() -> float:
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "prep", "inspect", str(folder)], env=env, capture_output=True,
+                           check=False)
+            return time.perf_counter() - t
+
         child("cold-cached")  # compile every .pyc once, outside the timing
-        for _ in range(runs):  # interleaved, so load from elsewhere on the machine hits all three alike
+        cli()
+        for _ in range(runs):  # interleaved, so load from elsewhere on the machine hits all four alike
             out["cold"].append(child("cold"))
             shutil.rmtree(Path(tmp) / "home", ignore_errors=True)
             out["cold-cached"].append(child("cold-cached"))
             out["warm"].append(child("warm"))
+            cli()  # the cold-cached run knew only the listed files: the folder's few others, now
+            out["cli"].append(cli())
     if any(r["inspected"] for r in out["warm"]):
         print("WARNING: a warm run imported prep.inspect: something was a miss")
     return out
@@ -273,6 +286,8 @@ def summarize(results: list[dict], kinds: list[str]) -> dict[str, float]:
     out["import_ms"] = statistics.median(r["import"] * 1e3 for r in results)
     out["total_ms"] = statistics.median((r["loop"] + r["import"]) * 1e3 for r in results)
     out["slowest_ms"] = statistics.median(max(r["per"]) * 1e3 for r in results)
+    out["first_ms"] = statistics.median(r["per"][0] * 1e3 for r in results)
+    out["rest_ms"] = statistics.median((r["loop"] - r["per"][0]) * 1e3 for r in results)
     for key in ("again", "stat"):
         if results[0][key]:
             out[f"{key}_us"] = statistics.median(statistics.median(r[key]) * 1e6 for r in results)
@@ -353,7 +368,8 @@ def main() -> None:
 
     # 3. Cold vs warm, fresh processes.
     print(f"\nfacts cache: {args.runs} fresh processes each, {len(paths)} files, medians over runs")
-    fresh = fresh_runs(paths, args.runs)
+    fresh = fresh_runs(paths, args.runs, folder)
+    cli_ms = statistics.median(fresh.pop("cli")) * 1e3
     summary = {mode: summarize(runs, kinds) for mode, runs in fresh.items()}
     labels = {"cold": "cold: inspect_path", "cold-cached": "cold: FactsCache().cached_inspect, empty",
               "warm": "warm: FactsCache().cached_inspect"}
@@ -374,8 +390,13 @@ def main() -> None:
     print(f"  in the warm process afterwards: the same lookups again {warm['again_us']:.1f} µs per file, "
           f"os.stat alone {warm['stat_us']:.1f} µs (per-file medians)")
     print(f"  the slowest single file of a run: cold {cold['slowest_ms']:.2f} ms (a lazy import: Pillow for the first"
-          f" TIFF), warm {warm['slowest_ms']:.2f} ms (reading the bucket file); without it the whole folder is "
-          f"{ratio_but_slowest:.1f}×")
+          f" TIFF), warm {warm['slowest_ms']:.2f}; without it the whole folder is {ratio_but_slowest:.1f}×")
+    print(f"warm, a fresh process, {len(paths)} files in one folder: {warm['total_ms']:.2f} ms for the cache part = "
+          f"import prep.facts_cache {warm['import_ms']:.2f} + first lookup {warm['first_ms']:.2f} (imports sqlite3, "
+          f"opens the database, reads the folder: one query) + the other {len(paths) - 1} lookups "
+          f"{warm['rest_ms']:.2f}")
+    print(f"  for scale: the whole warm run of `python -m prep inspect FOLDER` (interpreter, rules, report) "
+          f"{cli_ms:.1f} ms wall")
     general = results.get("pymediainfo parse (default)")
     if general:
         print(f"for scale: a full pymediainfo parse (the inspector's general path) is "
@@ -404,9 +425,9 @@ def main() -> None:
          ffprobe["all"] / ours["all"] >= TARGET_VS_FFPROBE if ffprobe else None)
     line("image cost flat across sizes (8000×6000 / 1000²)",
          ", ".join(f"{fmt} {r:.2f}×" for fmt, r in ours_flat.items()), max(ours_flat.values()) <= TARGET_FLAT)
-    line(f"warm ≥{TARGET_WARM:.0f}× cold, per file (median)", f"{ratio_file:.1f}×", ratio_file >= TARGET_WARM)
-    line(f"warm ≥{TARGET_WARM:.0f}× cold, whole folder", f"{ratio_loop:.1f}× (with imports {ratio_total:.1f}×, "
-         f"without the slowest file {ratio_but_slowest:.1f}×)", ratio_loop >= TARGET_WARM)
+    line(f"warm {len(paths)}-file folder, fresh process ≤ {TARGET_WARM_MS:.0f} ms (cache part)",
+         f"{warm['total_ms']:.2f} ms (whole folder {ratio_loop:.1f}× faster than cold, {ratio_total:.1f}× with imports)",
+         warm["total_ms"] <= TARGET_WARM_MS)
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
 

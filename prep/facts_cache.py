@@ -299,9 +299,7 @@ class _Store:
                 db.execute("BEGIN IMMEDIATE")  # waits up to _BUSY_S for other writers
                 db.executemany(_INSERT, rows)
             if os.stat(self.file).st_size > _MAX_BYTES:
-                with db:
-                    db.execute("BEGIN IMMEDIATE")
-                    db.execute(_PRUNE)
+                db.execute(_PRUNE)
                 db.execute("PRAGMA incremental_vacuum")
         except Exception as exc:  # noqa: BLE001 (a full disk or a stuck lock costs only speed)
             self.fail_locked(exc)
@@ -315,9 +313,7 @@ class _Store:
             if db is None:
                 return
             try:
-                with db:
-                    db.execute("BEGIN IMMEDIATE")
-                    db.execute("DELETE FROM facts")
+                db.execute("DELETE FROM facts")
             except Exception as exc:  # noqa: BLE001
                 self.fail_locked(exc)
 
@@ -366,29 +362,18 @@ def _store_for(root: str) -> _Store:
             store = _STORES.get(root)
             if store is None:
                 if not _STORES:
-                    atexit.register(_flush_all)
-                    if hasattr(os, "register_at_fork"):
-                        os.register_at_fork(before=_close_all)
+                    atexit.register(_each_store, _Store.flush_locked)  # write what is still waiting
+                    if hasattr(os, "register_at_fork"):  # a child must never use its parent's connection
+                        os.register_at_fork(before=lambda: _each_store(_Store.close_db_locked))
                 store = _STORES[root] = _Store(root)
     return store
 
 
-def _flush_all() -> None:
-    """At exit: write what every cache in this process still holds."""
+def _each_store(action: Callable[[_Store], None]) -> None:
     for store in list(_STORES.values()):
         if store.lock.acquire(timeout=_BUSY_S):  # a thread still inside the cache: skip, never hang
             try:
-                store.flush_locked()
-            finally:
-                store.lock.release()
-
-
-def _close_all() -> None:
-    """Before a fork: a child must never use its parent's SQLite connection; each reopens its own."""
-    for store in list(_STORES.values()):
-        if store.lock.acquire(timeout=_BUSY_S):
-            try:
-                store.close_db_locked()
+                action(store)
             finally:
                 store.lock.release()
 
@@ -396,14 +381,22 @@ def _close_all() -> None:
 # -- values ------------------------------------------------------------------------------------------
 
 
+def _typed(values: tuple, types: tuple[tuple[type, ...], ...], seen: set) -> bool:
+    """Whether each of ``values`` is of exactly one of its ``types`` (``seen``: signatures that were)."""
+    signature = tuple(map(type, values))
+    if signature in seen:
+        return True
+    if len(signature) == len(types) and all(t in ok for t, ok in zip(signature, types)):
+        seen.add(signature)
+        return True
+    return False
+
+
 def _entry(row: tuple) -> tuple | None:
     """``(size, mtime_ns, ino, dev, values)`` from a row of ``_SELECT``, or None if it does not hold
     the types put() writes (a damaged database)."""
-    signature = tuple(map(type, row))
-    if signature not in _READ_OK:
-        if len(signature) != len(_READ_TYPES) or not all(t in ok for t, ok in zip(signature, _READ_TYPES)):
-            return None
-        _READ_OK.add(signature)
+    if not _typed(row, _READ_TYPES, _READ_OK):
+        return None
     path, size, mtime_ns, ino, dev, *values = row
     for i in _BOOLS:
         values[i] = values[i] != 0
@@ -414,11 +407,8 @@ def _entry(row: tuple) -> tuple | None:
 def _storable(values: tuple) -> bool:
     """Whether ``values`` (every field of a MediaFacts, in order) hold exactly the types the fields
     declare, and values SQLite gives back unchanged (64-bit ints, no NaN, text that is UTF-8)."""
-    signature = tuple(map(type, values))
-    if signature not in _PUT_OK:
-        if len(signature) != len(_TYPES) or not all(t in ok for t, ok in zip(signature, _TYPES)):
-            return False
-        _PUT_OK.add(signature)
+    if not _typed(values, _TYPES, _PUT_OK):
+        return False
     for value in values:
         kind = type(value)
         if kind is int and not -_I64 <= value < _I64 or kind is float and isnan(value):
