@@ -133,7 +133,7 @@ class Deep:
     def __init__(self, jobs: int | None = None, timeout: float | None = None):
         self.exe = ffmpeg_exe()
         self.timeout = timeout if timeout is not None else timeout_s()
-        self.jobs = jobs if jobs else (os.cpu_count() or 1)
+        self.jobs = max(1, jobs) if jobs is not None else (os.cpu_count() or 1)
         self._memo: dict[tuple, tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
 
