@@ -1,8 +1,8 @@
 """Benchmark ``--deep``: what decoding costs per file, next to reading its header.
 
-Run: ``python bench/bench_deep.py [--runs 5]``. Makes three files with ffmpeg and Pillow (a 5 s 720p
-H.264 clip with AAC audio, a 15 s MP3, a detailed 3000×2000 JPEG) in a temporary folder, then prints for each
-the median over ``--runs`` interleaved runs of:
+Run: ``python bench/bench_deep.py [--runs 5]``. Makes three files with ffmpeg (a 5 s 720p30 H.264
+clip with AAC audio and a keyframe every second, a 15 s MP3, a detailed 3000×2000 JPEG) in a temporary
+folder, then prints for each the median over ``--runs`` interleaved runs of:
 
 * ``header``: ``prep.inspect.inspect_path`` (what ``check`` and ``inspect`` do without ``--deep``);
 * ``deep``: ``prep.deep.Deep().check`` with its memo cleared each run (an ffmpeg process decoding the
@@ -32,7 +32,8 @@ from prep.inspect import inspect_path  # noqa: E402
 
 def make_files(media: Media) -> dict[str, Path]:
     return {
-        "5 s 720p H.264 + AAC mp4": media.video(size="1280x720", fps=30, seconds=5.0, audio=True),
+        # a keyframe every second, as phones and cameras write them (the seek to the last second starts there)
+        "5 s 720p H.264 + AAC mp4": media.video(size="1280x720", fps=30, seconds=5.0, audio=True, extra=("-g", "30")),
         "15 s MP3 (44.1 kHz)": media.audio(seconds=15.0, rate=44100, container="mp3"),
         "3000×2000 JPEG": _photo(media.root / "photo.jpg"),
     }

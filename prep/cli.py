@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deep", action="store_true",
                    help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
                         "each image with Pillow: a file that does not decode is media.unreadable (slower: "
-                        "~0.1 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
+                        "0.02–0.3 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
     p.set_defaults(func=cmd_check)
 
     inspect = _common("whose media rules apply (default: from config, else ark)", quiet="no summary line")
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deep", action="store_true",
                    help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
                         "each image with Pillow: a file that does not decode is media.unreadable (slower: "
-                        "~0.1 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
+                        "0.02–0.3 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("rules", parents=[_common("show the rules as this profile has them (default: every profile)")],
