@@ -14,27 +14,41 @@ from .xiph import _flac
 # Compressed audio: mp3, flac, ogg
 
 
+# kb/s by bit-rate index, for (MPEG-1?, layer); MPEG-2 and 2.5 share a table
 _MP3_BITRATES = {
-    True: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    False: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (True, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (True, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 3): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (False, 1): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (False, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (False, 3): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
 }
 _MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+_MPA_CODECS = {1: "mp1", 2: "mp2", 3: "mp3"}  # ffmpeg's names; its 'mp3' demuxer reads all three
 
 
-def _mp3_frame(buf: bytes, i: int) -> tuple[int, int, int, int, bool] | None:
-    """``(frame_length, sample_rate, channels, bitrate, mpeg1)`` of an MPEG audio layer III header."""
+def _mpa_length(mpeg1: bool, layer: int, bitrate: int, rate: int, padding: int) -> int:
+    """Bytes in one MPEG audio frame (layer I counts 4-byte slots)."""
+    if layer == 1:
+        return (12 * bitrate // rate + padding) * 4
+    return (144 if mpeg1 or layer == 2 else 72) * bitrate // rate + padding
+
+
+def _mp3_frame(buf: bytes, i: int) -> tuple[int, int, int, int, int, int] | None:
+    """``(frame_length, sample_rate, channels, bitrate, samples_per_frame, layer)`` of an MPEG audio
+    frame header (layer I, II or III; MPEG-1, 2 or 2.5), or None when ``buf[i:]`` holds none."""
     if i + 4 > len(buf) or buf[i] != 0xFF or (buf[i + 1] & 0xE0) != 0xE0:
         return None
-    version, layer = (buf[i + 1] >> 3) & 3, (buf[i + 1] >> 1) & 3
+    version, layer = (buf[i + 1] >> 3) & 3, 4 - ((buf[i + 1] >> 1) & 3)
     br_index, sr_index = buf[i + 2] >> 4, (buf[i + 2] >> 2) & 3
-    if version == 1 or layer != 1 or br_index in (0, 15) or sr_index == 3:
+    if version == 1 or layer == 4 or br_index in (0, 15) or sr_index == 3:
         return None
     mpeg1 = version == 3
-    bitrate = _MP3_BITRATES[mpeg1][br_index] * 1000
+    bitrate = _MP3_BITRATES[mpeg1, layer][br_index] * 1000
     rate = _MP3_RATES[version][sr_index]
-    padding = (buf[i + 2] >> 1) & 1
-    length = (144 if mpeg1 else 72) * bitrate // rate + padding
-    return length, rate, (1 if buf[i + 3] >> 6 == 3 else 2), bitrate, mpeg1
+    length = _mpa_length(mpeg1, layer, bitrate, rate, (buf[i + 2] >> 1) & 1)
+    spf = 384 if layer == 1 else 1152 if mpeg1 or layer == 2 else 576
+    return length, rate, (1 if buf[i + 3] >> 6 == 3 else 2), bitrate, spf, layer
 
 
 # A frame walk (MP3s without a Xing/VBRI frame count) reads at most this many bytes of frames and
@@ -75,12 +89,12 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
             return _facts(src, "audio", None, has_audio=True, problem=(
                 "the audio after the ID3 tag is neither MP3 nor a format the inspector recognises"))
         raise _Undecided
-    length, rate, channels, _bitrate, mpeg1 = frame
-    spf = 1152 if mpeg1 else 576
+    length, rate, channels, _bitrate, spf, layer = frame
     end = _mp3_audio_end(src, start)
     first = src.exact(start, min(length, 200), "MP3 frame")
-    side = (32 if channels == 2 else 17) if mpeg1 else (17 if channels == 2 else 9)
-    tag = first[4 + side : 8 + side]
+    side = (32 if channels == 2 else 17) if spf == 1152 else (17 if channels == 2 else 9)  # layer III
+    tag = first[4 + side : 8 + side] if layer == 3 else b""
+    vbri = layer == 3 and first[36:40] == b"VBRI"
     frames = claimed = None
     skip = trim = 0  # samples a decoder drops at the start and at the end (LAME gapless numbers)
     if tag in (b"Xing", b"Info") and len(first) >= 12 + side:
@@ -100,37 +114,63 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
         rest = src.size - start - 4
         if claimed and rest > claimed and rest - claimed > claimed >> 4:
             frames = trim = 0
-    elif first[36:40] == b"VBRI":
+    elif vbri:
         claimed, frames = _u32be(first, 46), _u32be(first, 50)
-    if frames and not (claimed is not None and claimed > end - start):
+    # The fewest bytes the counted frames can take (all at the lowest bit rate): more than the file
+    # holds means a cut file or a wrong count.
+    mpeg1 = (first[1] >> 3) & 3 == 3
+    least = (frames or 0) * _mpa_length(mpeg1, layer, _MP3_BITRATES[mpeg1, layer][1] * 1000, rate, 0)
+    if frames and not (claimed is not None and claimed > end - start) and least <= end - start:
         samples = max(0, frames * spf - skip - trim)
     else:
         # No frame count, or the file holds fewer bytes than the header says (cut short: the frames
         # that are there still play, as a decoder would play them): count the frames.
-        begin = start + (length if tag in (b"Xing", b"Info") or first[36:40] == b"VBRI" else 0)
+        begin = start + (length if tag in (b"Xing", b"Info") or vbri else 0)
         counted = _mp3_walk(src, begin, end, src.at(start, 4), spf)
         if frames:  # a decoder that reaches the last frame the header counts trims its padding
             counted = min(counted, frames * spf - trim)
         samples = max(0, counted - skip)
-    return _facts(src, kind, fmt, codec="mp3", sample_rate=rate, channels=channels,
+    return _facts(src, kind, fmt, codec=_MPA_CODECS[layer], sample_rate=rate, channels=channels,
                   duration_s=samples / rate, has_audio=True)
 
 
-def _behind_id3(src: _Source, start: int) -> MediaFacts | None:
-    """Facts for a non-MP3 payload behind an ID3v2 tag (FLAC, AC-3, …), or None when it may be MP3."""
-    payload = src.at(start, 4096)
-    if payload[:4] == b"fLaC":
-        return _flac(src, "audio", "flac", start)
-    if payload[:2] == b"\x0b\x77":
-        return _ac3(src, start)
-    if _mp3_frame(payload, 0) is not None:
-        return None
-    from .sniff import sniff
+# What an ID3v2 tag may stand in front of besides MPEG audio: taggers write ID3 to any file, and
+# ffmpeg probes past the tag, so the payload's own magic names the format.
+_BEHIND_ID3 = {b"TTA1": "tta", b"MAC ": "ape", b"wvpk": "wv", b"MPCK": "mpc", b"MP+": "mpc",
+               b"tBaK": "tak", b"DSD ": "dsf", b"FRM8": "dff", b"OFR ": "ofr", b"OFS ": "ofs",
+               b"RIFF": "wav", b"RF64": "wav", b"fLaC": "flac", b"\x0b\x77": "ac3"}
 
-    kind, fmt = sniff(payload)
-    if fmt is not None and fmt != "mp3":  # as when the tag is small enough for sniff() to see past
-        return _general(src, kind, fmt)
-    return None
+
+def _behind_id3(src: _Source, start: int) -> MediaFacts | None:
+    """Facts for a non-MPEG payload behind an ID3v2 tag (AC-3, FLAC, TTA, APE, …) under its own
+    format name, never mp3; or None when it may be MPEG audio."""
+    payload = src.at(start, 4096)
+    fmt = next((name for magic, name in _BEHIND_ID3.items() if payload.startswith(magic)), None)
+    if fmt is None:
+        if _mp3_frame(payload, 0) is not None:
+            return None
+        from .sniff import sniff
+
+        kind, fmt = sniff(payload)
+        if fmt is None or fmt == "mp3":
+            return None
+        return _named(src, kind or "audio", fmt, lambda: _general(src, kind, fmt))
+    if fmt == "flac":
+        return _named(src, "audio", fmt, lambda: _flac(src, "audio", "flac", start))
+    if fmt == "ac3":
+        return _named(src, "audio", fmt, lambda: _ac3(src, start))
+    if fmt == "wav":  # ffmpeg's wav reader wants its RIFF header at byte 0
+        return _facts(src, "audio", fmt, has_audio=True, problem=(
+            "an ID3 tag before the WAV header: decoders do not find the audio"))
+    return _named(src, "audio", fmt, lambda: _general(src, "audio", fmt))
+
+
+def _named(src: _Source, kind: str, fmt: str, read) -> MediaFacts:
+    """``read()``, or facts with its one-line problem, under ``fmt`` (not the sniffer's mp3)."""
+    try:
+        return read()
+    except _Corrupt as exc:
+        return _facts(src, kind, fmt, has_audio=True, problem=" ".join(str(exc).split())[:300])
 
 
 def _mp3_audio_end(src: _Source, start: int) -> int:
@@ -159,14 +199,13 @@ def _mp3_walk(src: _Source, start: int, end: int, header: bytes, spf: int) -> in
     ``_MP3_WALK_BYTES`` or ``_MP3_WALK_FRAMES`` the rest is extrapolated from the average frame size.
     """
     same1, same2 = header[1] & 0xFE, header[2] & 0x0C
-    version = (header[1] >> 3) & 3
+    version, layer = (header[1] >> 3) & 3, 4 - ((header[1] >> 1) & 3)
     rate = _MP3_RATES[version][same2 >> 2]
-    coef = 144 if version == 3 else 72
-    bitrates = _MP3_BITRATES[version == 3]
+    bitrates = _MP3_BITRATES[version == 3, layer]
     lengths = [0] * 256  # third header byte → frame length, 0 where the byte is not a valid header
     for b in range(256):
         if (b & 0x0C) == same2 and 0 < (b >> 4) < 15:
-            lengths[b] = coef * bitrates[b >> 4] * 1000 // rate + ((b >> 1) & 1)
+            lengths[b] = _mpa_length(version == 3, layer, bitrates[b >> 4] * 1000, rate, (b >> 1) & 1)
     valid = b"".join(re.escape(bytes([b])) for b in range(256) if lengths[b])
     second = re.escape(bytes([same1, same1 | 1]))  # the CRC-protection bit may differ
     pattern = re.compile(b"\\xff[" + second + b"][" + valid + b"]", re.DOTALL)
