@@ -1,4 +1,7 @@
-"""ISO base media files: MP4, MOV, M4A and 3GP (including fragmented MP4), and HEIF images."""
+"""ISO base media files: MP4, MOV, M4A and 3GP (including fragmented MP4).
+
+HEIF images (HEIC, AVIF) share the box structure but are a rejected format: the sniffer names them and
+pymediainfo reads the rest (see ``prep.inspect``)."""
 
 from __future__ import annotations
 
@@ -10,11 +13,13 @@ from prep.model import MediaFacts
 from ._base import _Corrupt, _facts, _fourcc, _Source, _tidy_fps, _u16be, _u32be, _u64be
 
 # --------------------------------------------------------------------------------------------------
-# ISO base media files: mp4, mov, m4a, 3gp, and HEIF images (heic, avif)
+# ISO base media files: mp4, mov, m4a, 3gp
 
 _VIDEO_CODECS = {
     b"avc1": "h264", b"avc2": "h264", b"avc3": "h264", b"avc4": "h264",
-    b"hvc1": "hevc", b"hev1": "hevc", b"dvh1": "hevc", b"dvhe": "hevc",
+    b"hvc1": "hevc", b"hev1": "hevc", b"vvc1": "vvc", b"vvi1": "vvc",
+    # Dolby Vision entries name the base layer's codec, as ffmpeg does (see _dolby_vision for profile 5)
+    b"dvh1": "hevc", b"dvhe": "hevc", b"dvav": "h264", b"dva1": "h264", b"dav1": "av1",
     b"av01": "av1", b"vp08": "vp8", b"vp09": "vp9", b"mp4v": "mpeg4",
     b"apch": "prores", b"apcn": "prores", b"apcs": "prores", b"apco": "prores",
     b"ap4h": "prores", b"ap4x": "prores", b"jpeg": "mjpeg", b"mjpa": "mjpeg", b"mjpb": "mjpeg",
@@ -29,6 +34,16 @@ _AUDIO_CODECS = {
 # MPEG-4 objectTypeIndication → codec, for 'mp4a' sample entries.
 _OTI = {0x40: "aac", 0x66: "aac", 0x67: "aac", 0x68: "aac", 0x69: "mp3", 0x6B: "mp3", 0xA5: "ac3",
         0xA6: "eac3", 0xA9: "dts", 0xAD: "opus"}
+# AAC channelConfiguration (ISO/IEC 14496-3 table 1.19, 23001-8) → channels; 0 means "see the PCE".
+_AAC_CHANNELS = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 8, 11: 7, 12: 8, 13: 24, 14: 8}
+# Sample entries of protected tracks (ISO/IEC 23001-7 'encv'/'enca'; Apple FairPlay 'drmi'/'drms').
+_ENCRYPTED = {b"encv", b"enca", b"drmi", b"drms"}
+
+# The largest box of each kind read whole into memory. A moov indexes every sample: a 2-hour 60 fps
+# film with AAC audio needs a few MB (4-byte sizes, offsets and timing for ~770k samples), so 64 MiB
+# is ten times any real index; a file claiming more is not read. (A 'moof' indexes one fragment:
+# _MOOF_MAX below.)
+_MOOV_MAX = 64 << 20
 
 
 def _boxes(buf: bytes, start: int, end: int):
@@ -104,24 +119,47 @@ def _isobmff(src: _Source, kind: str, fmt: str) -> MediaFacts:
     by_type = {}
     for typ, off, hsize, size in boxes:
         by_type.setdefault(typ, (off, hsize, size))
-    if kind == "image":
-        if cut:
-            raise _Corrupt(cut)
-        if b"meta" not in by_type:
-            raise _Corrupt(f"{fmt.upper()} has no 'meta' box")
-        off, hsize, size = by_type[b"meta"]
-        return _heif(src, kind, fmt, src.exact(off + hsize, size - hsize, "'meta' box"))
     if cut and b"moov" not in by_type:
         raise _Corrupt(cut)
     if b"moov" not in by_type:
         raise _Corrupt("no 'moov' box: the file has no index (truncated or still being written)")
     off, hsize, size = by_type[b"moov"]
-    moov = src.exact(off + hsize, size - hsize, "'moov' box")
+    moov = _read_box(src, off, hsize, size, b"moov", _MOOV_MAX)
     fragments = [(o, h, n) for typ, o, h, n in boxes if typ == b"moof"] if b"moof" in by_type else []
     # A cut 'mdat' is readable when only the last sample in the file lacks bytes (decoders drop it).
     if cut and (fragments or _samples_past(moov, src.size) > 1):
         raise _Corrupt(cut)
+    if not cut and _chunks_past(moov, src.size):
+        raise _Corrupt("the index places media beyond the end of the file (truncated, or its media removed)")
     return _moov(src, fmt, moov, fragments)
+
+
+def _read_box(src: _Source, off: int, hsize: int, size: int, typ: bytes, limit: int) -> bytes:
+    """The payload of the box at ``off``, read only when no larger than ``limit`` bytes."""
+    if size - hsize > limit:
+        raise _Corrupt(f"'{_fourcc(typ)}' box at byte {off} claims {size:,} bytes, more than any real one "
+                       f"holds ({limit >> 20} MiB): not read")
+    return src.exact(off + hsize, size - hsize, f"'{_fourcc(typ)}' box")
+
+
+def _chunks_past(moov: bytes, size: int) -> bool:
+    """Whether a track's last chunk starts at or beyond byte ``size`` (the media is not in the file)."""
+    for typ, tp, te in _boxes(moov, 0, len(moov)):
+        if typ != b"trak":
+            continue
+        stbl = _child(moov, tp, te, b"mdia", b"minf", b"stbl")
+        if stbl is None:
+            continue
+        for name, width in ((b"stco", 4), (b"co64", 8)):
+            found = _child(moov, *stbl, name)
+            if found is None or found[1] - found[0] < 8 + width:
+                continue
+            n = min(_u32be(moov, found[0] + 4), (found[1] - found[0] - 8) // width)
+            if n:  # chunks are written in order: the last one is the furthest
+                last = found[0] + 8 + (n - 1) * width
+                if (_u64be(moov, last) if width == 8 else _u32be(moov, last)) >= size:
+                    return True
+    return False
 
 
 def _samples_past(moov: bytes, size: int) -> int:
@@ -143,8 +181,8 @@ def _samples_past(moov: bytes, size: int) -> int:
         uniform, count = _u32be(moov, stsz[0] + 4), _u32be(moov, stsz[0] + 8)
         if uniform and count > len(moov) * 256:  # an implausible count: do not build a list of it
             return 1 << 30
-        sizes = [uniform] * count if uniform else struct.unpack_from(">%dI" % count, moov, stsz[0] + 12)
-        runs = struct.unpack_from(">%dI" % (3 * _u32be(moov, stsc[0] + 4)), moov, stsc[0] + 8)
+        sizes = [uniform] * count if uniform else struct.unpack_from(f">{count}I", moov, stsz[0] + 12)
+        runs = struct.unpack_from(f">{3 * _u32be(moov, stsc[0] + 4)}I", moov, stsc[0] + 8)
         sample = 0
         for r in range(0, len(runs), 3):
             first, per = runs[r], runs[r + 1]
@@ -167,7 +205,7 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, i
         timescale, duration = _u32be(moov, p + 20), _u64be(moov, p + 24)
     else:
         timescale, duration = _u32be(moov, p + 12), _u32be(moov, p + 16)
-    movie_s = duration / timescale if timescale and duration not in (0, 0xFFFFFFFF) else None
+    movie_s = _seconds(duration, timescale)
 
     video = audio = None
     track_s = []
@@ -193,11 +231,16 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, i
     elif not duration_s and tracks and _child(moov, 0, len(moov), b"mvex") is not None \
             and not any(_sample_count(moov, tp, te) for _, tp, te in tracks):
         problem = "no samples: an init segment without media"
+    locked = next((t["encrypted"] for t, _, _ in tracks if t.get("encrypted")), None)
+    if locked:
+        problem = f"encrypted (DRM, {locked}): no decoder can read it without the key"
     if fmt == "m4a" and video is not None:
         fmt = "mp4"
     kind = "video"
-    if video is None and audio is not None and fmt in ("mp4", "m4a", "3gp"):
-        kind, fmt = "audio", "m4a"
+    if video is None and audio is not None:  # sound only: audio, whatever the brand (ffmpeg agrees)
+        kind = "audio"
+        if fmt in ("mp4", "m4a", "3gp"):
+            fmt = "m4a"
     fields: dict = {"has_video": video is not None, "has_audio": audio is not None,
                     "duration_s": duration_s}
     if problem:
@@ -229,8 +272,8 @@ def _trak(buf: bytes, start: int, end: int) -> dict | None:
     else:
         timescale, duration = _u32be(buf, p + 12), _u32be(buf, p + 16)
     track: dict = {"type": kind, "codec": None}
-    if timescale and duration not in (0, 0xFFFFFFFF):
-        track["duration_s"] = duration / timescale
+    if (seconds := _seconds(duration, timescale)) is not None:
+        track["duration_s"] = seconds
     stbl = _child(buf, start, end, b"mdia", b"minf", b"stbl")
     entry = None
     if stbl is not None:
@@ -244,22 +287,79 @@ def _trak(buf: bytes, start: int, end: int) -> dict | None:
         width = height = 0
         if entry is not None and entry[0] + 36 <= entry[1]:
             fourcc = buf[entry[0] + 4 : entry[0] + 8]
-            track["codec"] = _VIDEO_CODECS.get(fourcc, _fourcc(fourcc).strip().lower())
+            children = _entry_children(buf, entry[0] + 86, entry[1])
+            fourcc = _protection(track, buf, children, fourcc)
+            track["codec"] = (_dolby_vision(buf, children)
+                              or _VIDEO_CODECS.get(fourcc, _fourcc(fourcc).strip().lower()))
             width, height = _u16be(buf, entry[0] + 32), _u16be(buf, entry[0] + 34)
         if (not width or not height) and tkhd is not None:
             off = tkhd[0] + (88 if buf[tkhd[0]] == 1 else 76)
             width, height = _u32be(buf, off) >> 16, _u32be(buf, off + 4) >> 16
         track["width"], track["height"] = width or None, height or None
         stts = _child(buf, stbl[0], stbl[1], b"stts") if stbl else None
-        if stts is not None and timescale:
+        if stts is not None:  # frames count without a clock; the rate needs one (else None)
             count = _u32be(buf, stts[0] + 4)
             data = buf[stts[0] + 8 : min(stts[1], stts[0] + 8 + 8 * count)]
             entries = [(n, d) for n, d in struct.iter_unpack(">II", data[: len(data) // 8 * 8]) if n]
             track.update(_frame_timing(entries, timescale))
     else:
         if entry is not None:
-            track.update(_audio_entry(buf, entry[0], entry[1]))
+            track.update(_audio_entry(track, buf, entry[0], entry[1]))
     return track
+
+
+def _seconds(duration: int, timescale: int) -> float | None:
+    """``duration`` ticks of ``timescale`` in seconds; None for "unknown" (0 or all ones) or no clock."""
+    if not timescale or duration in (0, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
+        return None
+    return duration / timescale
+
+
+def _entry_children(buf: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
+    """The boxes inside a sample entry, from ``start`` (after its fixed fields): type → span."""
+    found: dict[bytes, tuple[int, int]] = {}
+    try:
+        for typ, p, e in _boxes(buf, start, end):
+            found.setdefault(typ, (p, e))
+    except _Corrupt:
+        pass  # some writers pad entries with a few zero bytes; the boxes before are good
+    return found
+
+
+def _protection(track: dict, buf: bytes, children: dict, fourcc: bytes) -> bytes:
+    """Mark ``track`` encrypted when its sample entry is protected; return the codec's own fourcc
+    (from 'sinf/frma', the format before encryption)."""
+    sinf = children.get(b"sinf")
+    if fourcc not in _ENCRYPTED and sinf is None:
+        return fourcc
+    scheme = "a protected sample entry"
+    if sinf is not None:
+        frma, schm = _child(buf, *sinf, b"frma"), _child(buf, *sinf, b"schm")
+        if frma is not None and frma[1] - frma[0] >= 4:
+            fourcc = buf[frma[0] : frma[0] + 4]
+        if schm is not None and schm[1] - schm[0] >= 8:
+            scheme = f"'{_fourcc(buf[schm[0] + 4 : schm[0] + 8]).strip()}' scheme"
+    track["encrypted"] = scheme
+    return fourcc
+
+
+def _dolby_vision(buf: bytes, children: dict) -> str | None:
+    """``dolby_vision`` for a Dolby Vision track whose base layer no other decoder shows correctly.
+
+    The configuration record (dvcC/dvvC/dvwC) names a base-layer compatibility: 0 means none (profile 5,
+    and 10.0: IPT-PQ-c2 colour that only a Dolby Vision decoder turns into a picture; any other HEVC or
+    AV1 decoder, ffmpeg's included, decodes it without an error into wrong, purple-green colours).
+    Profiles with a compatible base layer (8.1 HDR10, 8.2 SDR, 8.4 HLG, 9, 10.x) stay their base codec.
+    """
+    for name in (b"dvcC", b"dvvC", b"dvwC"):
+        found = children.get(name)
+        if found is not None and found[1] - found[0] >= 5:
+            p = found[0]
+            bl_present, compatibility = buf[p + 3] & 1, buf[p + 4] >> 4
+            if bl_present and compatibility == 0:
+                return "dolby_vision"
+            return None
+    return None
 
 
 def _tkhd_rotation(buf: bytes, p: int) -> int:
@@ -330,10 +430,7 @@ def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movi
         t["runs"] = _stts_entries(moov, *stts) if stts else []
         t["cursor"] = t["end"] = sum(n * d for n, d in t["runs"])
     for off, hsize, size in fragments:
-        if size - hsize > _MOOF_MAX:
-            raise _Corrupt(f"'moof' box at byte {off} claims {size} bytes, more than a fragment index "
-                           "holds")
-        moof = src.exact(off + hsize, size - hsize, "'moof' box")
+        moof = _read_box(src, off, hsize, size, b"moof", _MOOF_MAX)
         for typ, p, e in _boxes(moof, 0, len(moof)):
             if typ != b"traf":
                 continue
@@ -395,31 +492,45 @@ def _add_trun(track: dict, moof: bytes, p: int, end: int, default: int) -> None:
         track["variable_runs"] = True
 
 
-def _audio_entry(buf: bytes, e: int, end: int) -> dict:
+def _audio_entry(track: dict, buf: bytes, e: int, end: int) -> dict:
     fourcc = buf[e + 4 : e + 8]
     version = _u16be(buf, e + 16)
     if version == 2 and e + 52 <= end:
         rate = struct.unpack_from(">d", buf, e + 40)[0]
         channels = _u32be(buf, e + 48)
-        children = e + 72
+        start = e + 72
     else:
         channels, rate = _u16be(buf, e + 24), _u32be(buf, e + 32) >> 16
-        children = e + 36 + (16 if version == 1 else 0)
+        start = e + 36 + (16 if version == 1 else 0)
+    children = _entry_children(buf, start, end)
+    fourcc = _protection(track, buf, children, fourcc)
     codec = _AUDIO_CODECS.get(fourcc)
     if fourcc == b"mp4a":
-        codec = _esds_codec(buf, children, end) or "aac"
+        oti, config = _esds(buf, children)
+        codec = _OTI.get(oti, "aac") if oti is not None else "aac"
+        if codec == "aac" and config:
+            # Encoders set the entry's count to 2 whatever the stream holds; the decoder (and ffmpeg)
+            # go by the AudioSpecificConfig.
+            channels = _aac_channels(config) or channels
     elif codec is None:
         codec = _fourcc(fourcc).strip().lower()
+    if not math.isfinite(rate) or not 0 < rate < 1 << 32:
+        rate = 0
     return {"codec": codec, "sample_rate": int(rate) or None, "channels": channels or None}
 
 
-def _esds_codec(buf: bytes, start: int, end: int) -> str | None:
-    try:
-        found = _child(buf, start, end, b"esds") or _child(buf, start, end, b"wave", b"esds")
-    except _Corrupt:
-        return None
+def _esds(buf: bytes, children: dict) -> tuple[int | None, bytes]:
+    """The objectTypeIndication and the DecoderSpecificInfo (the AudioSpecificConfig for AAC) of the
+    'esds' box among a sample entry's ``children`` (or inside its QuickTime 'wave')."""
+    found = children.get(b"esds")
+    if found is None and (wave := children.get(b"wave")) is not None:
+        try:
+            found = _child(buf, *wave, b"esds")
+        except _Corrupt:
+            found = None
     if found is None:
-        return None
+        return None, b""
+    oti = None
     p, stop = found[0] + 4, found[1]
     while p < stop:
         tag = buf[p]
@@ -437,55 +548,74 @@ def _esds_codec(buf: bytes, start: int, end: int) -> str | None:
             if flags & 0x40:
                 p += 1 + buf[p]
         elif tag == 0x04:
-            return _OTI.get(buf[p])
+            oti = buf[p]
+            p += 13  # objectTypeIndication, streamType, buffer size, bit rates; then its descriptors
+        elif tag == 0x05:
+            return oti, buf[p : min(p + size, stop)]
         else:
             p += size
-    return None
+    return oti, b""
 
 
-def _heif(src: _Source, kind: str, fmt: str, meta: bytes) -> MediaFacts:
-    start = 4  # 'meta' is a full box: version and flags come first
-    primary = None
-    pitm = _child(meta, start, len(meta), b"pitm")
-    if pitm is not None:
-        p = pitm[0]
-        primary = _u16be(meta, p + 4) if meta[p] == 0 else _u32be(meta, p + 4)
-    ipco = _child(meta, start, len(meta), b"iprp", b"ipco")
-    if ipco is None:
-        raise _Corrupt(f"{fmt.upper()} has no item properties")
-    props = [(t, p, e) for t, p, e in _boxes(meta, ipco[0], ipco[1])]
-    wanted: list[int] | None = None
-    ipma = _child(meta, start, len(meta), b"iprp", b"ipma")
-    if ipma is not None and primary is not None:
-        p = ipma[0]
-        version, flags = meta[p], int.from_bytes(meta[p + 1 : p + 4], "big")
-        p += 4
-        count, p = _u32be(meta, p), p + 4
-        for _ in range(count):
-            item = _u32be(meta, p) if version >= 1 else _u16be(meta, p)
-            p += 4 if version >= 1 else 2
-            n, p = meta[p], p + 1
-            indices = []
-            for _ in range(n):
-                if flags & 1:
-                    indices.append(_u16be(meta, p) & 0x7FFF)
-                    p += 2
-                else:
-                    indices.append(meta[p] & 0x7F)
-                    p += 1
-            if item == primary:
-                wanted = indices
-                break
-    chosen = [props[i - 1] for i in wanted if 0 < i <= len(props)] if wanted else props
-    width = height = None
-    rotation = 0
-    for typ, p, _e in chosen:
-        if typ == b"ispe":
-            w, h = _u32be(meta, p + 4), _u32be(meta, p + 8)
-            if wanted is not None or width is None or w * h > width * height:
-                width, height = w, h
-        elif typ == b"irot" and wanted is not None:
-            rotation = (360 - 90 * (meta[p] & 3)) % 360  # irot turns anticlockwise
-    if width is None:
-        raise _Corrupt(f"{fmt.upper()} has no image size (ispe) property")
-    return _facts(src, kind, fmt, width=width, height=height, rotation=rotation)
+def _aac_channels(config: bytes) -> int | None:
+    """Channels from an AudioSpecificConfig: its channelConfiguration, or its program config element
+    when that is 0; None when it cannot tell."""
+    bits = _Bits(config)
+    aot = bits.read(5)
+    if aot == 31:
+        aot = 32 + bits.read(6)
+    if bits.read(4) == 15:  # samplingFrequencyIndex 15: an explicit 24-bit rate follows
+        bits.read(24)
+    config_id = bits.read(4)
+    if config_id:
+        channels = _AAC_CHANNELS.get(config_id)
+        # Parametric stereo (HE-AAC v2) turns a mono core into stereo, as ffmpeg reports it.
+        return 2 if aot == 29 and channels == 1 else channels
+    if aot in (5, 29):  # SBR/PS: the extension rate, then the core object type
+        if bits.read(4) == 15:
+            bits.read(24)
+        if bits.read(5) == 31:
+            bits.read(6)
+    if aot not in (1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22, 23):
+        return None
+    bits.read(1)  # frameLengthFlag
+    if bits.read(1):  # dependsOnCoreCoder
+        bits.read(14)
+    bits.read(1)  # extensionFlag
+    # program_config_element (14496-3 4.4.1.1)
+    bits.read(4 + 2 + 4)  # element tag, object type, sampling frequency index
+    front, side, back = bits.read(4), bits.read(4), bits.read(4)
+    lfe = bits.read(2)
+    bits.read(3 + 4)  # assoc data, valid cc
+    for skip in (4, 4, 3):  # mono, stereo and matrix mixdowns: present flag, then the element
+        if bits.read(1):
+            bits.read(skip)
+    channels = lfe
+    for _ in range(front + side + back):
+        channels += 2 if bits.read(1) else 1
+        bits.read(4)
+    if bits.short:
+        return None
+    return channels or None
+
+
+class _Bits:
+    """Big-endian bit reader over ``data``; reading past the end gives zeros and sets ``short``."""
+
+    __slots__ = ("data", "pos", "short")
+
+    def __init__(self, data: bytes):
+        self.data, self.pos, self.short = data, 0, False
+
+    def read(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            byte = self.pos >> 3
+            if byte >= len(self.data):
+                self.short = True
+                bit = 0
+            else:
+                bit = self.data[byte] >> (7 - (self.pos & 7)) & 1
+            value = value << 1 | bit
+            self.pos += 1
+        return value

@@ -1,0 +1,350 @@
+"""prep.inspect on MP4/MOV/M4A: the cases the oracle suite (tests/oracle/test_oracle_video.py) and issue 8
+found, each on a file made here: by ffmpeg, or an ffmpeg file with a few header bytes changed.
+
+ffmpeg is the reference (``ffmpeg -i`` for what it sees in the headers, its decode for what plays).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import re
+import struct
+import subprocess
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from media import Media, ffmpeg_exe, has_encoder, run_ffmpeg
+
+from prep.inspect import inspect_bytes, inspect_path, isobmff
+
+# -- helpers: making files and editing their boxes -------------------------------------------------
+
+
+class Maker(Media):
+    @functools.cache  # noqa: B019  (one maker per module)
+    def clip(self, *, video: str | None = "libx264", audio: str | None = None, container: str = "mp4",
+             seconds: float = 1.0, extra: tuple[str, ...] = ()) -> Path:
+        """A tiny clip: ``video`` encoder (or none), ``audio`` an AAC channel layout (or none)."""
+        name = "-".join(filter(None, [video, audio, str(seconds), *extra])).replace("/", "_")
+        path = self.root / f"{name}.{container}"
+        inputs, codecs = [], []
+        if video:
+            inputs += ["-f", "lavfi", "-i", f"testsrc2=s=64x48:r=25:d={seconds}"]
+            codecs += ["-c:v", video, *{
+                "libx264": ["-preset", "ultrafast"], "libvvenc": ["-preset", "faster"],
+                "libx265": ["-preset", "ultrafast", "-x265-params", "log-level=none", "-tag:v", "hvc1"],
+            }.get(video, [])]
+        if audio:
+            inputs += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+            codecs += ["-af", f"aformat=channel_layouts={audio}", "-c:a", "aac"]
+        run_ffmpeg(*inputs, *codecs, *extra, "-f", {"m4a": "ipod"}.get(container, container), str(path))
+        return path
+
+
+@pytest.fixture(scope="module")
+def make(tmp_path_factory) -> Maker:
+    return Maker(tmp_path_factory.mktemp("isobmff"))
+
+
+def probe(path: Path) -> str:
+    """What ``ffmpeg -i`` says about the file (its streams)."""
+    return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
+                          text=True, check=False).stderr
+
+
+def decode_errors(path: Path) -> tuple[int, list[str]]:
+    """ffmpeg's decode of every stream: (packets decoded, error lines)."""
+    run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats_period", "100",
+                          "-progress", "pipe:1", "-i", str(path), "-f", "null", "-"],
+                         capture_output=True, text=True, check=False)
+    frames = re.findall(r"^frame=(\d+)", run.stdout, re.MULTILINE)
+    return int(frames[-1]) if frames else 0, [line for line in run.stderr.splitlines() if line.strip()]
+
+
+# Payload offsets past each box's header, for the boxes we walk into.
+_SKIP = {b"stsd": 8, b"mp4a": 28, b"enca": 28}
+_SKIP.update(dict.fromkeys([b"avc1", b"hvc1", b"hev1", b"encv", b"dvh1"], 78))
+
+
+def find(data: bytes | bytearray, *path: bytes) -> list[int]:
+    """Offsets of the boxes along ``path`` (e.g. moov, trak, mdia, mdhd), outermost first."""
+    offsets, start, end = [], 0, len(data)
+    for name in path:
+        i = start
+        while i + 8 <= end:
+            size, typ = struct.unpack_from(">I4s", data, i)
+            if typ == name:
+                break
+            i += size
+        else:
+            raise KeyError(name)
+        offsets.append(i)
+        start, end = i + 8 + _SKIP.get(name, 0), i + size
+    return offsets
+
+
+def insert(data: bytes, box: bytes, *path: bytes) -> bytes:
+    """``data`` with ``box`` appended inside the box at ``path`` (every enclosing size grown)."""
+    out = bytearray(data)
+    chain = find(out, *path)
+    last = chain[-1]
+    at = last + struct.unpack_from(">I", out, last)[0]
+    out[at:at] = box
+    for off in chain:
+        struct.pack_into(">I", out, off, struct.unpack_from(">I", out, off)[0] + len(box))
+    return bytes(out)
+
+
+def box(typ: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(body)) + typ + body
+
+
+VIDEO_STBL = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
+
+
+def finite(facts) -> bool:
+    """The facts serialise as strict JSON (no NaN or Infinity)."""
+    json.dumps(facts._asdict(), allow_nan=False)
+    return all(math.isfinite(v) for v in facts if isinstance(v, float))
+
+
+# -- kind: sound only is audio -------------------------------------------------------------------
+
+
+def test_quicktime_with_only_sound_is_audio(make):
+    # The oracle: ffmpeg lists only an audio stream; the file was called video before.
+    path = make.clip(video=None, audio="mono", container="mov")
+    assert "Video:" not in probe(path)
+    f = inspect_path(path)
+    assert (f.kind, f.format, f.codec, f.has_video, f.problem) == ("audio", "mov", "aac", False, None)
+
+
+# -- channel counts from the AudioSpecificConfig --------------------------------------------------
+
+
+@pytest.mark.parametrize("layout, channels", [("mono", 1), ("stereo", 2), ("5.1", 6), ("quad", 4),
+                                              ("6.1", 7)])
+@pytest.mark.parametrize("video", [None, "libx264"], ids=["m4a", "mp4"])
+def test_aac_channels_come_from_the_stream_config_not_the_sample_entry(make, layout, channels, video):
+    # Many encoders write 2 in the sample entry whatever the stream holds (mutagen's no-tags.3g2: mono);
+    # decoders, ffmpeg's included, go by the esds AudioSpecificConfig (quad and 6.1 use its program
+    # config element). Here the entry is rewritten to claim 2.
+    data = bytearray(make.clip(video=video, audio=layout, container="m4a" if video is None else "mp4")
+                     .read_bytes())
+    entry = data.find(b"mp4a", data.find(b"stsd")) - 4
+    struct.pack_into(">H", data, entry + 24, 2)
+    path = make.write(f"entry-says-2-{layout}-{video}.mp4", bytes(data))
+    ffmpeg_says = re.search(r"Audio: aac.*?Hz, ([^,]+),", probe(path))[1]
+    assert ffmpeg_says.split("(")[0] == {"5.1": "5.1", "quad": "quad", "6.1": "6.1"}.get(layout, layout)
+    assert inspect_path(path).channels == channels
+
+
+def test_channel_count_of_an_unparsable_config_falls_back_to_the_entry():
+    assert isobmff._aac_channels(b"") is None  # nothing to read
+    assert isobmff._aac_channels(bytes([0x12, 0x10])) == 2  # AAC LC, 44.1 kHz, channelConfiguration 2
+    assert isobmff._aac_channels(bytes([0xEB, 0x09, 0x88, 0x00])) == 2  # HE-AAC v2 (PS): mono core, stereo out
+
+
+# -- media the index points to is not in the file ---------------------------------------------------
+
+
+@pytest.mark.parametrize("video", [None, "libx264"], ids=["m4a", "mp4"])
+def test_an_index_whose_media_is_missing_is_a_problem(make, video):
+    # mutagen's nero-chapters.m4b: a 47-hour index over an empty 'mdat'; ffmpeg decodes nothing.
+    data = make.clip(video=video, audio="stereo", container="mp4", extra=("-movflags", "+faststart")).read_bytes()
+    mdat = data.find(b"mdat") - 4
+    path = make.write(f"no-media-{video}.mp4", data[:mdat] + box(b"mdat", b""))
+    assert decode_errors(path)[0] == 0
+    f = inspect_path(path)
+    assert f.problem and "beyond the end of the file" in f.problem
+
+
+# -- encrypted tracks ---------------------------------------------------------------------------------
+
+KEY, KID = "76a6c65c5ea762046bd749a2e632ccbb", "a7e61c373e219033c21091fa607bf3b8"
+ENCRYPT = ("-encryption_scheme", "cenc-aes-ctr", "-encryption_key", KEY, "-encryption_kid", KID)
+
+
+@pytest.mark.parametrize("video, audio", [("libx264", "mono"), (None, "stereo"), ("libx264", None)])
+def test_an_encrypted_mp4_is_a_problem(make, video, audio):
+    path = make.clip(video=video, audio=audio, container="mp4", extra=ENCRYPT)
+    errors = decode_errors(path)[1]
+    assert errors  # without the key, ffmpeg decodes noise
+    f = inspect_path(path)
+    assert f.problem == "encrypted (DRM, 'cenc' scheme): no decoder can read it without the key"
+    # the codecs are named from the format before encryption ('frma'), as ffmpeg names them
+    assert (f.codec, f.audio_codec) == ("h264" if video else "aac", "aac" if audio else None)
+
+
+def test_a_protection_box_in_a_plain_entry_is_encrypted_too(make):
+    data = make.clip().read_bytes()  # the moov is at the end: growing it moves no media
+    sinf = box(b"sinf", box(b"frma", b"avc1") + box(b"schm", b"\0\0\0\0cbcs\0\1\0\0"))
+    f = inspect_bytes(insert(data, sinf, *VIDEO_STBL, b"stsd", b"avc1"), "sinf.mp4")
+    assert f.problem == "encrypted (DRM, 'cbcs' scheme): no decoder can read it without the key"
+    assert f.codec == "h264"
+
+
+# -- codecs: VVC and Dolby Vision -----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not has_encoder("libvvenc"), reason="this ffmpeg has no VVC encoder")
+@pytest.mark.parametrize("fourcc", [b"vvc1", b"vvi1"])
+def test_vvc(make, fourcc):
+    data = make.clip(video="libvvenc").read_bytes()
+    at = data.find(b"vvc1", data.find(b"stsd"))
+    path = make.write(f"{fourcc.decode()}.mp4", data[:at] + fourcc + data[at + 4 :])
+    assert re.search(r"Video: vvc \(" + fourcc.decode(), probe(path))
+    f = inspect_path(path)
+    assert (f.codec, f.width, f.height, f.frames, f.problem) == ("vvc", 64, 48, 25, None)
+
+
+def dovi(profile: int, compatibility: int) -> bytes:
+    """A Dolby Vision configuration record (dvcC up to profile 7, dvvC after): version 1.0, level 6,
+    RPU and base layer present, no enhancement layer."""
+    flags = profile << 9 | 6 << 3 | 0b101
+    body = bytes([1, 0]) + struct.pack(">H", flags) + bytes([compatibility << 4]) + bytes(19)
+    return box(b"dvcC" if profile <= 7 else b"dvvC", body)
+
+
+def dolby_vision(make, entry: bytes, profile: int, compatibility: int) -> Path:
+    """The HEVC (or, for dvav/dva1, H.264) clip with sample entry ``entry`` and a DV record."""
+    plain = make.clip(video="libx264" if entry in (b"dvav", b"dva1") else "libx265").read_bytes()
+    base = b"avc1" if entry in (b"dvav", b"dva1") else b"hvc1"
+    at = plain.find(base, plain.find(b"stsd"))
+    data = insert(plain, dovi(profile, compatibility), *VIDEO_STBL, b"stsd", base)
+    data = data[:at] + entry + data[at + 4 :]
+    return make.write(f"dv-{entry.decode()}-{profile}-{compatibility}.mp4", data)
+
+
+@pytest.mark.parametrize("entry, profile, compatibility, codec", [
+    (b"dvh1", 5, 0, "dolby_vision"),  # IPT-PQ-c2: no HEVC decoder but Dolby's shows it right
+    (b"dvhe", 5, 0, "dolby_vision"),
+    (b"dvh1", 8, 1, "hevc"),  # 8.1: an HDR10 base layer any HEVC decoder shows
+    (b"hvc1", 8, 1, "hevc"),
+    (b"hvc1", 8, 4, "hevc"),  # 8.4: HLG
+    (b"dvav", 9, 2, "h264"),  # 9.2: an SDR AVC base layer
+    (b"dva1", 9, 2, "h264"),
+])
+def test_dolby_vision(make, entry, profile, compatibility, codec):
+    path = dolby_vision(make, entry, profile, compatibility)
+    seen = probe(path)
+    # ffmpeg reads the record as written, and names the base layer's codec whatever the profile
+    assert re.search(rf"profile: {profile}\b.*compatibility id: {compatibility}\b", seen, re.DOTALL), seen
+    assert re.search(r"Video: (hevc|h264) \(", seen)
+    assert decode_errors(path) == (25, [])
+    f = inspect_path(path)
+    # profile 5 decodes without an error into the wrong colours; we name it for the codec rule
+    assert (f.codec, f.problem, f.frames) == (codec, None, 25)
+
+
+# -- bounded reads ------------------------------------------------------------------------------------
+
+
+def sparse(tmp_path: Path, name: str, head: bytes, size: int) -> Path:
+    path = tmp_path / name
+    with open(path, "wb") as fh:
+        fh.write(head)
+    os.truncate(path, size)
+    return path
+
+
+@pytest.mark.parametrize("claim", [2 << 30, (64 << 20) + 9, (1 << 32) - 1])
+def test_a_moov_claiming_gigabytes_is_not_read(tmp_path, claim):
+    ftyp = box(b"ftyp", b"isom\0\0\2\0isomiso2mp41")
+    path = sparse(tmp_path, "huge-moov.mp4", ftyp + struct.pack(">I4s", claim, b"moov"),
+                  len(ftyp) + claim)
+    tracemalloc.start()
+    try:
+        f = inspect_path(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert f.problem and "'moov' box" in f.problem and "not read" in f.problem
+    assert peak < 4 << 20  # the cap is 64 MiB; nothing near it (nor the claim) was allocated
+
+
+def test_a_64_bit_moov_size_is_bounded_too(tmp_path):
+    ftyp = box(b"ftyp", b"isom\0\0\2\0isomiso2mp41")
+    claim = 3 << 30
+    path = sparse(tmp_path, "huge-moov64.mp4", ftyp + struct.pack(">I4sQ", 1, b"moov", claim),
+                  len(ftyp) + claim)
+    tracemalloc.start()
+    try:
+        f = inspect_path(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert f.problem and "not read" in f.problem
+    assert peak < 4 << 20
+
+
+def test_a_moov_under_the_cap_is_read(make, monkeypatch):
+    path = make.clip()
+    monkeypatch.setattr(isobmff, "_MOOV_MAX", 64)  # the same file with a tiny cap is refused
+    assert "not read" in (inspect_path(path).problem or "")
+    monkeypatch.undo()
+    assert inspect_path(path).problem is None
+
+
+# -- absurd numbers in the headers ----------------------------------------------------------------------
+
+
+def patched(data: bytes, path: tuple[bytes, ...], at: int, fmt: str, *values) -> bytes:
+    out = bytearray(data)
+    struct.pack_into(fmt, out, find(out, *path)[-1] + at, *values)
+    return bytes(out)
+
+
+MVHD = (b"moov", b"mvhd")
+MDHD = (b"moov", b"trak", b"mdia", b"mdhd")
+TKHD = (b"moov", b"trak", b"tkhd")
+# version-0 field offsets from the box start: timescale and duration
+TIMESCALE, DURATION = 8 + 12, 8 + 16
+
+
+def test_a_zero_timescale_leaves_duration_and_rate_unknown(make):
+    data = make.clip().read_bytes()
+    data = patched(patched(data, MVHD, TIMESCALE, ">I", 0), MDHD, TIMESCALE, ">I", 0)
+    f = inspect_bytes(data, "timescale0.mp4")
+    assert (f.problem, f.duration_s, f.fps, f.frames, f.width) == (None, None, None, 25, 64)
+    assert finite(f)
+
+
+@pytest.mark.parametrize("duration", [0, 0xFFFFFFFF])
+def test_an_unknown_duration_is_missing_not_huge(make, duration):
+    data = make.clip().read_bytes()
+    data = patched(patched(data, MVHD, DURATION, ">I", duration), MDHD, DURATION, ">I", duration)
+    f = inspect_bytes(data, "unknown-duration.mp4")
+    assert (f.problem, f.duration_s, f.fps) == (None, None, 25.0)
+    assert finite(f)
+
+
+def test_a_64_bit_duration_of_all_ones_is_unknown():
+    assert isobmff._seconds(0xFFFFFFFFFFFFFFFF, 1000) is None
+    assert isobmff._seconds(0xFFFFFFFF, 1000) is None
+    assert isobmff._seconds(5000, 0) is None
+    assert isobmff._seconds(5000, 1000) == 5.0
+
+
+def test_zero_sides_are_missing(make):
+    data = make.clip().read_bytes()
+    entry = (*VIDEO_STBL, b"stsd", b"avc1")
+    data = patched(data, entry, 32, ">HH", 0, 0)  # the sample entry's width and height
+    data = patched(data, TKHD, 8 + 76, ">II", 0, 0)  # and the track header's
+    f = inspect_bytes(data, "zero-sides.mp4")
+    assert (f.problem, f.width, f.height, f.duration_s) == (None, None, None, 1.0)
+
+
+def test_a_nan_sample_rate_is_missing(make):
+    data = bytearray(make.clip(video=None, audio="mono", container="m4a").read_bytes())
+    entry = data.find(b"mp4a", data.find(b"stsd")) - 4
+    # a version-2 QuickTime sound description whose 64-bit float rate is NaN
+    struct.pack_into(">H", data, entry + 16, 2)
+    struct.pack_into(">dI", data, entry + 40, math.nan, 1)
+    f = inspect_bytes(bytes(data), "nan-rate.m4a")
+    assert (f.problem, f.sample_rate, f.channels) == (None, None, 1)
+    assert finite(f)
