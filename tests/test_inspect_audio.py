@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from media import Media, ffmpeg_exe
+from media import Media, ffmpeg_exe, run_ffmpeg
 
 from prep.inspect import inspect_bytes, inspect_path
 
@@ -173,10 +173,12 @@ def test_no_absurd_numbers_make_nan_or_infinity():
 # -- against ffmpeg -----------------------------------------------------------------------------
 
 
-def ffmpeg_samples(path: Path) -> float:
+def ffmpeg_samples(path: Path, rate: int = 8000) -> int:
+    """Samples ffmpeg decodes from ``path`` (one channel, at ``rate``)."""
     done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0",
-                           "-ac", "1", "-c:a", "pcm_s16le", "-f", "s16le", "-"], capture_output=True, check=True)
-    return len(done.stdout) / 2
+                           "-ac", "1", "-ar", str(rate), "-c:a", "pcm_s16le", "-f", "s16le", "-"],
+                          capture_output=True, check=True)
+    return len(done.stdout) // 2
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +195,71 @@ def made(tmp_path_factory) -> Media:
 def test_ffmpeg_agrees(made, name, data):
     path = made.write(name, data)
     assert inspect_path(path).duration_s * 8000 == ffmpeg_samples(path)
+
+
+# -- behind an ID3 tag: the payload's own format, never mp3 ---------------------------------------
+
+
+def id3v2(body: int) -> bytes:
+    """An ID3v2.3 tag of about ``body`` bytes (one TXXX frame)."""
+    frame = b"TXXX" + struct.pack(">I", body) + b"\0\0\0" + b"p" * (body - 1)
+    n = len(frame)
+    return b"ID3\x03\x00\x00" + bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F]) + frame
+
+
+def lame(made: Media, seconds: float = 3.0, rate: int = 44100, *extra: str) -> bytes:
+    path = made.root / f"lame-{seconds}-{rate}-{'-'.join(extra)}.mp3"
+    if not path.exists():
+        run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={rate}:duration={seconds}", "-ac", "2",
+                   "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "0", *extra, "-f", "mp3", str(path))
+    return path.read_bytes()
+
+
+# Payload headers (a few bytes each) of formats ffmpeg finds behind an ID3 tag; what follows them
+# here is MP3 frames, the worst case: a frame search after the tag would call the file mp3.
+PAYLOADS = {"tta": b"TTA1\x01\x00\x02\x00\x10\x00D\xac\x00\x00", "ape": b"MAC \x96\x0f\x00\x004\x00\x00\x00",
+            "wv": b"wvpk\x82\x12\x00\x00\x03\x04", "mpc": b"MPCK", "tak": b"tBaK", "dsf": b"DSD \x1c\x00"}
+
+
+@pytest.mark.parametrize("tag", [300, 70_000], ids=["small-tag", "large-tag"])  # the sniffer sees past 4 kB
+@pytest.mark.parametrize("fmt", list(PAYLOADS))
+def test_other_audio_behind_an_id3_tag_is_not_mp3(made, fmt, tag):
+    f = inspect_bytes(id3v2(tag) + PAYLOADS[fmt] + lame(made), "tagged")
+    assert (f.kind, f.format) == ("audio", fmt)  # a format audio.format rejects
+
+
+@pytest.mark.parametrize("tag", [300, 70_000], ids=["small-tag", "large-tag"])
+def test_a_broken_flac_behind_an_id3_tag_is_a_flac_problem(tag):
+    f = inspect_bytes(id3v2(tag) + b"fLaC\x00\x00\x00\x22" + bytes(10), "tagged")
+    assert (f.format, f.codec) == ("flac", None) and f.problem
+
+
+@pytest.mark.parametrize("tag", [300, 70_000], ids=["small-tag", "large-tag"])
+def test_a_wav_behind_an_id3_tag_is_a_wav_no_decoder_reads(tag):
+    # ffmpeg: "invalid start code ID3 in RIFF header".
+    data = id3v2(tag) + riff(chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(2.0)))
+    f = inspect_bytes(data, "tagged")
+    assert f.format == "wav" and f.problem and "ID3" in f.problem
+
+
+def test_mp2_is_read_as_ffmpeg_reads_it(made):
+    # ffmpeg's 'mp3' reader takes MPEG audio layer II too, with the mp2 codec (a codec-rule warning).
+    path = made.root / "tone.mp2"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050:duration=4", "-ac", "1",
+               "-c:a", "libtwolame", "-f", "mp2", str(path))
+    tagged = made.write("tagged.mp2", id3v2(5000) + path.read_bytes())
+    for p in (path, tagged):
+        f = inspect_path(p)
+        assert (f.format, f.codec, f.sample_rate, f.channels, f.problem) == ("mp3", "mp2", 22050, 1, None)
+        assert abs(f.duration_s * 22050 - ffmpeg_samples(p, 22050)) <= 1152
+
+
+@pytest.mark.parametrize("count", [10_000, 0xFFFFFFFF])
+def test_a_xing_frame_count_the_file_cannot_hold_is_not_believed(made, count):
+    # 10,000 frames of even 32 kb/s MPEG-1 take 1 MB; the file has 80 kB: the frames are counted.
+    data = bytearray(lame(made, 5.0))
+    at = data.find(b"Info", 0, 200)
+    struct.pack_into(">I", data, at + 8, count)
+    path = made.write(f"xing-{count}.mp3", bytes(data))
+    f = inspect_path(path)
+    assert f.problem is None and abs(f.duration_s * 44100 - ffmpeg_samples(path, 44100)) <= 1152

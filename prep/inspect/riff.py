@@ -47,6 +47,8 @@ def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
     writer that never came back to fix it) or larger than the file means "up to the end", and
     decoders play what is there. RF64 takes its data size from the 'ds64' chunk.
     """
+    if src.head[:3] == b"ID3":  # the sniffer looked past the tag; ffmpeg's wav reader does not
+        raise _Corrupt("an ID3 tag before the WAV header: decoders do not find the audio")
     rf64 = src.head[:4] != b"RIFF"
     fmt_chunk = data = fact = ds64_data = None
     for cid, off, size, _ in _riff_chunks(src, 12, src.size):
