@@ -218,7 +218,7 @@ def test_unusual_codecs_in_real_files_are_warnings_that_deep_can_settle(cli, tmp
     if not has_encoder(encoder):
         pytest.skip(f"this ffmpeg has no {encoder}")
     pix_fmt = {"prores": "yuv422p10le", "libvvenc": "yuv420p10le", "mjpeg": "yuvj420p"}[encoder]
-    path = media.video(size="64x64", fps=25, seconds=1.0, codec=encoder, container=container, pix_fmt=pix_fmt)
+    path = media.video(size="64x64", fps=25, seconds=0.4, codec=encoder, container=container, pix_fmt=pix_fmt)
     req = tmp_path / "req.json"
     req.write_text(json.dumps({"model": M, "content": [{"type": "text", "text": "go"}, _video(path)]}))
     for args in ((), ("--deep",)):  # ffmpeg decodes each: --deep adds no finding
