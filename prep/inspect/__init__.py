@@ -215,11 +215,10 @@ def _inspect(src: _Source) -> MediaFacts:
 def _finite(facts: MediaFacts) -> MediaFacts:
     """A duration or rate that is not a finite, non-negative number comes from a broken header: it
     becomes a problem, never a fact (``inspect --format json`` writes strict JSON)."""
-    for field in ("duration_s", "fps"):
+    for field, name in (("duration_s", "duration"), ("fps", "frame rate")):
         value = getattr(facts, field)
         if value is not None and not 0 <= value < math.inf:  # NaN fails every comparison
-            name = "duration" if field == "duration_s" else "frame rate"
-            return facts._replace(**{field: None}, problem=facts.problem or f"its header gives a {name} of {value}")
+            facts = facts._replace(**{field: None}, problem=facts.problem or f"its header gives a {name} of {value}")
     return facts
 
 

@@ -166,7 +166,9 @@ def recv():
 
 def send(obj):
     data = json.dumps(obj).encode()
-    out.write(struct.pack(">I", len(data)) + data)
+    data = memoryview(struct.pack(">I", len(data)) + data)
+    while data:
+        data = data[out.write(data) :]
 
 
 sys.path.insert(0, cfg["where"])
@@ -284,8 +286,10 @@ class _Worker:
         replies.put(None)
 
     def send(self, payload: bytes) -> None:
+        data = memoryview(len(payload).to_bytes(4, "big") + payload)
         try:
-            self.stdin.write(len(payload).to_bytes(4, "big") + payload)
+            while data:
+                data = data[self.stdin.write(data) or 0 :]
         except (OSError, ValueError):
             raise _Gone(timed_out=False) from None
 
@@ -387,15 +391,27 @@ _lock = allocate_lock()  # one file at a time through the worker
 def _ask(src: _Source) -> dict | str:
     """The worker's reply for ``src`` (a dict), or why there is none (a one-line reason)."""
     with _lock:
-        worker = _running()
-        if isinstance(worker, str):
-            return worker
-        return _exchange(worker, src)
+        for attempt in range(2):
+            worker = _running()
+            if isinstance(worker, str):
+                return worker
+            reply = _exchange(worker, src)
+            if not isinstance(reply, _Crashed):
+                break
+            # Once more with a new worker: this one may have died before the file reached it (killed
+            # from outside between files). A file that kills it kills the next one too.
+        return reply
+
+
+class _Crashed(str):
+    """The reason given when the worker died on a file."""
 
 
 def _running() -> _Worker | str:
     """The worker for this process, started if need be; or why it cannot run."""
     global _worker, _unavailable
+    if _worker is not None and _worker.proc.poll() is not None:
+        _drop(kill=True)  # it died between files (killed from outside): start another
     if _worker is not None and _worker.memory_mib != memory_mib():
         _drop()  # the limit changed (tests set it): a new worker takes it
     if _worker is not None:
@@ -462,8 +478,8 @@ def _exchange(worker: _Worker, src: _Source) -> dict | str:
         _drop(kill=True)
         if exc.timed_out:
             return f"libmediainfo (the fallback reader) gave no answer within {timeout_s():g} s and was stopped"
-        return (f"libmediainfo (the fallback reader) crashed on this file ({worker.death()}; "
-                f"it may have run past its {worker.memory_mib} MiB memory limit)")
+        return _Crashed(f"libmediainfo (the fallback reader) crashed on this file ({worker.death()}; "
+                        f"it may have run past its {worker.memory_mib} MiB memory limit)")
     finally:
         if not healthy:
             _drop(kill=True)  # stopped mid-file (an exception while serving a read) or out of memory

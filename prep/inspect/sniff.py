@@ -45,12 +45,12 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return "image", "ppm"
     if len(h) >= 22 and h[:4] == b"\x00\x00\x01\x00" and _u16le(h, 4) > 0 and h[9] == 0:
         return "image", "ico"
+    if h[:4] == b"\x1aE\xdf\xa3":  # before the QuickTime box test, which 4 bytes of size could fool
+        return _sniff_matroska(head)
     if len(h) >= 12 and h[4:8] == b"ftyp":
         return _sniff_ftyp(h)
     if len(h) >= 8 and h[4:8] in _QT_FIRST_BOXES and _u32be(h, 0) >= 8:
         return "video", "mov"
-    if h[:4] == b"\x1aE\xdf\xa3":
-        return _sniff_matroska(head)
     if h[:4] == b"OggS":
         return ("video" if b"\x80theora" in h[:512] else "audio"), "ogg"
     if h[:4] == b"fLaC":
@@ -58,7 +58,9 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
     if len(h) >= 12 and h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC"):
         return "audio", "aiff"
     if h[:3] == b"ID3" and len(h) >= 10:
-        after = _id3_end(h)
+        after = 0
+        while h[after : after + 3] == b"ID3" and after + 10 <= len(h):  # tags in a row: each >= 10 bytes
+            after += _id3_end(h[after : after + 10])
         if after < len(h):
             kind, fmt = sniff(h[after:])
             if kind == "audio":
