@@ -263,6 +263,13 @@ def test_a_file_name_that_is_not_utf8_is_simply_not_cached(tmp_path):
     assert cache.enabled  # the rest of the run is still cached
 
 
+def test_inode_and_device_numbers_past_63_bits_fit_sqlite():
+    # overlayfs (xino) and some network file systems give inode numbers with the top bit set
+    for number in (0, 1, 2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1):
+        stored = fc._signed(number)
+        assert -(2 ** 63) <= stored < 2 ** 63 and stored & fc._U64 == number
+
+
 # -- schema ----------------------------------------------------------------------------------------
 
 
