@@ -72,7 +72,7 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
         if other is not None:
             return other
     window = src.at(start, 65536)
-    frame = None
+    frame, i = None, 0
     for i in range(len(window) - 4):
         if window[i] != 0xFF:
             continue
@@ -93,8 +93,11 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
     end = _mp3_audio_end(src, start)
     first = src.exact(start, min(length, 200), "MP3 frame")
     side = (32 if channels == 2 else 17) if spf == 1152 else (17 if channels == 2 else 9)  # layer III
-    tag = first[4 + side : 8 + side] if layer == 3 else b""
-    vbri = layer == 3 and first[36:40] == b"VBRI"
+    # ffmpeg looks for a Xing/VBRI frame only right after the tags (mp3dec.c, mp3_read_header); one
+    # after junk is played as a frame of silence, like any other.
+    tagged = layer == 3 and i == 0
+    tag = first[4 + side : 8 + side] if tagged else b""
+    vbri = tagged and first[36:40] == b"VBRI"
     frames = claimed = None
     skip = trim = 0  # samples a decoder drops at the start and at the end (LAME gapless numbers)
     if tag in (b"Xing", b"Info") and len(first) >= 12 + side:

@@ -168,6 +168,8 @@ GRID: dict[str, Callable[[Path], None]] = {
     **{f"vbr-{s}s.mp3": lame(s=s, vbr=True) for s in (1.8, 2.0, 15.0, 15.2)},
     **{f"cbr-{r}-{ch}ch.mp3": lame(rate=r, ch=ch, s=2.0) for r in MPEG_RATES for ch in (1, 2)},
     **{f"vbr-{r}-2ch.mp3": lame(rate=r, s=15.0, vbr=True) for r in (48000, 22050, 11025)},
+    **{f"cbr-{r}-{s}s.mp3": lame(rate=r, ch=1, s=s) for r in (22050, 8000) for s in (1.8, 15.2)},
+    "vbr-8000-1ch-15.2s.mp3": lame(rate=8000, ch=1, s=15.2, vbr=True),
     # no frame count: the frames must be walked
     **{f"vbr-noxing-{r}-{s}s.mp3": lame(rate=r, s=s, vbr=True, extra=("-write_xing", "0"))
        for r in (44100, 22050, 8000) for s in (2.0, 15.0)},
@@ -184,6 +186,10 @@ GRID: dict[str, Callable[[Path], None]] = {
     "apev2-id3v1.mp3": edited(lame(s=15.0, vbr=True, extra=("-write_xing", "0")), lambda d: d + ape_tag() + id3v1()),
     "all-tags-noxing.mp3": edited(lame(s=15.0, extra=("-write_xing", "0")),
                                   lambda d: id3v2(5000) + d + ape_tag(3000) + id3v1()),
+    "zeros-after-id3.mp3": edited(lame(s=5.0), lambda d: id3v2(300) + bytes(1000) + d),
+    "junk-inside.mp3": edited(lame(s=9.0, vbr=True, extra=("-write_xing", "0")),
+                              lambda d: d[:30_000] + bytes(range(1, 255)) * 8 + d[30_000:]),
+    "trailing-junk.mp3": edited(lame(s=5.0), lambda d: d + b"\x00junk" * 300),
     # the Xing frame claims more frames than the file holds, or the last frame is cut
     **{f"cut{k}-{v}-{r}.mp3": cut(lame(rate=r, s=9.0, vbr=v == "vbr"), k)
        for k in (0.6, 0.999) for v in ("cbr", "vbr") for r in (44100, 22050)},
@@ -208,6 +214,10 @@ GRID: dict[str, Callable[[Path], None]] = {
     "s16-4ch.wav": wav(ch=4),
     "s16-6ch.wav": wav(ch=6, rate=48000, s=15.0),
     "s24-8ch.wav": wav("pcm_s24le", ch=8, rate=48000),
+    "u8-11k.wav": wav("pcm_u8", rate=11025),
+    "s16-96k.wav": wav(rate=96000, s=15.2),
+    "mp3-in.wav": wav("libmp3lame", s=5.0),
+    "odd-chunk.wav": edited(wav(s=3.0), lambda d: d[:36] + b"junk" + struct.pack("<I", 5) + b"12345\0" + d[36:]),
     "s16-bext.wav": wav(extra=("-write_bext", "1", "-metadata", "title=a tone")),
     "rf64-s16.wav": wav(s=15.0, extra=("-rf64", "always")),
     "rf64-s24-6ch.wav": wav("pcm_s24le", ch=6, rate=48000, extra=("-rf64", "always")),
