@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import tempfile
 import tracemalloc
 
@@ -451,3 +452,133 @@ def test_task_intent_scans_a_bounded_prefix_of_a_huge_prompt():
         {"type": "video_url", "video_url": {"url": "https://e.com/a.mp4"}, "role": "reference_video"}]}
     result = Checker(RuleBook(), inspect_media=False).check_bytes(json.dumps(doc).encode(), "big.json")
     assert "task.intent" in {f.rule for f in result.findings}
+
+
+# ---------------------------------------------------------------------------------------------------
+# 11. Hostile media (issue 8): the fallback reader (libmediainfo) is bounded in time and memory. A file
+# it hangs, allocates or crashes on gets the sniffed facts and `unjudged`; the run goes on. A fake
+# pymediainfo whose parse hangs, spins, allocates or aborts by file name stands in for the hostile files.
+
+_FAKE_PYMEDIAINFO = '''
+import os, time
+
+
+class Track:
+    def __init__(self, track_type, **fields):
+        self.track_type = track_type
+        self.__dict__.update(fields)
+
+
+class MediaInfo:
+    @staticmethod
+    def can_parse():
+        return True
+
+    @classmethod
+    def parse(cls, source):
+        name = os.path.basename(source) if isinstance(source, str) else "served"
+        if name.startswith("hang"):
+            time.sleep(3600)
+        if name.startswith("spin"):
+            while True:
+                pass
+        if name.startswith("alloc"):
+            hoard = [bytes(64 << 20) for _ in range(64)]  # 4 GiB of address space (calloc: untouched)
+        if name.startswith("abort"):
+            os.abort()
+        info = cls()
+        info.tracks = [Track("General", format="Matroska", duration="2000.000"),
+                       Track("Video", format="AVC", width="64", height="48", frame_rate="25.000")]
+        return info
+'''
+
+
+@pytest.fixture
+def hostile_fallback(tmp_path, monkeypatch):
+    """A fake pymediainfo for this test's worker, a 512 MiB cap, and copies of one Matroska file named
+    for what the fake does with them."""
+    from prep.inspect import mediainfo
+
+    fake = tmp_path / "fake"
+    (fake / "pymediainfo").mkdir(parents=True)
+    (fake / "pymediainfo" / "__init__.py").write_text(_FAKE_PYMEDIAINFO)
+    monkeypatch.syspath_prepend(str(fake))
+    monkeypatch.setenv("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB", "512")
+    mediainfo._drop()
+    mkv = b"\x1aE\xdf\xa3\x9fB\x86\x81\x01B\x82\x88matroska" + bytes(64)  # the sniffer's "mkv"; the fake reads nothing
+    files = {}
+    for name in ("hang", "spin", "alloc", "abort", "fine"):
+        files[name] = tmp_path / f"{name}.mkv"
+        files[name].write_bytes(mkv)
+    yield fake, files
+    mediainfo._drop()
+
+
+@pytest.mark.parametrize("name, reason", [("hang", "gave no answer within 0.5 s"),
+                                          ("spin", "gave no answer within 0.5 s"),
+                                          ("alloc", "ran past its 512 MiB memory limit"),
+                                          ("abort", "crashed on this file (killed by SIGABRT")])
+@pytest.mark.skipif(sys.platform == "win32", reason="no address-space cap or SIGABRT there")
+def test_a_hostile_file_stops_the_fallback_and_the_run_goes_on(hostile_fallback, monkeypatch, name, reason):
+    from prep.inspect import inspect_path, mediainfo
+
+    _, files = hostile_fallback
+    assert inspect_path(files["fine"]).width == 64
+    worker = mediainfo._worker
+    monkeypatch.setenv("SEEDANCE_PREP_MEDIAINFO_TIMEOUT", "0.5")  # for this file only: the others keep 10 s
+    f = inspect_path(files[name])
+    monkeypatch.delenv("SEEDANCE_PREP_MEDIAINFO_TIMEOUT")
+    assert (f.kind, f.format, f.bytes, f.problem) == ("video", "mkv", files[name].stat().st_size, None)
+    assert reason in f.unjudged and "\n" not in f.unjudged
+    assert worker.proc.returncode is not None  # stopped and reaped: no zombie left behind
+    json.dumps(f._asdict(), allow_nan=False)
+    after = inspect_path(files["fine"])  # a new worker for the next file
+    assert (after.width, after.duration_s, after.unjudged) == (64, 2.0, None)
+    assert mediainfo._worker is not worker
+
+
+def test_real_libmediainfo_past_a_tiny_memory_cap_is_unjudged_not_unreadable(tmp_path, monkeypatch):
+    """libmediainfo swallows failed allocations and answers with less ("no streams"): a worker whose
+    address space reached its cap says so rather than calling a good file broken."""
+    from prep.inspect import inspect_path, mediainfo
+
+    try:
+        from tests.media import Media
+    except ImportError:
+        from media import Media
+
+    mkv = Media(tmp_path).video(container="mkv")
+    mediainfo._drop()
+    monkeypatch.setenv("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB", "1")
+    try:
+        f = inspect_path(mkv)
+        assert (f.kind, f.format, f.problem) == ("video", "mkv", None)
+        assert "memory limit" in f.unjudged
+        monkeypatch.delenv("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB")
+        assert inspect_path(mkv).width == 64
+    finally:
+        mediainfo._drop()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGABRT")
+def test_check_with_hostile_media_reports_every_item(hostile_fallback, tmp_path):
+    import os
+    import subprocess
+    import sys as _sys
+    from pathlib import Path
+
+    fake, files = hostile_fallback
+    root = Path(__file__).resolve().parents[1]
+    items = [{"type": "video_url", "video_url": {"url": str(files[n])}, "role": "reference_video"}
+             for n in ("hang", "alloc", "abort", "fine")]
+    request = tmp_path / "r.json"
+    request.write_text(json.dumps({"model": M, "content": [{"type": "text", "text": "a cat"}, *items]}))
+    run = subprocess.run([_sys.executable, "-m", "prep", "check", "--format", "json", str(request)],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False,
+                         env={**os.environ, "PYTHONPATH": f"{fake}{os.pathsep}{root}",
+                              "SEEDANCE_PREP_MEDIAINFO_TIMEOUT": "2"})
+    assert run.returncode == 1, run.stderr
+    [result] = _strict(run.stdout)["results"]
+    unjudged = {f["pointer"].split("/")[2] for f in result["findings"] if f["rule"] == "media.unjudged"}
+    formats = {f["pointer"].split("/")[2] for f in result["findings"] if f["rule"] == "video.format"}
+    assert unjudged == {"1", "2", "3"} and formats == {"1", "2", "3", "4"}
