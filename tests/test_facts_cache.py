@@ -745,7 +745,7 @@ IMPORTS = """
 import json, sys
 from prep.cli import main
 rc = main(["check", sys.argv[1], "--format", "json"])
-print(json.dumps({"rc": rc, "sqlite3": "sqlite3" in sys.modules, "cache": "prep.facts_cache" in sys.modules}),
+print(json.dumps({"rc": rc, "sqlite3": "_sqlite3" in sys.modules, "cache": "prep.facts_cache" in sys.modules}),
       file=sys.stderr)
 """
 
@@ -763,7 +763,7 @@ def test_sqlite3_is_imported_only_when_there_is_local_media_to_look_up(tmp_path,
     assert check([remote]) == {"rc": 0, "sqlite3": False, "cache": False}  # rc 0: the check ran, no finding
     local = {"type": "image_url", "image_url": {"url": str(png)}}
     assert check([local])["sqlite3"] is True  # the control: the same probe sees the import
-    probe = "import sys; from prep.facts_cache import FactsCache; FactsCache(sys.argv[1]); print('sqlite3' in sys.modules)"
+    probe = "import sys; from prep.facts_cache import FactsCache; FactsCache(sys.argv[1]); print('_sqlite3' in sys.modules)"
     assert in_other_process(probe, tmp_path / "c") == "False"
 
 
