@@ -265,9 +265,9 @@ def test_a_xing_frame_count_the_file_cannot_hold_is_not_believed(made, count):
     assert f.problem is None and abs(f.duration_s * 44100 - ffmpeg_samples(path, 44100)) <= 1152
 
 
-def test_a_lame_tag_after_junk_is_played_as_a_frame(made):
-    # ffmpeg reads the Xing/Info frame only right after the ID3 tag; after junk it is one more frame
-    # of silence and no gapless trim applies (5.0 s of audio play as 5.04 s).
+def test_a_lame_tag_after_junk_is_not_read(made):
+    # ffmpeg reads the Xing/Info frame only right after the ID3 tag: after junk its gapless numbers
+    # do not apply, so all the other frames play (5.0 s of audio play as 5.04 s).
     path = made.write("zeros-after-id3.mp3", id3v2(300) + bytes(1000) + lame(made, 5.0))
     f = inspect_path(path)
     assert f.problem is None and f.duration_s * 44100 == ffmpeg_samples(path, 44100)

@@ -93,11 +93,11 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
     end = _mp3_audio_end(src, start)
     first = src.exact(start, min(length, 200), "MP3 frame")
     side = (32 if channels == 2 else 17) if spf == 1152 else (17 if channels == 2 else 9)  # layer III
-    # ffmpeg looks for a Xing/VBRI frame only right after the tags (mp3dec.c, mp3_read_header); one
-    # after junk is played as a frame of silence, like any other.
-    tagged = layer == 3 and i == 0
-    tag = first[4 + side : 8 + side] if tagged else b""
-    vbri = tagged and first[36:40] == b"VBRI"
+    tag = first[4 + side : 8 + side] if layer == 3 else b""
+    vbri = layer == 3 and first[36:40] == b"VBRI"
+    header_frame = tag in (b"Xing", b"Info") or vbri  # not played
+    if i:  # ffmpeg reads its numbers only right after the tags (mp3dec.c, mp3_read_header)
+        tag, vbri = b"", False
     frames = claimed = None
     skip = trim = 0  # samples a decoder drops at the start and at the end (LAME gapless numbers)
     if tag in (b"Xing", b"Info") and len(first) >= 12 + side:
@@ -128,7 +128,7 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
     else:
         # No frame count, or the file holds fewer bytes than the header says (cut short: the frames
         # that are there still play, as a decoder would play them): count the frames.
-        begin = start + (length if tag in (b"Xing", b"Info") or vbri else 0)
+        begin = start + (length if header_frame else 0)
         counted = _mp3_walk(src, begin, end, src.at(start, 4), spf)
         if frames:  # a decoder that reaches the last frame the header counts trims its padding
             counted = min(counted, frames * spf - trim)
