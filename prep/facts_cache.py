@@ -28,13 +28,14 @@ from binascii import crc32
 from collections.abc import Callable
 from math import isnan
 from time import time_ns
-from typing import TYPE_CHECKING, Any
 
 from prep import paths
 from prep.model import MediaFacts
 
+TYPE_CHECKING = False  # true for type checkers only: importing typing costs ~5 ms
 if TYPE_CHECKING:
     from sqlite3 import Connection
+    from typing import Any
 
 __all__ = ["FactsCache", "default_cache_root"]
 
