@@ -272,3 +272,9 @@ def test_a_lame_tag_after_junk_is_not_read(made):
     f = inspect_path(path)
     assert f.problem is None and f.duration_s * 44100 == ffmpeg_samples(path, 44100)
     assert f.duration_s > 5.03
+
+
+def test_rf64_with_a_short_ds64_chunk_is_a_problem():
+    short = chunk(b"ds64", struct.pack("<QQ", 0, 16000))  # ffmpeg wants at least 24 bytes
+    f = facts(riff(short, chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(2.0), size=0xFFFFFFFF), form=b"RF64"))
+    assert f.problem and "ds64" in f.problem

@@ -53,6 +53,8 @@ def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
     fmt_chunk = data = fact = ds64_data = None
     for cid, off, size, _ in _riff_chunks(src, 12, src.size):
         if cid == b"ds64" and ds64_data is None:
+            if size < 24:
+                raise _Corrupt(f"RF64 ds64 chunk of {size} bytes is too short for its sizes")
             ds64_data = _u64le(src.exact(off, 24, "RF64 ds64 chunk"), 8)
         elif cid == b"fmt " and fmt_chunk is None:
             fmt_chunk = src.exact(off, min(size, 40), "WAV fmt chunk")
