@@ -1,26 +1,82 @@
-"""Image headers: JPEG, PNG, GIF, WebP, BMP and TIFF (accepted), PPM and ICO (rejected)."""
+"""Image headers: JPEG, PNG, GIF, WebP, BMP and TIFF (accepted), PPM and ICO (rejected).
+
+What "readable" means here: a file that Pillow (libjpeg-turbo, zlib, libtiff) or ffmpeg decodes is not
+a ``problem``; a file neither decodes is, even when its header looks sane (a BMP that holds a JPEG, a
+TIFF compressed with WebP, a hierarchical JPEG). Where the two disagree (an arithmetic-coded or 12-bit
+JPEG, a PNG without its IEND chunk) the file is readable and ``unjudged`` says which decoder would
+fail. tests/oracle/test_oracle_images.py holds these verdicts against both, file by file.
+
+Every read is bounded: a segment or chunk is read only up to what its header fields need (EXIF is
+read up to 64 KiB), and chunk walks stop after a fixed number of steps.
+"""
 
 from __future__ import annotations
 
 import struct
+import zlib
 
 from prep.model import MediaFacts, PrepError
 
-from ._base import _Corrupt, _facts, _Source, _u16be, _u16le, _u32be, _u32le
+from ._base import _Corrupt, _facts, _fourcc, _Source, _u16be, _u16le, _u32be, _u32le
 from .riff import _check_riff_size
 
 # --------------------------------------------------------------------------------------------------
-# Images
+# Shared
 
 
 _EXIF_ROTATION = {1: 0, 2: 0, 3: 180, 4: 180, 5: 270, 6: 90, 7: 90, 8: 270}
-# JPEG start-of-frame markers (C4 DHT, C8 JPG and CC DAC share the range but are not frames).
+_EXIF_READ = 64 * 1024  # the orientation tag sits in the first IFD, near the start of the EXIF block
+
+
+def _image(src: _Source, kind: str, fmt: str, width: int, height: int, **fields) -> MediaFacts:
+    if width <= 0 or height <= 0:
+        raise _Corrupt(f"{fmt.upper()} header gives a size of {width}×{height} pixels")
+    return _facts(src, kind, fmt, width=width, height=height, **fields)
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    """The orientation tag (1–8) of an EXIF block (a TIFF header and its first IFD), else 1."""
+    if tiff[:6] == b"Exif\x00\x00":
+        tiff = tiff[6:]
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return 1
+    e = "<" if tiff[:2] == b"II" else ">"
+    ifd = struct.unpack_from(e + "I", tiff, 4)[0]
+    if ifd + 2 > len(tiff):
+        return 1
+    count = struct.unpack_from(e + "H", tiff, ifd)[0]
+    for i in range(min(count, 512)):
+        p = ifd + 2 + 12 * i
+        if p + 12 > len(tiff):
+            break
+        tag, typ = struct.unpack_from(e + "HH", tiff, p)
+        if tag == 0x0112:
+            if typ == 3:  # SHORT, as the standard says
+                return struct.unpack_from(e + "H", tiff, p + 8)[0]
+            return struct.unpack_from(e + "I", tiff, p + 8)[0] if typ == 4 else 1
+    return 1
+
+
+def _rotation(exif: bytes) -> int:
+    return _EXIF_ROTATION.get(_exif_orientation(exif), 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# JPEG
+
+# Start-of-frame markers (C4 DHT, C8 JPG and CC DAC share the range but are not frames).
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_SOF_HIERARCHICAL = {0xC5, 0xC6, 0xC7, 0xCD, 0xCE, 0xCF}  # libjpeg and ffmpeg decode none of them
+_SOF_ARITHMETIC = {0xC9, 0xCA, 0xCB}  # libjpeg-turbo (Pillow, libvips) decodes them; ffmpeg does not
+_SOF_LOSSLESS = {0xC3, 0xCB}
+_JPEG_SEGMENTS = 100_000  # markers and fill bytes before the first scan (real files have a few dozen)
 
 
 def _jpeg(src: _Source, kind: str, fmt: str) -> MediaFacts:
-    off, width, height, rotation, scan = 2, None, None, 0, None
-    while off < src.size:
+    off, frame, rotation, scan, exif_seen = 2, None, 0, None, False
+    for _ in range(_JPEG_SEGMENTS):
+        if off >= src.size:
+            break
         marker = src.exact(off, 4, "JPEG marker")
         if marker[0] != 0xFF:
             # Stray bytes between segments are common and harmless (decoders skip them).
@@ -39,22 +95,42 @@ def _jpeg(src: _Source, kind: str, fmt: str) -> MediaFacts:
         if code == 0xD9:
             break
         length = _u16be(marker, 2)
-        if code == 0xE1 and rotation == 0:
+        if code == 0xE1 and not exif_seen:
+            # Decoders take the first EXIF segment; other APP1 segments (XMP) may come before it.
             seg = src.exact(off + 4, length - 2, "JPEG EXIF segment")
             if seg[:6] == b"Exif\x00\x00":
-                rotation = _EXIF_ROTATION.get(_exif_orientation(seg[6:]), 0)
-        elif code in _SOF:
+                exif_seen, rotation = True, _rotation(seg[6:])
+        elif code in _SOF and frame is None:
             sof = src.exact(off + 4, 5, "JPEG frame header")
-            height, width = _u16be(sof, 1), _u16be(sof, 3)
+            frame = (code, sof[0], _u16be(sof, 3), _u16be(sof, 1))  # marker, precision, width, height
         elif code == 0xDA:
             scan = off
             break
         off += 2 + length
-    if width is None or scan is None:
+    else:
+        raise _Corrupt(f"JPEG has more than {_JPEG_SEGMENTS} markers before its image data")
+    if frame is None or scan is None:
         raise _Corrupt("JPEG has no frame header or no image data (truncated?)")
+    code, precision, width, height = frame
+    unjudged = _jpeg_frame_verdict(code, precision)
     if not _jpeg_ends(src, scan):
         raise _Corrupt("JPEG has no end-of-image marker (truncated)")
-    return _facts(src, kind, fmt, width=width, height=height, rotation=rotation)
+    return _image(src, kind, fmt, width, height, rotation=rotation, unjudged=unjudged)
+
+
+def _jpeg_frame_verdict(code: int, precision: int) -> str | None:
+    """None for a frame every decoder reads, a note when only some do; raises when none does."""
+    if code in _SOF_HIERARCHICAL:
+        raise _Corrupt(f"hierarchical JPEG (SOF{code - 0xC0}): neither libjpeg (Pillow) nor ffmpeg decodes it")
+    if not 1 < precision <= 16 or (code not in _SOF_LOSSLESS and precision not in (8, 12, 16)):
+        raise _Corrupt(f"JPEG frame has a sample precision of {precision} bits")
+    notes = []
+    if code in _SOF_ARITHMETIC:
+        notes.append(f"arithmetic-coded JPEG (SOF{code - 0xC0}): libjpeg-turbo (Pillow, libvips) decodes it, "
+                     "ffmpeg does not")
+    if precision != 8:
+        notes.append(f"{precision}-bit JPEG: ffmpeg decodes it, Pillow and most 8-bit libjpeg builds do not")
+    return "; ".join(notes) or None
 
 
 def _jpeg_ends(src: _Source, scan: int) -> bool:
@@ -72,22 +148,14 @@ def _jpeg_ends(src: _Source, scan: int) -> bool:
     return False
 
 
-def _exif_orientation(tiff: bytes) -> int:
-    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
-        return 1
-    e = "<" if tiff[:2] == b"II" else ">"
-    ifd = struct.unpack_from(e + "I", tiff, 4)[0]
-    if ifd + 2 > len(tiff):
-        return 1
-    count = struct.unpack_from(e + "H", tiff, ifd)[0]
-    for i in range(min(count, 512)):
-        p = ifd + 2 + 12 * i
-        if p + 12 > len(tiff):
-            break
-        tag, typ = struct.unpack_from(e + "HH", tiff, p)
-        if tag == 0x0112:
-            return struct.unpack_from(e + "H", tiff, p + 8)[0] if typ == 3 else 1
-    return 1
+# --------------------------------------------------------------------------------------------------
+# PNG
+
+# Bit depths allowed for each colour type (PNG spec, 11.2.2 IHDR) and samples per pixel.
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_PNG_CHUNKS = 1 << 16  # chunk headers walked when the IEND chunk is not in the last 4 KiB
+_PNG_INFLATE_MAX = 512 << 20  # raw image bytes inflated, at most, to tell a complete image from a cut one
 
 
 def _png(src: _Source, kind: str, fmt: str) -> MediaFacts:
@@ -95,40 +163,131 @@ def _png(src: _Source, kind: str, fmt: str) -> MediaFacts:
     if ihdr[4:8] != b"IHDR":
         raise _Corrupt("PNG does not start with an IHDR chunk")
     width, height = _u32be(ihdr, 8), _u32be(ihdr, 12)
-    rotation, frames = 0, None
+    depth, colour, compression, filtering, interlace = ihdr[16:21]
+    if depth not in _PNG_DEPTHS.get(colour, ()):
+        raise _Corrupt(f"PNG colour type {colour} with bit depth {depth} is not a valid combination")
+    if compression or filtering or interlace > 1:
+        raise _Corrupt(f"PNG header gives compression method {compression}, filter method {filtering}, "
+                       f"interlace method {interlace}; decoders know only 0, 0 and 0–1")
+    if width > 0x7FFFFFFF or height > 0x7FFFFFFF:
+        raise _Corrupt(f"PNG header gives a size of {width}×{height} pixels (at most 2^31-1 each)")
+    rotation, frames, frame_control = 0, None, False
     off = 8
-    for _ in range(256):  # chunks before the image data: acTL (animation), eXIf
+    for _ in range(256):  # chunks before the image data: acTL (animation), fcTL, eXIf, iCCP
         hdr = src.at(off, 8)
         if len(hdr) < 8:
             break
         length, ctype = _u32be(hdr, 0), hdr[4:8]
-        if ctype in (b"IDAT", b"IEND"):
+        if ctype == b"IDAT":
             break
+        if ctype == b"IEND":
+            raise _Corrupt("PNG has no image data (no IDAT chunk before IEND)")
         if ctype == b"acTL":
-            frames = _u32be(src.exact(off + 8, 4, "PNG acTL chunk"), 0)
+            frames = _u32be(src.exact(off + 8, 4, "PNG acTL chunk"), 0) or None
+        elif ctype == b"fcTL":
+            frame_control = True
         elif ctype == b"eXIf":
-            rotation = _EXIF_ROTATION.get(_exif_orientation(src.exact(off + 8, length, "PNG eXIf")), 0)
+            rotation = _rotation(src.exact(off + 8, min(length, _EXIF_READ), "PNG eXIf chunk"))
+        elif ctype == b"iCCP":
+            body = src.exact(off + 8, min(length, 81), "PNG iCCP chunk")
+            name_end = body.find(b"\x00")
+            if 0 <= name_end < len(body) - 1 and body[name_end + 1]:
+                raise _Corrupt(f"PNG colour profile (iCCP) has compression method {body[name_end + 1]}; "
+                               "Pillow and ffmpeg refuse it")
         off += 12 + length
-    if b"IEND" not in src.at(max(0, src.size - 4096), 4096) and not _png_has_iend(src, off):
-        raise _Corrupt("PNG has no IEND chunk (truncated)")
-    return _facts(src, kind, fmt, width=width, height=height, rotation=rotation, frames=frames)
+    if frames and not frame_control:
+        _apng_first_frame(src, off)
+    unjudged = None
+    if b"IEND" not in src.at(max(0, src.size - 4096), 4096):
+        unjudged = _png_without_iend(src, off, width, height, depth, colour, interlace == 1)
+    return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames, unjudged=unjudged)
 
 
-def _png_has_iend(src: _Source, off: int) -> bool:
-    # Bytes appended after IEND are ignored by decoders: walk the chunk headers to find it.
-    while off + 8 <= src.size:
+def _apng_first_frame(src: _Source, off: int) -> None:
+    """An animation whose default image is not a frame starts with a frame control chunk (fcTL)
+    after the image data; frame data (fdAT) without one is refused by Pillow and ffmpeg."""
+    for _ in range(_PNG_CHUNKS):
         hdr = src.at(off, 8)
-        if hdr[4:8] == b"IEND":
-            return True
+        if len(hdr) < 8 or hdr[4:8] in (b"fcTL", b"IEND"):
+            return
+        if hdr[4:8] == b"fdAT":
+            raise _Corrupt("APNG frame data (fdAT) comes before any frame control chunk (fcTL)")
         off += 12 + _u32be(hdr, 0)
+
+
+def _png_without_iend(src: _Source, off: int, width: int, height: int, depth: int, colour: int,
+                      interlaced: bool) -> str | None:
+    """Bytes after IEND are ignored by decoders: walk the chunk headers to find it. Without it, Pillow
+    reads a file whose chunks are whole and whose image data inflates to the whole image (ffmpeg
+    does not: a note); a chunk cut short, or image data that stops early, is a problem."""
+    idat: list[tuple[int, int]] = []
+    for _ in range(_PNG_CHUNKS):
+        hdr = src.at(off, 8)
+        if len(hdr) < 8:
+            break  # the file ends between chunks (or inside a chunk's length and type)
+        if hdr[4:8] == b"IEND":
+            return None
+        end = off + 12 + _u32be(hdr, 0)
+        if end > src.size:
+            raise _Corrupt(f"PNG has no IEND chunk: its {_fourcc(hdr[4:8])!r} chunk at byte {off} runs past "
+                           "the end of the file (truncated)")
+        if hdr[4:8] == b"IDAT":
+            idat.append((off + 8, end - off - 12))
+        off = end
+    else:
+        raise _Corrupt(f"PNG has more than {_PNG_CHUNKS} chunks and no IEND chunk")
+    raw = _png_raw_size(width, height, depth * _PNG_SAMPLES[colour], interlaced)
+    if idat and raw <= _PNG_INFLATE_MAX and _zlib_complete(src, idat, raw):
+        return "the PNG ends without its IEND chunk: Pillow reads it, ffmpeg does not"
+    raise _Corrupt("PNG has no IEND chunk and its image data is cut short (truncated)")
+
+
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_raw_size(width: int, height: int, bits: int, interlaced: bool) -> int:
+    """Bytes of the inflated image: each row of each pass has a filter byte before its pixels."""
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    total = 0
+    for x0, y0, dx, dy in passes:
+        w, h = (width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy
+        if w > 0 and h > 0:
+            total += h * (1 + (w * bits + 7) // 8)
+    return total
+
+
+def _zlib_complete(src: _Source, chunks: list[tuple[int, int]], raw: int) -> bool:
+    """True when the zlib stream spread over ``chunks`` (offset, length) inflates to the ``raw`` bytes
+    of the whole image before the file or the stream ends (Pillow stops at the last row). Inflates in
+    1 MiB steps and discards the output."""
+    d, produced = zlib.decompressobj(), 0
+    try:
+        for start, length in chunks:
+            pos, end = start, min(start + length, src.size)
+            while pos < end:
+                data = src.at(pos, min(1 << 20, end - pos))
+                pos += len(data)
+                while data:
+                    produced += len(d.decompress(data, 1 << 20))
+                    if produced >= raw:
+                        return True
+                    if d.eof:
+                        return False
+                    data = d.unconsumed_tail
+    except zlib.error:
+        return False
     return False
+
+
+# --------------------------------------------------------------------------------------------------
+# GIF
 
 
 def _gif(src: _Source, kind: str, fmt: str) -> MediaFacts:
     lsd = src.exact(6, 7, "GIF screen descriptor")
     if src.at(src.size - 1, 1) != b";" and not _gif_blocks_complete(src, lsd[4]):
         raise _Corrupt("GIF ends inside a block, before its trailer byte (truncated)")
-    return _facts(src, kind, fmt, width=_u16le(lsd, 0), height=_u16le(lsd, 2))
+    return _image(src, kind, fmt, _u16le(lsd, 0), _u16le(lsd, 2))
 
 
 def _gif_blocks_complete(src: _Source, flags: int) -> bool:
@@ -163,10 +322,16 @@ def _gif_blocks_complete(src: _Source, flags: int) -> bool:
     return images > 0
 
 
+# --------------------------------------------------------------------------------------------------
+# WebP
+
+_WEBP_CHUNKS = 1 << 16  # chunks walked to find the EXIF chunk (after the frames of an animation)
+
+
 def _webp(src: _Source, kind: str, fmt: str) -> MediaFacts:
     _check_riff_size(src)
     chunk = src.exact(12, 30, "WebP header")
-    ctype = chunk[:4]
+    ctype, rotation = chunk[:4], 0
     if ctype == b"VP8 ":
         if chunk[11:14] != b"\x9d\x01\x2a":
             raise _Corrupt("WebP VP8 frame has no start code")
@@ -179,28 +344,84 @@ def _webp(src: _Source, kind: str, fmt: str) -> MediaFacts:
     elif ctype == b"VP8X":
         width = 1 + int.from_bytes(chunk[12:15], "little")
         height = 1 + int.from_bytes(chunk[15:18], "little")
+        if chunk[8] & 0x08:  # the EXIF flag
+            rotation = _webp_exif_rotation(src)
     else:
         raise _Corrupt(f"WebP has an unknown first chunk {ctype!r}")
-    return _facts(src, kind, fmt, width=width, height=height)
+    return _image(src, kind, fmt, width, height, rotation=rotation)
+
+
+def _webp_exif_rotation(src: _Source) -> int:
+    off = 12
+    for _ in range(_WEBP_CHUNKS):
+        hdr = src.at(off, 8)
+        if len(hdr) < 8:
+            break
+        size = _u32le(hdr, 4)
+        if hdr[:4] == b"EXIF":
+            return _rotation(src.at(off + 8, min(size, _EXIF_READ)))
+        off += 8 + size + (size & 1)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# BMP: what Pillow or ffmpeg decodes (neither reads JPEG or PNG inside a BMP, 2-bit pixels, the
+# 16-byte OS/2 header or bit fields other than the usual channel layouts).
+
+_BMP_HEADERS = (12, 40, 52, 56, 64, 108, 124)
+_BMP_BITS = (1, 4, 8, 16, 24, 32)
+_BMP_COMPRESSION = {0: "none", 1: "RLE8", 2: "RLE4", 3: "bit fields", 4: "JPEG", 5: "PNG",
+                    6: "alpha bit fields", 11: "CMYK", 12: "CMYK RLE8", 13: "CMYK RLE4"}
+# Channel masks (red, green, blue, alpha) of BI_BITFIELDS pixels that Pillow or ffmpeg decode.
+_BMP_MASKS_RGBA = {  # 32-bit, Pillow (with the alpha mask)
+    (0xFF0000, 0xFF00, 0xFF, 0), (0xFF000000, 0xFF0000, 0xFF00, 0), (0xFF000000, 0xFF00, 0xFF, 0),
+    (0xFF000000, 0xFF0000, 0xFF00, 0xFF), (0xFF, 0xFF00, 0xFF0000, 0xFF000000),
+    (0xFF0000, 0xFF00, 0xFF, 0xFF000000), (0xFF000000, 0xFF00, 0xFF, 0xFF0000), (0, 0, 0, 0),
+}
+_BMP_MASKS_RGB = {
+    32: {(0xFF000000, 0xFF0000, 0xFF00), (0xFF0000, 0xFF00, 0xFF), (0xFF00, 0xFF0000, 0xFF000000)},  # ffmpeg
+    24: {(0xFF0000, 0xFF00, 0xFF)},
+    16: {(0xF800, 0x7E0, 0x1F), (0x7C00, 0x3E0, 0x1F), (0xF00, 0xF0, 0xF)},  # 565, 555 (both), 444 (ffmpeg)
+}
 
 
 def _bmp(src: _Source, kind: str, fmt: str) -> MediaFacts:
     h = src.exact(0, 26, "BMP header")
-    if _u32le(h, 14) == 12:
+    header = _u32le(h, 14)
+    if header not in _BMP_HEADERS:
+        raise _Corrupt(f"BMP info header of {header} bytes: neither Pillow nor ffmpeg reads it")
+    if header == 12:
         width, height = _u16le(h, 18), _u16le(h, 20)
         bits, compression, image_size = _u16le(h, 24), 0, 0
     else:
         width, height = struct.unpack_from("<ii", h, 18)
         bits, compression, image_size = struct.unpack_from("<HII", src.exact(28, 10, "BMP header"))
+    if width <= 0 or height == 0:  # a negative height is a top-down picture; a negative width is nothing
+        raise _Corrupt(f"BMP header gives a size of {width}×{height} pixels")
+    if bits not in _BMP_BITS:
+        raise _Corrupt(f"BMP has {bits} bits per pixel; decoders read 1, 4, 8, 16, 24 or 32")
+    if compression not in (0, 1, 2, 3):
+        name = _BMP_COMPRESSION.get(compression, "unknown")
+        raise _Corrupt(f"BMP compression {compression} ({name}): neither Pillow nor ffmpeg decodes it")
+    if compression == 3:
+        rgb = struct.unpack("<III", src.exact(54, 12, "BMP bit fields"))
+        alpha = _u32le(src.exact(66, 4, "BMP bit fields"), 0) if header >= 56 else 0
+        if rgb not in _BMP_MASKS_RGB.get(bits, ()) and not (bits == 32 and (*rgb, alpha) in _BMP_MASKS_RGBA):
+            masks = " ".join(f"{m:X}" for m in (*rgb, alpha))
+            raise _Corrupt(f"BMP bit fields {masks} for {bits}-bit pixels: neither Pillow nor ffmpeg decodes them")
     # Decoders ignore the file-size field and read the pixels from their offset: judge those bytes.
-    if compression in (0, 3, 6):  # uncompressed (plain or with bit masks): rows padded to 4 bytes
-        needed = _u32le(h, 10) + (abs(width) * bits + 31) // 32 * 4 * abs(height)
+    if compression in (0, 3):  # uncompressed (plain or with bit masks): rows padded to 4 bytes
+        needed = _u32le(h, 10) + (width * bits + 31) // 32 * 4 * abs(height)
     else:
         needed = _u32le(h, 10) + image_size if image_size else _u32le(h, 2)
     if needed > src.size:
         raise _Corrupt(f"BMP header claims {needed} bytes of header and pixels but the file has "
                        f"{src.size} (truncated)")
-    return _facts(src, kind, fmt, width=abs(width), height=abs(height))
+    return _image(src, kind, fmt, width, abs(height))
+
+
+# --------------------------------------------------------------------------------------------------
+# Rejected formats (kept for the fallback's callers)
 
 
 def _ppm(src: _Source, kind: str, fmt: str) -> MediaFacts:
@@ -254,6 +475,17 @@ def _ico(src: _Source, kind: str, fmt: str) -> MediaFacts:
     return _facts(src, kind, fmt, width=best[0], height=best[1])
 
 
+# TIFF compressions that Pillow (its own decoders and libtiff) or ffmpeg decode. Others — WebP
+# (50001; Pillow's libtiff is built without it, ffmpeg lacks it), JPEG XL (50002, 52546), LERC
+# (34887), JPEG 2000 (34712, 33003, 33005), JBIG (9, 10, 34661) and camera-raw codecs — none does.
+_TIFF_CODECS = {1: "none", 2: "CCITT RLE", 3: "CCITT G3", 4: "CCITT G4", 5: "LZW", 6: "old-style JPEG",
+                7: "JPEG", 8: "Deflate", 32771: "NeXT raw", 32773: "PackBits", 32809: "ThunderScan",
+                32946: "Deflate", 34676: "SGILog", 34677: "SGILog24", 34892: "lossy JPEG (DNG)",
+                34925: "LZMA", 50000: "Zstandard"}
+_TIFF_UNREAD = {9: "JBIG", 10: "JBIG", 33003: "JPEG 2000", 33005: "JPEG 2000", 34661: "JBIG",
+                34712: "JPEG 2000", 34887: "LERC", 50001: "WebP", 50002: "JPEG XL", 52546: "JPEG XL"}
+
+
 def _tiff(src: _Source, kind: str, fmt: str) -> MediaFacts:
     TiffImagePlugin = _pillow_plugin("TiffImagePlugin")
     # The plugin class reads only the first IFD; calling it directly (not Image.open) skips the
@@ -268,18 +500,58 @@ def _tiff(src: _Source, kind: str, fmt: str) -> MediaFacts:
         except (SyntaxError, OSError, ValueError, struct.error) as exc:
             raise _Corrupt(f"cannot read the TIFF header: {exc}") from None
         tags = im.tag_v2
-        offsets = tags.get(273) or tags.get(324) or ()
-        counts = tags.get(279) or tags.get(325) or ()
-        if isinstance(offsets, int):
-            offsets, counts = (offsets,), (counts,)
-        ends = [o + c for o, c in zip(offsets, counts, strict=False)]
-        if ends and max(ends) > src.size:
-            raise _Corrupt(f"TIFF image data runs past the end of the file ({max(ends)} > {src.size} bytes; "
-                           "truncated)")
-        rotation = _EXIF_ROTATION.get(int(tags.get(274, 1) or 1), 0)
+        # The stored size: Pillow's ``size`` is turned for orientations 5–8 (libtiff turns the pixels).
+        width, height = _tiff_int(tags.get(256), 0), _tiff_int(tags.get(257), 0)
+        compression = _tiff_int(tags.get(259), 1)
+        if compression not in _TIFF_CODECS:
+            name = _TIFF_UNREAD.get(compression, "unknown")
+            raise _Corrupt(f"TIFF compression {compression} ({name}): neither Pillow (libtiff) nor ffmpeg decodes it")
+        if width > 0 and height > 0:
+            end = _tiff_data_end(tags, width, height, compression)
+            if end > src.size:
+                raise _Corrupt(f"TIFF image data runs past the end of the file ({end} > {src.size} bytes; "
+                               "truncated)")
+        rotation = _EXIF_ROTATION.get(_tiff_int(tags.get(274), 1), 0)
         frames = getattr(im, "n_frames", 1)  # walks the directory chain only, not the pixels
-    return _facts(src, kind, fmt, width=im.size[0], height=im.size[1], rotation=rotation,
-                  frames=frames if frames and frames > 1 else None)
+    return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames if frames and frames > 1 else None)
+
+
+def _tiff_int(value, default: int) -> int:
+    """A tag's first value as an int (Pillow gives a number, a tuple, or bytes for BYTE-typed tags)."""
+    if isinstance(value, tuple | list | bytes):
+        value = value[0] if value else default
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _tiff_values(value) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, tuple | list | bytes):
+        return tuple(int(v) for v in value)
+    return (int(value),)
+
+
+def _tiff_data_end(tags, width: int, height: int, compression: int) -> int:
+    """Where the first image's data ends. Uncompressed strips are judged by the bytes their rows need,
+    as Pillow and libtiff read them (libtiff replaces a byte count larger than the file); compressed
+    strips and tiles by their byte counts."""
+    tiled = 324 in tags
+    offsets = _tiff_values(tags.get(324 if tiled else 273))
+    counts = _tiff_values(tags.get(325 if tiled else 279))
+    if compression != 1 or tiled or not offsets:
+        return max((o + c for o, c in zip(offsets, counts, strict=False)), default=0)
+    samples = _tiff_int(tags.get(277), 1)
+    planar = _tiff_int(tags.get(284), 1) == 2
+    row = (width * _tiff_int(tags.get(258), 1) * (1 if planar else samples) + 7) // 8
+    per_strip = max(1, min(_tiff_int(tags.get(278), height), height))
+    strips = -(-height // per_strip)
+    if len(offsets) < strips * (samples if planar else 1):
+        raise _Corrupt(f"TIFF has {len(offsets)} strip offsets for {strips * (samples if planar else 1)} strips")
+    return max(offsets[i] + min(per_strip, height - (i % strips) * per_strip) * row
+               for i in range(strips * (samples if planar else 1)))
 
 
 def _pillow_plugin(name: str):
