@@ -507,6 +507,22 @@ def test_corruption_found_while_reading_turns_caching_off(tmp_path, png):
     assert cache.get(png) is None
 
 
+def test_check_reports_the_same_with_a_corrupt_cache(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEEDANCE_PREP_HOME", str(tmp_path / "home"))
+    (tmp_path / "tiny.png").write_bytes(image_bytes("png", (40, 40)))  # below every model's minimum side
+    request = tmp_path / "r.json"
+    request.write_text(json.dumps({"model": "doubao-seedance-2-0-260128", "content": [
+        {"type": "text", "text": "a cat"}, {"type": "image_url", "image_url": {"url": "tiny.png"}}]}))
+    first = cli("check", request, "--format", "json")
+    assert first.code == 1 and "image.dimensions" in first.out  # the image was read
+    FactsCache().close()  # the run's entries written, as at the end of a CLI process
+    database_file = tmp_path / "home" / "cache" / "facts.db"
+    database_file.write_bytes(b"\x00" * database_file.stat().st_size)
+    again = cli("check", request, "--format", "json")
+    assert (again.code, again.json()) == (first.code, first.json())
+    assert not database_file.exists()  # found corrupt, so the next run starts a new one
+
+
 def test_unwritable_cache_directory_disables_caching(tmp_path, png):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache directory should be")
