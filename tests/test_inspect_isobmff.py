@@ -143,10 +143,21 @@ def test_aac_channels_come_from_the_stream_config_not_the_sample_entry(make, lay
     assert inspect_path(path).channels == channels
 
 
-def test_channel_count_of_an_unparsable_config_falls_back_to_the_entry():
-    assert isobmff._aac_channels(b"") is None  # nothing to read
-    assert isobmff._aac_channels(bytes([0x12, 0x10])) == 2  # AAC LC, 44.1 kHz, channelConfiguration 2
-    assert isobmff._aac_channels(bytes([0xEB, 0x09, 0x88, 0x00])) == 2  # HE-AAC v2 (PS): mono core, stereo out
+def test_audio_specific_configs():
+    assert isobmff._aac_config(b"") == (None, None)  # nothing to read: the entry's numbers stand
+    assert isobmff._aac_config(bytes([0x12, 0x10])) == (2, 44100)  # AAC LC, 44.1 kHz, 2 channels
+    assert isobmff._aac_config(bytes([0x11, 0x88])) == (1, 48000)  # AAC LC, 48 kHz, mono
+    assert isobmff._aac_config(bytes([0x10, 0x08])) == (1, 96000)  # AAC LC, 96 kHz, mono
+    # HE-AAC (SBR, type 5): 22.05 kHz core, 44.1 kHz out, stereo; HE-AAC v2 (PS, type 29): mono core, stereo out
+    assert isobmff._aac_config(bytes([0x2B, 0x92, 0x08, 0x00])) == (2, 44100)
+    assert isobmff._aac_config(bytes([0xEB, 0x8A, 0x08, 0x00])) == (2, 44100)
+
+
+def test_a_96_khz_rate_comes_from_the_stream_config(make):
+    # the entry's 16.16 rate field tops out at 65535 Hz; ffmpeg reads 96000 from the config
+    path = make.clip(video=None, audio="mono", container="m4a", extra=("-ar", "96000"))
+    assert "96000 Hz" in probe(path)
+    assert inspect_path(path).sample_rate == 96000
 
 
 # -- media the index points to is not in the file ---------------------------------------------------
@@ -161,6 +172,25 @@ def test_an_index_whose_media_is_missing_is_a_problem(make, video):
     assert decode_errors(path)[0] == 0
     f = inspect_path(path)
     assert f.problem and "beyond the end of the file" in f.problem
+
+
+# -- edit lists: a cut by stream copy --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoder", [("libx264", "-preset", "ultrafast"), ("libx264", "-bf", "3")],
+                         ids=["no-reordering", "b-frames"])
+def test_frames_of_a_stream_copy_cut_are_the_frames_shown(make, encoder):
+    # `ffmpeg -ss 1.3 -i clip.mp4 -c copy` starts at the keyframe before 1.3 s and writes an edit list
+    # that hides the frames before it: every sample is in the index, only 50 are shown (read 83).
+    whole = make.root / f"whole-{encoder[-1]}.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=4", "-c:v", *encoder, "-g", "100", str(whole))
+    cut = make.root / f"cut-{encoder[-1]}.mp4"
+    run_ffmpeg("-ss", "1.3", "-i", str(whole), "-c", "copy", str(cut))
+    shown = decode_errors(cut)
+    assert shown == (67, [])  # 4 s - 1.3 s at 25 fps
+    f = inspect_path(cut)
+    assert (f.frames, f.fps, f.problem) == (67, 25.0, None)
+    assert abs(f.duration_s - 67 / 25) <= 1 / 25
 
 
 # -- encrypted tracks ---------------------------------------------------------------------------------

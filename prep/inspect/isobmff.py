@@ -79,7 +79,8 @@ def _top_level_boxes(src: _Source) -> tuple[list[tuple[bytes, int, int, int]], s
     Raises when a box overruns the file, except a last ``mdat``: it is kept, clipped to the file,
     with the reason, for the caller to judge by its samples.
     """
-    boxes, off = [], 0
+    boxes: list[tuple[bytes, int, int, int]] = []
+    off = 0
     while off < src.size:
         hdr = src.at(off, 16)
         if len(hdr) < 8:
@@ -116,7 +117,7 @@ def _top_level_boxes(src: _Source) -> tuple[list[tuple[bytes, int, int, int]], s
 
 def _isobmff(src: _Source, kind: str, fmt: str) -> MediaFacts:
     boxes, cut = _top_level_boxes(src)
-    by_type = {}
+    by_type: dict[bytes, tuple[int, int, int]] = {}
     for typ, off, hsize, size in boxes:
         by_type.setdefault(typ, (off, hsize, size))
     if cut and b"moov" not in by_type:
@@ -173,9 +174,10 @@ def _samples_past(moov: bytes, size: int) -> int:
             continue
         stsz, stsc = _child(moov, *stbl, b"stsz"), _child(moov, *stbl, b"stsc")
         stco, co64 = _child(moov, *stbl, b"stco"), _child(moov, *stbl, b"co64")
-        if stsz is None or stsc is None or (stco or co64) is None:
+        table = stco or co64
+        if stsz is None or stsc is None or table is None:
             return 1 << 30  # no index we can follow (e.g. 'stz2'): cannot show the rest is whole
-        p = (stco or co64)[0]
+        p = table[0]
         n = _u32be(moov, p + 4)
         offsets = struct.unpack_from((">%dI" if stco else ">%dQ") % n, moov, p + 8)
         uniform, count = _u32be(moov, stsz[0] + 4), _u32be(moov, stsz[0] + 8)
@@ -213,7 +215,7 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, i
     for typ, tp, te in _boxes(moov, 0, len(moov)):
         if typ != b"trak":
             continue
-        track = _trak(moov, tp, te)
+        track = _trak(moov, tp, te, timescale)
         if track is None:
             continue
         tracks.append((track, tp, te))
@@ -257,7 +259,7 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, i
     return _facts(src, kind, fmt, **fields)
 
 
-def _trak(buf: bytes, start: int, end: int) -> dict | None:
+def _trak(buf: bytes, start: int, end: int, movie_timescale: int) -> dict | None:
     hdlr = _child(buf, start, end, b"mdia", b"hdlr")
     mdhd = _child(buf, start, end, b"mdia", b"mdhd")
     if hdlr is None or mdhd is None:
@@ -302,10 +304,76 @@ def _trak(buf: bytes, start: int, end: int) -> dict | None:
             data = buf[stts[0] + 8 : min(stts[1], stts[0] + 8 + 8 * count)]
             entries = [(n, d) for n, d in struct.iter_unpack(">II", data[: len(data) // 8 * 8]) if n]
             track.update(_frame_timing(entries, timescale))
+            window = _edit_window(buf, start, end, movie_timescale, timescale)
+            if window is not None and entries:
+                ctts = _child(buf, stbl[0], stbl[1], b"ctts") if stbl else None
+                shift = _first_shown(buf, ctts, entries) if ctts else 0
+                track["frames"] = _frames_within(entries, shift, *window)
     else:
         if entry is not None:
             track.update(_audio_entry(track, buf, entry[0], entry[1]))
     return track
+
+
+def _edit_window(buf: bytes, start: int, end: int, movie_timescale: int, timescale: int,
+                 ) -> tuple[int, float] | None:
+    """The span of media time ``[from, to)`` (track ticks) that a track's edit list plays, when it plays
+    one span (a cut made by stream copy starts it after the first frames); None without an edit list,
+    or with one we do not follow (several spans)."""
+    elst = _child(buf, start, end, b"edts", b"elst")
+    if elst is None or elst[1] - elst[0] < 8:
+        return None
+    p, version = elst[0] + 8, buf[elst[0]]
+    width = 20 if version == 1 else 12
+    spans = []
+    for _ in range(min(_u32be(buf, elst[0] + 4), (elst[1] - p) // width)):
+        span, media_time = struct.unpack_from(">Qq" if version == 1 else ">Ii", buf, p)
+        p += width
+        if media_time != -1:  # -1: an empty edit (a pause before the media starts)
+            spans.append((span, media_time))
+    if len(spans) != 1 or not movie_timescale or not timescale:
+        return None
+    span, media_time = spans[0]
+    return media_time, media_time + span * timescale / movie_timescale if span else math.inf
+
+
+def _first_shown(buf: bytes, ctts: tuple[int, int], entries: list[tuple[int, int]]) -> int:
+    """The earliest presentation time (decode time plus composition offset) of a track with reordered
+    frames. A decoder holds at most 16 frames back, so it is among the first few dozen samples."""
+    times: list[int] = []
+    t = 0
+    for n, d in entries:
+        for _ in range(min(n, 64 - len(times))):
+            times.append(t)
+            t += d
+        if len(times) >= 64:
+            break
+    shown: list[int] = []
+    i, p = 0, ctts[0] + 8
+    while i < len(times) and p + 8 <= ctts[1]:
+        n, offset = struct.unpack_from(">Ii", buf, p)  # ffmpeg reads version-0 offsets as signed too
+        p += 8
+        for _ in range(min(n, len(times) - i)):
+            shown.append(times[i] + offset)
+            i += 1
+    return min(shown) if shown else 0
+
+
+def _frames_within(entries: list[tuple[int, int]], shift: int, start: float, stop: float) -> int:
+    """How many samples of the time-to-sample runs ``entries`` are shown within ``[start, stop)``: the
+    frames a player shows, as ffmpeg counts them. Their presentation times are their decode times moved
+    by ``shift`` (reordering permutes frames on that grid, it does not change the set)."""
+    frames, t = 0, 0
+    for n, d in entries:
+        first = t + shift
+        if d == 0:
+            frames += n if start <= first < stop else 0
+        else:
+            lo = max(0, math.ceil((start - first) / d))
+            hi = min(n, math.ceil((stop - first) / d)) if stop != math.inf else n
+            frames += max(0, hi - lo)
+        t += n * d
+    return frames
 
 
 def _seconds(duration: int, timescale: int) -> float | None:
@@ -425,7 +493,7 @@ def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movi
         if tkhd is not None:
             by_id[_u32be(moov, tkhd[0] + (20 if moov[tkhd[0]] == 1 else 12))] = t
         mdhd = _child(moov, start, end, b"mdia", b"mdhd")
-        t["timescale"] = _u32be(moov, mdhd[0] + (20 if moov[mdhd[0]] == 1 else 12))  # _trak found it
+        t["timescale"] = _u32be(moov, mdhd[0] + (20 if moov[mdhd[0]] == 1 else 12)) if mdhd else 0
         stts = _child(moov, start, end, b"mdia", b"minf", b"stbl", b"stts")
         t["runs"] = _stts_entries(moov, *stts) if stts else []
         t["cursor"] = t["end"] = sum(n * d for n, d in t["runs"])
@@ -436,7 +504,7 @@ def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movi
                 continue
             tfhd = _child(moof, p, e, b"tfhd")
             track = by_id.get(_u32be(moof, tfhd[0] + 4)) if tfhd else None
-            if track is None:
+            if track is None or tfhd is None:
                 continue
             q, flags = tfhd[0] + 8, int.from_bytes(moof[tfhd[0] + 1 : tfhd[0] + 4], "big")
             q += (8 if flags & 1 else 0) + (4 if flags & 2 else 0)
@@ -509,9 +577,13 @@ def _audio_entry(track: dict, buf: bytes, e: int, end: int) -> dict:
         oti, config = _esds(buf, children)
         codec = _OTI.get(oti, "aac") if oti is not None else "aac"
         if codec == "aac" and config:
-            # Encoders set the entry's count to 2 whatever the stream holds; the decoder (and ffmpeg)
-            # go by the AudioSpecificConfig.
-            channels = _aac_channels(config) or channels
+            # Encoders set the entry's count to 2 whatever the stream holds, and its 16-bit rate field
+            # cannot say 96 kHz; the decoder (and ffmpeg) go by the AudioSpecificConfig. A rate twice
+            # the config's is implicit SBR (HE-AAC), which only the decoder finds: the entry says it.
+            asc_channels, asc_rate = _aac_config(config)
+            channels = asc_channels or channels
+            if asc_rate and rate not in (asc_rate, 2 * asc_rate):
+                rate = asc_rate
     elif codec is None:
         codec = _fourcc(fourcc).strip().lower()
     if not math.isfinite(rate) or not 0 < rate < 1 << 32:
@@ -557,27 +629,27 @@ def _esds(buf: bytes, children: dict) -> tuple[int | None, bytes]:
     return oti, b""
 
 
-def _aac_channels(config: bytes) -> int | None:
-    """Channels from an AudioSpecificConfig: its channelConfiguration, or its program config element
-    when that is 0; None when it cannot tell."""
+def _aac_config(config: bytes) -> tuple[int | None, int | None]:
+    """``(channels, sample rate)`` from an AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1): channels from
+    its channelConfiguration, or its program config element when that is 0; the output rate (the SBR
+    rate for HE-AAC). None for what it cannot tell."""
     bits = _Bits(config)
-    aot = bits.read(5)
-    if aot == 31:
-        aot = 32 + bits.read(6)
-    if bits.read(4) == 15:  # samplingFrequencyIndex 15: an explicit 24-bit rate follows
-        bits.read(24)
+    aot = _aac_object_type(bits)
+    rate = _aac_rate(bits)
     config_id = bits.read(4)
+    if aot in (5, 29):  # explicit SBR (HE-AAC) or PS (v2): the output rate, then the core object
+        rate = _aac_rate(bits) or rate
+        core = _aac_object_type(bits)
+    else:
+        core = aot
+    if bits.short:
+        return None, None
     if config_id:
         channels = _AAC_CHANNELS.get(config_id)
-        # Parametric stereo (HE-AAC v2) turns a mono core into stereo, as ffmpeg reports it.
-        return 2 if aot == 29 and channels == 1 else channels
-    if aot in (5, 29):  # SBR/PS: the extension rate, then the core object type
-        if bits.read(4) == 15:
-            bits.read(24)
-        if bits.read(5) == 31:
-            bits.read(6)
-    if aot not in (1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22, 23):
-        return None
+        # Parametric stereo turns a mono core into stereo, as ffmpeg reports it.
+        return (2 if aot == 29 and channels == 1 else channels), rate
+    if core not in (1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22, 23):
+        return None, rate
     bits.read(1)  # frameLengthFlag
     if bits.read(1):  # dependsOnCoreCoder
         bits.read(14)
@@ -594,9 +666,22 @@ def _aac_channels(config: bytes) -> int | None:
     for _ in range(front + side + back):
         channels += 2 if bits.read(1) else 1
         bits.read(4)
-    if bits.short:
-        return None
-    return channels or None
+    return (None if bits.short else channels or None), rate
+
+
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+
+
+def _aac_object_type(bits: _Bits) -> int:
+    aot = bits.read(5)
+    return 32 + bits.read(6) if aot == 31 else aot
+
+
+def _aac_rate(bits: _Bits) -> int | None:
+    index = bits.read(4)
+    if index == 15:  # an explicit 24-bit rate
+        return bits.read(24) or None
+    return _AAC_RATES[index] if index < len(_AAC_RATES) else None
 
 
 class _Bits:

@@ -46,6 +46,10 @@ class Clip(NamedTuple):
     rotate: int = 0  # display matrix, degrees anticlockwise (ffmpeg's -display_rotation)
     video: bool = True
     flat: bool = False  # a flat colour (size cases: big frames encode in no time)
+    rate: int = 48000  # audio sample rate
+    layout: str = ""  # an AAC channel layout other than the default for ``channels``
+    vfr: bool = False  # frames 3-5 dropped, timestamps kept (a variable frame rate)
+    cut: float = 0.0  # then cut by stream copy from this second on (an edit list skips the lead-in)
 
     @property
     def id(self) -> str:
@@ -54,7 +58,11 @@ class Clip(NamedTuple):
             parts += [self.size, f"{float(Fraction(self.fps)):g}fps"]
         parts.append(f"{self.seconds}s")
         if self.channels:
-            parts.append(f"aac{self.channels}ch")
+            parts.append(f"aac{self.layout or self.channels}ch{'' if self.rate == 48000 else self.rate}")
+        if self.vfr:
+            parts.append("vfr")
+        if self.cut:
+            parts.append(f"cut{self.cut}")
         if self.movflags:
             parts.append(self.movflags.strip("+").replace("+", "_"))
         if self.rotate:
@@ -69,14 +77,16 @@ class Clip(NamedTuple):
             pattern = "color=c=gray:" if self.flat else "testsrc2="
             args += ["-f", "lavfi", "-i", f"{pattern}s={self.size}:r={self.fps}:d={self.seconds}"]
         if self.channels:
-            layout = {1: "mono", 2: "stereo", 6: "5.1"}[self.channels]
-            args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={self.seconds}",
+            layout = self.layout or {1: "mono", 2: "stereo", 6: "5.1"}[self.channels]
+            args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={self.rate}:duration={self.seconds}",
                      "-af", f"aformat=channel_layouts={layout}", "-c:a", "aac"]
         if self.video:
             width, height = (int(n) for n in self.size.split("x"))
             odd = width % 2 or height % 2
             args += {
                 "h264": ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p" if odd else "yuv420p"],
+                # B-frames: composition offsets and an edit list that starts the picture at its first frame
+                "h264b": ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-pix_fmt", "yuv420p"],
                 "hevc": ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none"],
                 "hvc1": ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none",
                          "-tag:v", "hvc1"],
@@ -84,6 +94,8 @@ class Clip(NamedTuple):
                 "vvc": ["-c:v", "libvvenc", "-preset", "faster"],
             }[self.codec]
             args += ["-g", str(max(1, round(float(Fraction(self.fps)))))]
+            if self.vfr:
+                args += ["-vf", "select='not(between(n,3,5))'", "-fps_mode", "passthrough"]
         if self.movflags:
             args += ["-movflags", self.movflags]
         return args + ["-f", {"m4a": "ipod"}.get(self.container, self.container)]
@@ -95,6 +107,10 @@ BASE = Clip()
 GRID: list[Clip] = [
     # codec × container
     *[BASE._replace(codec=c, container=k) for c in ("h264", "hevc", "hvc1", "mpeg4") for k in ("mp4", "mov")],
+    BASE._replace(codec="vvc"),
+    *[BASE._replace(codec="h264b", container=k, seconds=2.0, channels=c) for k in ("mp4", "mov") for c in (0, 2)],
+    BASE._replace(codec="hvc1", channels=2, movflags="+faststart"),
+    BASE._replace(codec="mpeg4", channels=1, container="mov"),
     BASE._replace(container="3gp", channels=1),
     BASE._replace(codec="mpeg4", container="3gp"),
     # frame rates (2 s of tiny frames)
@@ -123,13 +139,23 @@ GRID: list[Clip] = [
     BASE._replace(seconds=3.0, channels=2),  # moov at the end
     BASE._replace(seconds=3.0, movflags="frag_keyframe", container="mov"),
     BASE._replace(seconds=3.0, movflags="frag_keyframe+empty_moov", codec="hvc1"),
+    # cut by stream copy: an edit list starts the picture after the keyframe the copy starts at
+    *[BASE._replace(seconds=4.0, cut=1.3, codec=c, container=k, channels=a) for c, k, a in (
+        ("h264", "mp4", 0), ("h264", "mp4", 2), ("h264b", "mp4", 0), ("h264", "mov", 1), ("hvc1", "mp4", 0))],
+    # a variable frame rate
+    BASE._replace(seconds=2.0, vfr=True),
+    BASE._replace(seconds=2.0, vfr=True, container="mov", movflags="+faststart"),
     # display rotations
     *[BASE._replace(rotate=r) for r in (90, 180, 270, -90)],
+    BASE._replace(rotate=270, codec="hvc1"),
     BASE._replace(rotate=90, container="mov"),
     # audio: AAC channel counts, with video and alone
     *[BASE._replace(channels=n) for n in (1, 2, 6)],
     *[BASE._replace(channels=n, container="mov") for n in (1, 6)],
     *[BASE._replace(channels=n, video=False, container="m4a") for n in (1, 2, 6)],
+    *[BASE._replace(channels=n, layout=name, video=False, container="m4a") for n, name in ((4, "quad"), (7, "6.1"))],
+    *[BASE._replace(channels=1, video=False, container="m4a", rate=r) for r in (8000, 22050, 44100, 96000)],
+    BASE._replace(channels=2, video=False, container="m4a", movflags="frag_keyframe+empty_moov"),
     BASE._replace(channels=1, video=False, container="mov"),
     BASE._replace(channels=6, video=False, container="3gp"),
     # durations around every duration limit (tiny frames)
@@ -151,8 +177,12 @@ def _made(folder: Path, clip: Clip) -> Path:
     if not out.exists():
         if clip.codec == "vvc" and not _has_encoder("libvvenc"):
             pytest.skip("this ffmpeg has no VVC encoder")
+        args = clip.args()
+        if clip.cut:
+            whole = _made(folder, clip._replace(cut=0.0))
+            args = ["-ss", str(clip.cut), "-i", str(whole), "-c", "copy", "-f", args[-1]]
         try:
-            make(clip.args(), out)
+            make(args, out)
         except subprocess.CalledProcessError as exc:
             pytest.fail(f"ffmpeg could not make {clip.id}: {exc.stderr.decode(errors='replace')}")
     return out
