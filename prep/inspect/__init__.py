@@ -195,8 +195,8 @@ def _inspect(src: _Source) -> MediaFacts:
             return _finite(_general(src, kind, fmt))  # `check`), or content it does not know
         try:
             return _finite(parser(src, kind, fmt))
-        except _Undecided:
-            return _finite(_general(src, kind, fmt))
+        except _Undecided:  # the sniff was a guess its parser could not confirm
+            return _finite(_general(src, kind, fmt, guessed=True))
     except PrepError:
         raise
     except _Corrupt as exc:

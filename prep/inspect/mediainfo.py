@@ -44,8 +44,9 @@ NO_LIBRARY = "pymediainfo cannot load libmediainfo: install the MediaInfo librar
 _MEDIAINFO_FORMATS = {
     "mpeg-4": "mp4", "quicktime": "mov", "matroska": "mkv", "webm": "webm", "avi": "avi",
     "wave": "wav", "wave64": "wav", "rf64": "wav", "mpeg audio": "mp3", "flac": "flac", "ogg": "ogg",
-    "adts": "aac", "aiff": "aiff", "mpeg-ts": "ts", "flash video": "flv", "windows media": "wmv",
-    "mpeg-ps": "mpeg",
+    "adts": "aac", "adif": "aac", "aiff": "aiff", "mpeg-ts": "ts", "flash video": "flv", "windows media": "asf",
+    "mpeg-ps": "mpeg", "monkey's audio": "ape", "wavpack": "wv", "musepack sv7": "mpc", "musepack sv8": "mpc",
+    "dsdiff": "dff", "ac-3": "ac3", "e-ac-3": "eac3", "bitmap": "bmp", "jpeg 2000": "jpeg2000",
 }
 _MEDIAINFO_CODECS = {
     "avc": "h264", "hevc": "hevc", "av1": "av1", "vp8": "vp8", "vp9": "vp9",
@@ -56,32 +57,36 @@ _MEDIAINFO_CODECS = {
 }
 
 
-def _general(src: _Source, kind: str | None, fmt: str | None) -> MediaFacts:
-    """Facts from libmediainfo, on top of the sniffed ``kind`` and ``fmt`` (either may be None)."""
+def _general(src: _Source, kind: str | None, fmt: str | None, guessed: bool = False) -> MediaFacts:
+    """Facts from libmediainfo, on top of the sniffed ``kind`` and ``fmt`` (either may be None).
+    ``guessed``: the fast parser could not confirm the sniff, so libmediainfo's container name wins."""
     reply = _ask(src)
-    if isinstance(reply, str):  # no answer: what the sniffer saw, and why there is no more
+    if isinstance(reply, str):  # no answer: what the sniffer saw (unless a guess), and why there is no more
+        if guessed:
+            return _facts(src, None, None, unjudged=reply)
         return _facts(src, kind, fmt, has_video=kind == "video", has_audio=kind == "audio", unjudged=reply)
     if "failed" in reply:
         raise _Corrupt(f"cannot read the media: {reply['failed']}")
-    return _from_tracks(src, kind, fmt, reply)
+    return _from_tracks(src, kind, fmt, reply, guessed)
 
 
-def _from_tracks(src: _Source, kind: str | None, fmt: str | None, reply: dict) -> MediaFacts:
+def _from_tracks(src: _Source, kind: str | None, fmt: str | None, reply: dict, guessed: bool = False) -> MediaFacts:
     general, video, audio, image = (reply.get(t) or {} for t in ("General", "Video", "Audio", "Image"))
+    container = (general.get("format") or "").lower()
+    if container == "mpeg-4" and (general.get("format_profile") or "").lower() == "quicktime":
+        container = "quicktime"
+    named = _MEDIAINFO_FORMATS.get(container, _name(container))
+    if guessed and named and (video or audio or image):
+        kind, fmt = None, named
     if kind == "image" or (kind is None and image and not video and not audio):
         # A rejected image format (the sniff is enough), or one only libmediainfo knows (PCX, TGA...).
         pixels = image or video
-        return _facts(src, "image", fmt or _name(general.get("format") or image.get("format")),
-                      width=_int(pixels.get("width")), height=_int(pixels.get("height")))
+        return _facts(src, "image", fmt or named, width=_int(pixels.get("width")), height=_int(pixels.get("height")))
     if not video and not audio:
         if fmt is None:
             raise _Corrupt("not a recognised image, video or audio file")
         raise _Corrupt(f"{fmt} file has no readable streams (corrupt or truncated)")
-    container = (general.get("format") or "").lower()
-    if container == "mpeg-4" and (general.get("format_profile") or "").lower() == "quicktime":
-        container = "quicktime"
-    if fmt is None:
-        fmt = _MEDIAINFO_FORMATS.get(container, _name(container))
+    fmt = fmt or named
     if fmt in ("mp4", "m4a") and not video:
         fmt = "m4a"
     fields: dict = {"has_video": bool(video), "has_audio": bool(audio)}

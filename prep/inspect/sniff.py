@@ -41,8 +41,8 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return "image", "tiff"
     if len(h) >= 18 and h[:2] == b"BM" and _u32le(h, 14) in (12, 16, 40, 52, 56, 64, 108, 124):
         return "image", "bmp"
-    if len(h) >= 3 and h[0:1] == b"P" and h[1:2] in b"123456" and h[2:3] in b" \t\r\n#":
-        return "image", "ppm"
+    if len(h) >= 3 and h[0:1] == b"P" and h[1:2] in b"1234567fF" and h[2:3] in b" \t\r\n#":
+        return "image", "ppm"  # PBM, PGM, PPM, PAM (P7) and PFM (Pf, PF): Pillow's PPM family
     if len(h) >= 22 and h[:4] == b"\x00\x00\x01\x00" and _u16le(h, 4) > 0 and h[9] == 0:
         return "image", "ico"
     if h[:4] == b"\x1aE\xdf\xa3":  # before the QuickTime box test, which 4 bytes of size could fool
@@ -70,6 +70,43 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return "audio", "mp3"
     if len(h) >= 7 and h[0] == 0xFF and (h[1] & 0xF6) == 0xF0 and ((h[2] >> 2) & 0xF) < 13:
         return "audio", "aac"
+    return _sniff_rejected(h)
+
+
+# Formats the API rejects, named by a magic number at byte 0 (so that `check` says "format psd"
+# rather than "not recognised" even when libmediainfo is not there to name them).
+_REJECTED_MAGIC = (
+    (b"8BPS", "image", "psd"), (b"qoif", "image", "qoi"), (b"icns", "image", "icns"), (b"DDS ", "image", "dds"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "image", "jpeg2000"), (b"\xffO\xffQ", "image", "jpeg2000"),
+    (b"BLP1", "image", "blp"), (b"BLP2", "image", "blp"), (b"%!PS", "image", "eps"), (b"\xc5\xd0\xd3\xc6", "image", "eps"),
+    (b"SIMPLE  =", "image", "fits"), (b"/* XPM */", "image", "xpm"), (b"\x59\xa6\x6a\x95", "image", "sun"),
+    (b"MAC ", "audio", "ape"), (b"wvpk", "audio", "wv"), (b"TTA1", "audio", "tta"), (b"MPCK", "audio", "mpc"),
+    (b"MP+", "audio", "mpc"), (b"tBaK", "audio", "tak"), (b"DSD ", "audio", "dsf"), (b"FRM8", "audio", "dff"),
+    (b"caff", "audio", "caf"), (b"#!AMR", "audio", "amr"), (b".snd", "audio", "au"), (b"MThd", "audio", "midi"),
+    (b"\x00\x00\x01\xba", "video", "mpeg"), (b".RMF", "video", "rm"),
+)
+_ASF = b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c"
+_ASF_VIDEO_STREAM = b"\xc0\xef\x19\xbc\x4d\x5b\xcf\x11\xa8\xfd\x00\x80\x5f\x5c\x44\x2b"
+
+
+def _sniff_rejected(h: bytes) -> tuple[str | None, str | None]:
+    for magic, kind, fmt in _REJECTED_MAGIC:
+        if h.startswith(magic):
+            return kind, fmt
+    if h.startswith(_ASF):  # WMV or WMA: a video stream's type GUID in the header, else audio
+        return ("video" if _ASF_VIDEO_STREAM in h else "audio"), "asf"
+    if h[:4] == b"FLV\x01" and len(h) >= 5:  # flags: 1 video, 4 audio
+        return ("video" if h[4] & 1 else "audio"), "flv"
+    if len(h) >= 4 and h[:2] == b"\x01\xda" and h[2] in (0, 1) and h[3] in (1, 2):
+        return "image", "sgi"
+    if len(h) >= 4 and h[0] == 0x0A and h[1] in (0, 2, 3, 4, 5) and h[2] == 1 and h[3] in (1, 2, 4, 8):
+        return "image", "pcx"
+    if len(h) >= 6 and h[:4] == b"\x00\x00\x02\x00" and _u16le(h, 4) > 0:
+        return "image", "cur"
+    if h[:8] == b"#define " and b"_width " in h[:128]:
+        return "image", "xbm"
+    if len(h) > 376 and h[0] == h[188] == h[376] == 0x47:
+        return "video", "ts"
     return None, None
 
 
@@ -77,7 +114,7 @@ def _sniff_ftyp(h: bytes) -> tuple[str, str]:
     size = max(16, min(_u32be(h, 0), len(h)))
     brands = {h[8:12]} | {h[i : i + 4] for i in range(16, size - 3, 4)}
     if brands & {b"avif", b"avis"}:
-        return "image", "avif"
+        return ("video" if h[8:12] == b"avis" else "image"), "avif"  # an AVIF sequence is a video to ffmpeg
     if brands & _HEIF_BRANDS:
         return "image", "heic"
     major = h[8:12]
