@@ -193,6 +193,40 @@ def test_frames_of_a_stream_copy_cut_are_the_frames_shown(make, encoder):
     assert abs(f.duration_s - 67 / 25) <= 1 / 25
 
 
+# -- a file a few bytes short ----------------------------------------------------------------------------
+
+
+def test_pcm_a_few_bytes_short_is_read_with_a_warning(make):
+    # PCM samples are a few bytes each, and ffmpeg reads a chunk of them as one packet: cutting 10 bytes
+    # cuts one packet (ffmpeg drops it and goes on), not "more than the last sample".
+    data = make.clip(audio="stereo", container="mov", extra=("-c:a", "pcm_s16le", "-movflags", "+faststart"))\
+        .read_bytes()
+    path = make.write("pcm-short.mov", data[:-10])
+    run = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
+                         capture_output=True, check=False)
+    assert run.returncode == 0
+    f = inspect_path(path)
+    assert (f.problem, f.audio_codec, f.channels, f.duration_s) == (None, "pcm", 2, 1.0)
+    assert f.unjudged and "cut short" in f.unjudged
+    f = inspect_bytes(data[: len(data) // 2], "pcm-half.mov")  # half the media gone: truncated
+    assert f.problem and "truncated" in f.problem
+
+
+def test_a_huge_uniform_sample_count_is_counted_not_listed(make):
+    data = bytearray(make.clip(video=None, audio="stereo", container="mov",
+                               extra=("-c:a", "pcm_s16le", "-movflags", "+faststart")).read_bytes())
+    stsz = data.find(b"stsz") - 4
+    struct.pack_into(">I", data, stsz + 16, 0x7FFFFFFF)  # sample count: two billion 4-byte samples
+    tracemalloc.start()
+    try:
+        f = inspect_bytes(bytes(data[:-10]), "pcm-claims.mov")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert f.problem is None or "truncated" in f.problem
+    assert peak < 4 << 20
+
+
 # -- encrypted tracks ---------------------------------------------------------------------------------
 
 KEY, KID = "76a6c65c5ea762046bd749a2e632ccbb", "a7e61c373e219033c21091fa607bf3b8"

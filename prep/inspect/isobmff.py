@@ -132,7 +132,10 @@ def _isobmff(src: _Source, kind: str, fmt: str) -> MediaFacts:
         raise _Corrupt(cut)
     if not cut and _chunks_past(moov, src.size):
         raise _Corrupt("the index places media beyond the end of the file (truncated, or its media removed)")
-    return _moov(src, fmt, moov, fragments)
+    facts = _moov(src, fmt, moov, fragments)
+    if cut and not facts.problem:  # readable, but say the file looks cut short (a warning)
+        facts = facts._replace(unjudged=f"the file looks cut short: its last sample lacks bytes ({cut})")
+    return facts
 
 
 def _read_box(src: _Source, off: int, hsize: int, size: int, typ: bytes, limit: int) -> bytes:
@@ -164,7 +167,8 @@ def _chunks_past(moov: bytes, size: int) -> bool:
 
 
 def _samples_past(moov: bytes, size: int) -> int:
-    """How many samples the tracks' indexes place (partly) beyond byte ``size``."""
+    """How many samples (chunks, for samples of one fixed size) the tracks' indexes place (partly)
+    beyond byte ``size``."""
     past = 0
     for typ, tp, te in _boxes(moov, 0, len(moov)):
         if typ != b"trak":
@@ -181,20 +185,23 @@ def _samples_past(moov: bytes, size: int) -> int:
         n = _u32be(moov, p + 4)
         offsets = struct.unpack_from((">%dI" if stco else ">%dQ") % n, moov, p + 8)
         uniform, count = _u32be(moov, stsz[0] + 4), _u32be(moov, stsz[0] + 8)
-        if uniform and count > len(moov) * 256:  # an implausible count: do not build a list of it
-            return 1 << 30
-        sizes = [uniform] * count if uniform else struct.unpack_from(f">{count}I", moov, stsz[0] + 12)
+        sizes = () if uniform else struct.unpack_from(f">{count}I", moov, stsz[0] + 12)
         runs = struct.unpack_from(f">{3 * _u32be(moov, stsc[0] + 4)}I", moov, stsc[0] + 8)
         sample = 0
         for r in range(0, len(runs), 3):
             first, per = runs[r], runs[r + 1]
             last = runs[r + 3] - 1 if r + 3 < len(runs) else n
             for chunk in range(first - 1, min(last, n)):
-                pos = offsets[chunk]
-                for s in sizes[sample : sample + per]:
-                    pos += s
-                    past += pos > size
-                sample += per
+                pos, here = offsets[chunk], min(per, count - sample)
+                if here <= 0:
+                    break
+                if uniform:  # PCM: ffmpeg reads a chunk as one packet, so a cut chunk counts once
+                    past += (size - pos) // uniform < here
+                else:
+                    for s in sizes[sample : sample + here]:
+                        pos += s
+                        past += pos > size
+                sample += here
     return past
 
 
@@ -528,7 +535,7 @@ def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movi
                 t["variable_fps"] = True
     if ends:
         return max(ends)
-    return fragment_duration / movie_timescale if fragment_duration and movie_timescale else None
+    return _seconds(fragment_duration, movie_timescale) if fragment_duration else None
 
 
 def _add_trun(track: dict, moof: bytes, p: int, end: int, default: int) -> None:

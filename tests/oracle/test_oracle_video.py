@@ -41,7 +41,8 @@ class Clip(NamedTuple):
     fps: str = "25"
     seconds: float = 1.0
     container: str = "mp4"
-    channels: int = 0  # AAC channels; 0 = no audio track
+    channels: int = 0  # audio channels; 0 = no audio track
+    acodec: str = "aac"  # the audio encoder
     movflags: str = ""
     rotate: int = 0  # display matrix, degrees anticlockwise (ffmpeg's -display_rotation)
     video: bool = True
@@ -58,7 +59,7 @@ class Clip(NamedTuple):
             parts += [self.size, f"{float(Fraction(self.fps)):g}fps"]
         parts.append(f"{self.seconds}s")
         if self.channels:
-            parts.append(f"aac{self.layout or self.channels}ch{'' if self.rate == 48000 else self.rate}")
+            parts.append(f"{self.acodec}{self.layout or self.channels}ch{'' if self.rate == 48000 else self.rate}")
         if self.vfr:
             parts.append("vfr")
         if self.cut:
@@ -79,7 +80,7 @@ class Clip(NamedTuple):
         if self.channels:
             layout = self.layout or {1: "mono", 2: "stereo", 6: "5.1"}[self.channels]
             args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={self.rate}:duration={self.seconds}",
-                     "-af", f"aformat=channel_layouts={layout}", "-c:a", "aac"]
+                     "-af", f"aformat=channel_layouts={layout}", "-c:a", self.acodec]
         if self.video:
             width, height = (int(n) for n in self.size.split("x"))
             odd = width % 2 or height % 2
@@ -156,6 +157,13 @@ GRID: list[Clip] = [
     *[BASE._replace(channels=n, layout=name, video=False, container="m4a") for n, name in ((4, "quad"), (7, "6.1"))],
     *[BASE._replace(channels=1, video=False, container="m4a", rate=r) for r in (8000, 22050, 44100, 96000)],
     BASE._replace(channels=2, video=False, container="m4a", movflags="frag_keyframe+empty_moov"),
+    # other audio codecs: PCM in QuickTime (its sound description v2 for many channels), ALAC, MP3, AC-3
+    *[BASE._replace(channels=n, acodec=c, container="mov") for n in (1, 2, 6) for c in ("pcm_s16le", "pcm_s24be")],
+    BASE._replace(channels=2, acodec="pcm_f32le", container="mov", video=False),
+    *[BASE._replace(channels=n, acodec="alac", container="m4a", video=False) for n in (1, 2, 6)],
+    BASE._replace(channels=2, acodec="libmp3lame", container="mp4"),
+    BASE._replace(channels=6, acodec="ac3", container="mp4"),
+    BASE._replace(channels=6, acodec="eac3", container="mov"),
     BASE._replace(channels=1, video=False, container="mov"),
     BASE._replace(channels=6, video=False, container="3gp"),
     # durations around every duration limit (tiny frames)
@@ -216,6 +224,7 @@ class Reference(NamedTuple):
     rotation: int
     fps: float | None  # ffmpeg's average rate (frames over duration, as ``ffmpeg -i`` prints it)
     mediainfo_fps: float | None
+    mediainfo_size: tuple[int | None, int | None]
     channels: int | None  # ffmpeg's layout, checked against pymediainfo's count
     mediainfo_channels: int | None
     sample_rate: int | None
@@ -260,12 +269,13 @@ def reference(path: Path) -> Reference:
         profile = (general.format_profile or "").lower()
         container = "mov" if general.format == "MPEG-4" and profile == "quicktime" else general.format.lower()
     mi_fps = float(mi_video.frame_rate) if mi_video is not None and mi_video.frame_rate else None
+    mi_size = (mi_video.width, mi_video.height) if mi_video is not None else (None, None)
     mi_channels = int(str(mi_audio.channel_s).split()[0]) if mi_audio is not None and mi_audio.channel_s else None
     codec = videos[0][0] if videos else audios[0][0] if audios else None
     return Reference(
         kind="video" if videos else "audio" if audios else None, container=container, codec=codec,
         audio_codec=audios[0][0] if audios else None, width=width, height=height, rotation=rotation, fps=fps,
-        mediainfo_fps=mi_fps,
+        mediainfo_fps=mi_fps, mediainfo_size=mi_size,
         channels=channels, mediainfo_channels=mi_channels, sample_rate=sample_rate,
         video=decode(path, "v") if videos else None, audio=decode(path, "a") if audios else None)
 
@@ -301,6 +311,7 @@ def compare(path: Path) -> None:
     tolerance = 0.0
     if ref.video is not None:
         assert (f.width, f.height, f.rotation) == (ref.width, ref.height, ref.rotation)
+        assert (f.width, f.height) == ref.mediainfo_size
         # ffmpeg prints the rate to two decimals; pymediainfo's, where it differs, is its nominal rate
         assert ref.fps is not None and f.fps is not None
         assert f.fps == pytest.approx(ref.fps, rel=1e-3, abs=0.005)
