@@ -408,3 +408,44 @@ def test_check_without_pymediainfo_reports_every_item(media, tmp_path):
     files = _strict(run.stdout)["files"]
     assert [(f["facts"]["format"], f["facts"]["unjudged"] is None) for f in files] == [
         ("mkv", False), ("png", True), ("mp4", True)]
+
+
+# -- the sniff: rejected formats by their magic ----------------------------------------------------
+
+
+@pytest.mark.parametrize("head, expected", [
+    (b"8BPS\x00\x01", ("image", "psd")), (b"qoif\x00\x00", ("image", "qoi")), (b"DDS |\x00", ("image", "dds")),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00", ("image", "jpeg2000")), (b"\xffO\xffQ\x00", ("image", "jpeg2000")),
+    (b"\x01\xda\x01\x01\x00\x03", ("image", "sgi")), (b"\x0a\x05\x01\x08\x00\x00", ("image", "pcx")),
+    (b"Pf\n4 4\n-1\n", ("image", "ppm")), (b"P7\nWIDTH 4\n", ("image", "ppm")),
+    (b"#define x_width 8\n#define x_height 8\n", ("image", "xbm")), (b"MAC \x96\x0f", ("audio", "ape")),
+    (b"wvpk\x00\x00", ("audio", "wv")), (b"FLV\x01\x05\x00", ("video", "flv")), (b"FLV\x01\x04\x00", ("audio", "flv")),
+    (b"\x00\x00\x01\xba\x44\x00", ("video", "mpeg")), (b"\x00\x00\x00\x20ftypavis\x00\x00\x00\x00avisavif", ("video", "avif")),
+])
+def test_rejected_formats_are_named_by_their_magic(head, expected):
+    assert sniff(head + bytes(32)) == expected
+
+
+def test_asf_is_video_only_with_a_video_stream():
+    asf = b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c" + bytes(100)
+    video = b"\xc0\xef\x19\xbc\x4d\x5b\xcf\x11\xa8\xfd\x00\x80\x5f\x5c\x44\x2b"
+    assert sniff(asf) == ("audio", "asf")
+    assert sniff(asf + video) == ("video", "asf")
+
+
+def test_a_sniffed_guess_its_parser_cannot_confirm_yields(media, fresh_worker, monkeypatch):
+    """The sniff's MP3 is a guess from four bytes (a layer I/II header looks like any FLIC size field);
+    when the MP3 parser finds no audio, libmediainfo's container name wins, and without libmediainfo
+    the file has no format at all (never an accepted one it may not be)."""
+    def undecided(src, kind, fmt):
+        raise base._Undecided
+
+    monkeypatch.setattr(insp, "sniff", lambda head: ("audio", "mp3"))
+    monkeypatch.setitem(insp._PARSERS, "mp3", undecided)
+    data = media.video(container="mkv").read_bytes()
+    f = inspect_bytes(data, "guess")
+    assert (f.kind, f.format, f.problem, f.width) == ("video", "mkv", None, 64)
+    monkeypatch.setitem(sys.modules, "pymediainfo", None)
+    mediainfo._drop()
+    f = inspect_bytes(data, "guess")
+    assert (f.kind, f.format, f.problem) == (None, None, None) and f.unjudged

@@ -279,6 +279,8 @@ class _Worker:
 
     @staticmethod
     def _pump(pipe, replies) -> None:
+        # This thread alone reads and closes the pipe: were another thread to close it while this one
+        # is about to read, the descriptor could be reused by the next worker's pipe and read from here.
         try:
             while True:
                 head = _read_exactly(pipe, 4)
@@ -288,6 +290,8 @@ class _Worker:
                 replies.put(body)
         except (OSError, ValueError):
             pass
+        finally:
+            pipe.close()
         replies.put(None)
 
     def send(self, payload: bytes) -> None:
@@ -335,11 +339,10 @@ class _Worker:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover  (SIGKILL is not ignored)
             pass
-        for pipe in (self.stdin, self.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
+        try:
+            self.stdin.close()  # the reply pipe is closed by its reader, at the end of file
+        except OSError:
+            pass
 
     def death(self) -> str:
         """Why the worker died, in a few words."""
