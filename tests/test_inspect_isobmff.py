@@ -346,6 +346,16 @@ def test_a_64_bit_moov_size_is_bounded_too(tmp_path):
     assert peak < 4 << 20
 
 
+def test_a_moov_packed_with_tiny_boxes_is_not_walked(make):
+    # a hostile moov of 8-byte boxes (8 million in 64 MiB) would cost seconds per pass over it
+    data = make.clip().read_bytes()  # moov at the end
+    moov = data.rfind(b"moov") - 4
+    mvhd = data[moov + 8 : moov + 8 + struct.unpack_from(">I", data, moov + 8)[0]]
+    body = mvhd + box(b"free", b"") * 100_000
+    f = inspect_bytes(data[:moov] + box(b"moov", body), "packed.mp4")
+    assert f.problem and "boxes in one box" in f.problem
+
+
 def test_a_moov_under_the_cap_is_read(make, monkeypatch):
     path = make.clip()
     monkeypatch.setattr(isobmff, "_MOOV_MAX", 64)  # the same file with a tiny cap is refused

@@ -46,10 +46,18 @@ _ENCRYPTED = {b"encv", b"enca", b"drmi", b"drms"}
 _MOOV_MAX = 64 << 20
 
 
+# Boxes in one parent: a moov holds a few tracks, a track a dozen boxes, a tag list a few hundred. A
+# parent packed with more (a hostile 64 MiB moov of 8-byte boxes holds 8 million) is not walked.
+_CHILDREN_MAX = 65536
+
+
 def _boxes(buf: bytes, start: int, end: int):
     """Yield ``(type, payload_start, box_end)`` for the boxes in ``buf[start:end]``."""
-    i = start
+    i, seen = start, 0
     while i + 8 <= end:
+        seen += 1
+        if seen > _CHILDREN_MAX:
+            raise _Corrupt(f"more than {_CHILDREN_MAX:,} boxes in one box (corrupt or hostile)")
         size, typ = struct.unpack_from(">I4s", buf, i)
         hdr = 8
         if size == 1:
