@@ -380,7 +380,6 @@ _BMP_MASKS_RGBA = {  # 32-bit, Pillow (with the alpha mask)
 }
 _BMP_MASKS_RGB = {
     32: {(0xFF000000, 0xFF0000, 0xFF00), (0xFF0000, 0xFF00, 0xFF), (0xFF00, 0xFF0000, 0xFF000000)},  # ffmpeg
-    24: {(0xFF0000, 0xFF00, 0xFF)},
     16: {(0xF800, 0x7E0, 0x1F), (0x7C00, 0x3E0, 0x1F), (0xF00, 0xF0, 0xF)},  # 565, 555 (both), 444 (ffmpeg)
 }
 
@@ -403,7 +402,7 @@ def _bmp(src: _Source, kind: str, fmt: str) -> MediaFacts:
     if compression not in (0, 1, 2, 3):
         name = _BMP_COMPRESSION.get(compression, "unknown")
         raise _Corrupt(f"BMP compression {compression} ({name}): neither Pillow nor ffmpeg decodes it")
-    if compression == 3:
+    if compression == 3 and bits in (16, 32):  # ffmpeg ignores the masks of other bit counts
         rgb = struct.unpack("<III", src.exact(54, 12, "BMP bit fields"))
         alpha = _u32le(src.exact(66, 4, "BMP bit fields"), 0) if header >= 56 else 0
         if rgb not in _BMP_MASKS_RGB.get(bits, ()) and not (bits == 32 and (*rgb, alpha) in _BMP_MASKS_RGBA):
