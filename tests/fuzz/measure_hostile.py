@@ -1,8 +1,10 @@
-"""Measure what hostile requests cost (issue 7): the time to locate many findings, and the peak memory
-of checking a huge prompt. A script, not a timed test: run it before and after a change and compare.
+"""Measure what hostile input costs: the time to locate many findings and the peak memory of checking a
+huge prompt (issue 7), and the worst time and peak memory of inspecting mutated media (issue 8). A
+script, not a timed test: run it before and after a change and compare.
 
     python tests/fuzz/measure_hostile.py locate
     python tests/fuzz/measure_hostile.py memory [--mb 120]
+    python tests/fuzz/measure_hostile.py media [--mutants 2000] [--seed 0] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -95,9 +97,70 @@ def memory(mb: int) -> None:
             path.unlink()
 
 
+_MEDIA_CHILD = """
+import collections, os, random, resource, sys, tempfile, time
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, os.path.join(sys.argv[1], "tests", "fuzz"))
+from fuzz_inspect import mutate, seeds
+from prep.inspect import inspect_path, mediainfo
+pool = seeds(sys.argv[2])
+asked = [0]
+exchange = mediainfo._exchange
+def counted(worker, src):
+    asked[0] += 1
+    return exchange(worker, src)
+mediainfo._exchange = counted
+rnd = random.Random(int(sys.argv[4]))
+times, outcomes, worst = [], collections.Counter(), (0.0, "")
+folder = tempfile.mkdtemp(prefix="hostile-media-")
+for n in range(int(sys.argv[3])):
+    data = mutate(rnd.choice(pool), rnd)
+    path = os.path.join(folder, f"m{n}.bin")
+    with open(path, "wb") as out:
+        out.write(data)
+    t = time.perf_counter()
+    facts = inspect_path(path)
+    took = time.perf_counter() - t
+    os.unlink(path)
+    times.append(took)
+    reason = facts.unjudged or ""
+    outcomes["timed out" if "no answer" in reason else "memory cap" if "memory limit" in reason else
+             "crashed" if "crashed" in reason else "problem" if facts.problem else "read"] += 1
+    if facts.unjudged and len(sys.argv) > 5:  # keep what stopped the fallback, to replay it
+        with open(os.path.join(sys.argv[5], f"stopped-{n}.bin"), "wb") as out:
+            out.write(data)
+    if took > worst[0]:
+        worst = (took, f"{len(data)} bytes sniffed as {facts.format}: {facts.unjudged or facts.problem or 'read'}")
+times.sort()
+mediainfo._drop()  # a child's peak counts once it has ended and been waited for
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(f"{len(times)} mutants of {len(pool)} seeds: median {times[len(times) // 2] * 1000:.1f} ms, "
+      f"p99 {times[int(len(times) * 0.99)] * 1000:.0f} ms, worst {worst[0]:.2f} s ({worst[1][:120]})")
+print(f"outcomes: {dict(outcomes)}; {asked[0]} of them reached the fallback (libmediainfo)")
+print(f"peak RSS: inspector {own:.0f} MB, fallback workers {workers:.0f} MB "
+      f"(their address space capped at {mediainfo.memory_mib()} MiB, {mediainfo.timeout_s():g} s a file)")
+"""
+
+
+def media(mutants: int, seed: int) -> None:
+    # The seeds are made by their own process, and the campaign runs in a fresh one: a process's
+    # RUSAGE_CHILDREN peak is then the fallback workers' alone (not ffmpeg's).
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from fuzz_inspect import "
+                        "seeds; seeds(sys.argv[2])", str(ROOT / "tests" / "fuzz"), folder], check=True)
+        keep = [str(Path(sys.argv[sys.argv.index("--keep") + 1]).resolve())] if "--keep" in sys.argv else []
+        out = subprocess.run([sys.executable, "-c", _MEDIA_CHILD, str(ROOT), folder, str(mutants), str(seed), *keep],
+                             capture_output=True, text=True, check=False)
+        print((out.stdout or out.stderr).strip(), flush=True)
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "locate"
-    if what == "make":
+    if what == "media":
+        media(int(sys.argv[sys.argv.index("--mutants") + 1]) if "--mutants" in sys.argv else 2000,
+              int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 0)
+    elif what == "make":
         _prompt_file(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
     elif what == "memory":
         memory(int(sys.argv[sys.argv.index("--mb") + 1]) if "--mb" in sys.argv else 120)
