@@ -397,11 +397,11 @@ def _bmp(src: _Source, kind: str, fmt: str) -> MediaFacts:
         bits, compression, image_size = struct.unpack_from("<HII", src.exact(28, 10, "BMP header"))
     if width <= 0 or height == 0:  # a negative height is a top-down picture; a negative width is nothing
         raise _Corrupt(f"BMP header gives a size of {width}×{height} pixels")
-    if bits not in _BMP_BITS:
-        raise _Corrupt(f"BMP has {bits} bits per pixel; decoders read 1, 4, 8, 16, 24 or 32")
     if compression not in (0, 1, 2, 3):
         name = _BMP_COMPRESSION.get(compression, "unknown")
         raise _Corrupt(f"BMP compression {compression} ({name}): neither Pillow nor ffmpeg decodes it")
+    if bits not in _BMP_BITS:
+        raise _Corrupt(f"BMP has {bits} bits per pixel; decoders read 1, 4, 8, 16, 24 or 32")
     if compression == 3 and bits in (16, 32):  # ffmpeg ignores the masks of other bit counts
         rgb = struct.unpack("<III", src.exact(54, 12, "BMP bit fields"))
         alpha = _u32le(src.exact(66, 4, "BMP bit fields"), 0) if header >= 56 else 0
@@ -486,6 +486,10 @@ _TIFF_UNREAD = {9: "JBIG", 10: "JBIG", 33003: "JPEG 2000", 33005: "JPEG 2000", 3
 
 
 def _tiff(src: _Source, kind: str, fmt: str) -> MediaFacts:
+    compression = _tiff_compression(src)
+    if compression is not None and compression not in _TIFF_CODECS:  # Pillow cannot even open these
+        name = _TIFF_UNREAD.get(compression, "unknown")
+        raise _Corrupt(f"TIFF compression {compression} ({name}): neither Pillow (libtiff) nor ffmpeg decodes it")
     TiffImagePlugin = _pillow_plugin("TiffImagePlugin")
     # The plugin class reads only the first IFD; calling it directly (not Image.open) skips the
     # decompression-bomb check, which is about decoding, and we never decode.
@@ -502,9 +506,6 @@ def _tiff(src: _Source, kind: str, fmt: str) -> MediaFacts:
         # The stored size: Pillow's ``size`` is turned for orientations 5–8 (libtiff turns the pixels).
         width, height = _tiff_int(tags.get(256), 0), _tiff_int(tags.get(257), 0)
         compression = _tiff_int(tags.get(259), 1)
-        if compression not in _TIFF_CODECS:
-            name = _TIFF_UNREAD.get(compression, "unknown")
-            raise _Corrupt(f"TIFF compression {compression} ({name}): neither Pillow (libtiff) nor ffmpeg decodes it")
         if width > 0 and height > 0:
             end = _tiff_data_end(tags, width, height, compression)
             if end > src.size:
@@ -513,6 +514,26 @@ def _tiff(src: _Source, kind: str, fmt: str) -> MediaFacts:
         rotation = _EXIF_ROTATION.get(_tiff_int(tags.get(274), 1), 0)
         frames = getattr(im, "n_frames", 1)  # walks the directory chain only, not the pixels
     return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames if frames and frames > 1 else None)
+
+
+def _tiff_compression(src: _Source) -> int | None:
+    """The compression tag of the first IFD (classic or BigTIFF), or None when it cannot be read."""
+    head = src.at(0, 16)
+    e = "<" if head[:2] == b"II" else ">"
+    big = struct.unpack_from(e + "H", head, 2)[0] == 43
+    ifd = struct.unpack_from(e + ("Q" if big else "I"), head, 8 if big else 4)[0]
+    count_size, entry = (8, 20) if big else (2, 12)
+    count_bytes = src.at(ifd, count_size)
+    if len(count_bytes) < count_size:
+        return None
+    count = min(struct.unpack(e + ("Q" if big else "H"), count_bytes)[0], 4096)
+    table = src.at(ifd + count_size, count * entry)
+    for p in range(0, len(table) - entry + 1, entry):
+        tag, typ = struct.unpack_from(e + "HH", table, p)
+        if tag == 259:
+            value_at = p + (12 if big else 8)
+            return struct.unpack_from(e + ("H" if typ == 3 else "I"), table, value_at)[0] if typ in (3, 4) else None
+    return 1
 
 
 def _tiff_int(value, default: int) -> int:

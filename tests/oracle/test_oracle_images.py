@@ -109,6 +109,13 @@ def ffmpeg_reads(path: Path) -> bool:
     return bool(result and result["frames"])
 
 
+# PNG headers the spec forbids: libpng (libvips, browsers) and Go's image/png refuse them all, so the
+# inspector does; Pillow ignores the IHDR compression byte and ffmpeg decodes a few invalid bit
+# depths by accident. Their readability is not compared with those two (test_inspect_images.py pins it).
+LIBPNG_REFUSES = {"png-ihdr-compression1", "png-ihdr-filter1", "png-ihdr-interlace2", "png-ihdr-rgb4bit",
+                  "png-ihdr-grey1-colour1", "png-ihdr-rgba2bit"}
+
+
 def disagreements(path: Path, strict: bool = False) -> list[str]:
     """What the inspector says of ``path`` that the references contradict (empty: they agree).
     ``strict``: a file is a problem exactly when neither Pillow nor ffmpeg decodes it (the grid's
@@ -122,6 +129,10 @@ def disagreements(path: Path, strict: bool = False) -> list[str]:
             found.append(f"format {facts.format}, Pillow {ref.format}")
         elif ref.size and facts.problem is None and (facts.width, facts.height) != ref.size:
             found.append(f"size {facts.width}×{facts.height}, Pillow {ref.size[0]}×{ref.size[1]}")
+        if path.name in LIBPNG_REFUSES:
+            if not facts.problem:
+                found.append("no problem, but libpng refuses this header")
+            return [f"{path.name}: {d} (inspector {ours})" for d in found]
         if ref.decodes and facts.problem:
             found.append(f"problem {facts.problem!r}, but Pillow decodes it")
         if not ref.decodes and not facts.problem and not ffmpeg_reads(path):
@@ -227,6 +238,15 @@ def interlaced_png(width: int, height: int, colour: int = 2, depth: int = 8) -> 
             + png_chunk(b"IEND", b""))
 
 
+def png_with_header(fields: tuple[int, ...], size: tuple[int, int] = (4, 3)) -> bytes:
+    """A PNG of zero pixels whose IHDR has these (bit depth, colour type, compression, filter,
+    interlace) fields, valid or not."""
+    samples = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(fields[1], 3)
+    raw = (b"\x00" + bytes((size[0] * fields[0] * samples + 7) // 8)) * size[1]
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">II", *size) + bytes(fields))
+            + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
+
+
 def bmp_bytes(*, width: int = 6, height: int = 4, bits: int = 24, compression: int = 0, header: int = 40,
               masks: tuple[int, ...] | None = None, payload: bytes | None = None) -> bytes:
     """A BMP with any header size, bit count, compression and bit-field masks. A negative ``height``
@@ -324,6 +344,11 @@ def grid() -> dict[str, Callable[[], bytes]]:
     g["png-interlaced-rgb"] = functools.partial(interlaced_png, 37, 21)
     g["png-interlaced-rgba16"] = functools.partial(interlaced_png, 5, 3, colour=6, depth=16)
     g["png-interlaced-grey1"] = functools.partial(interlaced_png, 9, 9, colour=0, depth=1)
+    for name, fields in [("compression1", (8, 2, 1, 0, 0)), ("filter1", (8, 2, 0, 1, 0)),
+                         ("interlace2", (8, 2, 0, 0, 2)), ("rgb4bit", (4, 2, 0, 0, 0)),
+                         ("grey1-colour1", (1, 1, 0, 0, 0)), ("rgba2bit", (2, 6, 0, 0, 0)),
+                         ("palette16bit", (16, 3, 0, 0, 0)), ("colour5", (8, 5, 0, 0, 0)), ("depth3", (3, 0, 0, 0, 0))]:
+        g[f"png-ihdr-{name}"] = functools.partial(png_with_header, fields)
     # WebP
     g["webp-lossy"] = functools.partial(saved, "webp")
     g["webp-lossless"] = functools.partial(saved, "webp", lossless=True)
@@ -410,7 +435,8 @@ def test_generated(grid_folder, name):
 UNREADABLE = ["jpeg-hierarchical-sof5", "jpeg-hierarchical-sof13", "jpeg-precision0", "jpeg-width0", "bmp-2bit",
               "bmp-header16", "bmp-jpeg", "bmp-png", "bmp-alphabitfields", "bmp-bitfields-231",
               "bmp-bitfields-101010", "bmp-negative-width", "bmp-zero-height", "tiff-compression50001",
-              "tiff-compression50002", "tiff-compression34887", "tiff-compression34712", "tiff-compression52546"]
+              "tiff-compression50002", "tiff-compression34887", "tiff-compression34712", "tiff-compression52546",
+              "png-ihdr-palette16bit", "png-ihdr-colour5", "png-ihdr-depth3"]
 ONE_DECODER = ["jpeg-12bit-sof1", "jpeg-12bit-sof0", "jpeg-arithmetic-sof9", "jpeg-lossless12-sof3"]
 
 
