@@ -278,3 +278,15 @@ def test_rf64_with_a_short_ds64_chunk_is_a_problem():
     short = chunk(b"ds64", struct.pack("<QQ", 0, 16000))  # ffmpeg wants at least 24 bytes
     f = facts(riff(short, chunk(b"fmt ", fmt_pcm()), chunk(b"data", pcm(2.0), size=0xFFFFFFFF), form=b"RF64"))
     assert f.problem and "ds64" in f.problem
+
+
+def test_24_valid_bits_in_32_bit_samples():
+    # ffmpeg reads 24 valid bits in 4-byte blocks per channel as 4-byte samples (wavdec.c: pcm_f24le).
+    f = facts(riff(chunk(b"fmt ", extensible(6, 48000, 32, 24)), chunk(b"data", pcm(2.0, 48000, 24))))
+    assert (f.problem, f.duration_s) == (None, 2.0)
+
+
+def test_a_wav_codec_tag_of_0_is_a_problem():
+    for fmt in (fmt_pcm(tag=0), extensible(2, 8000, 16, 16, tag=0)):
+        f = facts(riff(chunk(b"fmt ", fmt), chunk(b"data", pcm(2.0))))
+        assert f.problem and "no decoder" in f.problem

@@ -74,7 +74,7 @@ def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
         raise _Corrupt("WAV has no format chunk")
     if data is None:
         raise _Corrupt("WAV has no data chunk")
-    tag, channels, rate, byte_rate = struct.unpack_from("<HHII", fmt_chunk)
+    tag, channels, rate, byte_rate, block_align = struct.unpack_from("<HHIIH", fmt_chunk)
     bits = _u16le(fmt_chunk, 14) if len(fmt_chunk) >= 16 else 8
     if tag == 0xFFFE:  # WAVE_FORMAT_EXTENSIBLE: the codec is the sub-format GUID's first two bytes
         if len(fmt_chunk) < 40:
@@ -83,11 +83,15 @@ def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
         tag = _u16le(fmt_chunk, 24)
     if not 0 < rate < 1 << 31 or not 0 < channels <= _MAX_CHANNELS:
         raise _Corrupt(f"WAV declares {channels} channels at {rate} Hz: no decoder plays it")
+    if tag == 0:
+        raise _Corrupt("WAV codec tag is 0 (unknown): no decoder plays it")
     codec = _WAVE_CODECS.get(tag, f"wave_0x{tag:04x}")
     off, declared = data
     size = min(declared, src.size - off)
     if tag in (1, 3, 6, 7):
         width = 1 if tag in (6, 7) else (bits + 7) // 8
+        if tag == 1 and bits == 24 and block_align == 4 * channels:  # 24 bits in 32 (pcm_f24le)
+            width = 4
         if not bits or (tag == 3 and bits not in (32, 64)) or (tag == 1 and width not in _PCM_BYTES):
             raise _Corrupt(f"WAV {'float' if tag == 3 else 'PCM'} with {bits} bits per sample: "
                            f"no decoder plays it")
