@@ -147,8 +147,8 @@ def media(mutants: int, seed: int) -> None:
     # The seeds are made by their own process, and the campaign runs in a fresh one: a process's
     # RUSAGE_CHILDREN peak is then the fallback workers' alone (not ffmpeg's).
     with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from fuzz_inspect import "
-                        "seeds; seeds(sys.argv[2])", str(ROOT / "tests" / "fuzz"), folder], check=True)
+        make = "import sys; sys.path.insert(0, sys.argv[1]); from fuzz_inspect import seeds; seeds(sys.argv[2])"
+        subprocess.run([sys.executable, "-c", make, str(ROOT / "tests" / "fuzz"), folder], check=True)
         keep = [str(Path(sys.argv[sys.argv.index("--keep") + 1]).resolve())] if "--keep" in sys.argv else []
         out = subprocess.run([sys.executable, "-c", _MEDIA_CHILD, str(ROOT), folder, str(mutants), str(seed), *keep],
                              capture_output=True, text=True, check=False)
