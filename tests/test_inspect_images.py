@@ -100,13 +100,17 @@ def _tiff_with(data: bytes, tag: int, value: int) -> bytes:
 
 
 def _pillow_decodes(data: bytes) -> bool:
+    import warnings
+
     from PIL import Image
 
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-    except Exception:  # noqa: BLE001
-        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about the damage these files carry on purpose
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+        except Exception:  # noqa: BLE001
+            return False
     return True
 
 
@@ -380,3 +384,47 @@ def test_gif_of_zero_width_is_unreadable():
 def test_tiff_of_zero_height_is_unreadable():
     facts = inspect_bytes(_tiff_with(_saved("tiff"), 257, 0))
     assert facts.problem and facts.height is None
+
+
+def test_tiff_pages_are_counted_and_a_directory_loop_ends():
+    assert inspect_bytes(_saved("tiff", frames=3)).frames == 3
+    data = bytearray(_saved("tiff"))
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    count = struct.unpack_from("<H", data, ifd)[0]
+    struct.pack_into("<I", data, ifd + 2 + 12 * count, ifd)  # the next directory is this one
+    facts = inspect_bytes(bytes(data))
+    assert facts.problem is None and facts.frames is None
+
+
+def test_tiff_directory_chain_is_walked_a_bounded_number_of_steps():
+    data = bytearray(_saved("tiff"))
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    count = struct.unpack_from("<H", data, ifd)[0]
+    struct.pack_into("<I", data, ifd + 2 + 12 * count, len(data))
+    for _ in range(10_000):  # empty directories, each pointing at the next
+        data += struct.pack("<HI", 0, len(data) + 6)
+    reads: list[int] = []
+
+    def read(off, n):
+        reads.append(n)
+        return bytes(data[off : off + n])
+
+    facts = inspect_reader(read, len(data), "chain.tif")
+    assert facts.frames == 4096 and len(reads) < 3 * 4096 + 100
+
+
+# -- WebP / JPEG: reads bounded whatever a header claims ----------------------------------------------
+
+
+def test_webp_exif_chunk_claiming_gigabytes_reads_64_kib():
+    data = _saved("webp", (40, 30), orientation=6)
+    at = data.index(b"EXIF")
+    claimed = data[:at + 4] + struct.pack("<I", 0x7FFFFFF0) + data[at + 8:]
+    reads: list[int] = []
+
+    def read(off, n):
+        reads.append(n)
+        return claimed[off : off + n]
+
+    facts = inspect_reader(read, len(claimed), "claims.webp")
+    assert max(reads) <= 64 * 1024 and facts.rotation == 90

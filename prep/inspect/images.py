@@ -512,8 +512,8 @@ def _tiff(src: _Source, kind: str, fmt: str) -> MediaFacts:
                 raise _Corrupt(f"TIFF image data runs past the end of the file ({end} > {src.size} bytes; "
                                "truncated)")
         rotation = _EXIF_ROTATION.get(_tiff_int(tags.get(274), 1), 0)
-        frames = getattr(im, "n_frames", 1)  # walks the directory chain only, not the pixels
-    return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames if frames and frames > 1 else None)
+    frames = _tiff_frames(src)
+    return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames if frames > 1 else None)
 
 
 def _tiff_compression(src: _Source) -> int | None:
@@ -534,6 +534,29 @@ def _tiff_compression(src: _Source) -> int | None:
             value_at = p + (12 if big else 8)
             return struct.unpack_from(e + ("H" if typ == 3 else "I"), table, value_at)[0] if typ in (3, 4) else None
     return 1
+
+
+_TIFF_FRAMES = 4096  # directories counted, at most (Pillow's n_frames walks any chain to its end)
+
+
+def _tiff_frames(src: _Source) -> int:
+    """The number of directories (pages) in the chain, counting at most ``_TIFF_FRAMES``."""
+    head = src.at(0, 16)
+    e = "<" if head[:2] == b"II" else ">"
+    big = struct.unpack_from(e + "H", head, 2)[0] == 43
+    offset_fmt, count_fmt, count_size, entry = (e + "Q", e + "Q", 8, 20) if big else (e + "I", e + "H", 2, 12)
+    ifd, seen = struct.unpack_from(offset_fmt, head, 8 if big else 4)[0], set()
+    while ifd and ifd not in seen and len(seen) < _TIFF_FRAMES:
+        seen.add(ifd)
+        count_bytes = src.at(ifd, count_size)
+        if len(count_bytes) < count_size:
+            break
+        count = struct.unpack(count_fmt, count_bytes)[0]
+        link = src.at(ifd + count_size + count * entry, 8 if big else 4)
+        if len(link) < (8 if big else 4):
+            break
+        ifd = struct.unpack(offset_fmt, link)[0]
+    return len(seen)
 
 
 def _tiff_int(value, default: int) -> int:
