@@ -266,6 +266,18 @@ def test_vvc(make, fourcc):
     assert (f.codec, f.width, f.height, f.frames, f.problem) == ("vvc", 64, 48, 25, None)
 
 
+@pytest.mark.parametrize("encoder, container, codec", [
+    ("mpeg2video", "mp4", "mpeg2video"), ("mpeg1video", "mp4", "mpeg1video"), ("mjpeg", "mp4", "mjpeg"),
+    ("mpeg2video", "mov", "mpeg2video"), ("mpeg1video", "mov", "mpeg1video"), ("mpeg4", "mp4", "mpeg4"),
+])
+def test_video_codecs_are_named_as_ffmpeg_names_them(make, encoder, container, codec):
+    # in MP4, ffmpeg writes MPEG-1/2 and MJPEG under an 'mp4v' entry whose esds names the codec (read as
+    # mpeg4 before); in QuickTime, MPEG-2 is 'm2v1' and MPEG-1 'm1v ' (read as "m2v1", "m1v")
+    path = make.clip(video=encoder, container=container)
+    assert re.search(rf"Video: {codec}\b", probe(path))
+    assert inspect_path(path).codec == codec
+
+
 def dovi(profile: int, compatibility: int) -> bytes:
     """A Dolby Vision configuration record (dvcC up to profile 7, dvvC after): version 1.0, level 6,
     RPU and base layer present, no enhancement layer."""

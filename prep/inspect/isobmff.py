@@ -24,16 +24,22 @@ _VIDEO_CODECS = {
     b"apch": "prores", b"apcn": "prores", b"apcs": "prores", b"apco": "prores",
     b"ap4h": "prores", b"ap4x": "prores", b"jpeg": "mjpeg", b"mjpa": "mjpeg", b"mjpb": "mjpeg",
     b"s263": "h263", b"h263": "h263", b"png ": "png", b"mp2v": "mpeg2video", b"xvid": "mpeg4",
+    b"m2v1": "mpeg2video", b"m1v ": "mpeg1video", b"m1v1": "mpeg1video", b"mpeg": "mpeg1video",
 }
+# QuickTime's MPEG-2 families (HDV, XDCAM, IMX): fourcc prefixes ffmpeg reads as mpeg2video.
+_MPEG2_PREFIXES = (b"hdv", b"xd5", b"xdv", b"xdh", b"mx3", b"mx4", b"mx5")
 _AUDIO_CODECS = {
     b".mp3": "mp3", b"ac-3": "ac3", b"ec-3": "eac3", b"Opus": "opus", b"fLaC": "flac",
     b"alac": "alac", b"samr": "amr_nb", b"sawb": "amr_wb", b"ulaw": "pcm_mulaw", b"alaw": "pcm_alaw",
     b"lpcm": "pcm", b"sowt": "pcm", b"twos": "pcm", b"in24": "pcm", b"in32": "pcm", b"fl32": "pcm",
     b"fl64": "pcm", b"raw ": "pcm", b"NONE": "pcm", b"ipcm": "pcm", b"fpcm": "pcm",
 }
-# MPEG-4 objectTypeIndication → codec, for 'mp4a' sample entries.
-_OTI = {0x40: "aac", 0x66: "aac", 0x67: "aac", 0x68: "aac", 0x69: "mp3", 0x6B: "mp3", 0xA5: "ac3",
-        0xA6: "eac3", 0xA9: "dts", 0xAD: "opus"}
+# MPEG-4 objectTypeIndication → codec, for 'mp4a' and 'mp4v' sample entries (ffmpeg's ff_mp4_obj_type).
+_OTI = {0x20: "mpeg4", 0x21: "h264", 0x23: "hevc", 0x40: "aac", 0x60: "mpeg2video", 0x61: "mpeg2video",
+        0x62: "mpeg2video", 0x63: "mpeg2video", 0x64: "mpeg2video", 0x65: "mpeg2video", 0x66: "aac",
+        0x67: "aac", 0x68: "aac", 0x69: "mp3", 0x6A: "mpeg1video", 0x6B: "mp3", 0x6C: "mjpeg", 0x6D: "png",
+        0x6E: "jpeg2000", 0xA3: "vc1", 0xA4: "dirac", 0xA5: "ac3", 0xA6: "eac3", 0xA9: "dts", 0xAD: "opus",
+        0xDD: "vorbis"}
 # AAC channelConfiguration (ISO/IEC 14496-3 table 1.19, 23001-8) → channels; 0 means "see the PCE".
 _AAC_CHANNELS = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 8, 11: 7, 12: 8, 13: 24, 14: 8}
 # Sample entries of protected tracks (ISO/IEC 23001-7 'encv'/'enca'; Apple FairPlay 'drmi'/'drms').
@@ -306,8 +312,7 @@ def _trak(buf: bytes, start: int, end: int, movie_timescale: int) -> dict | None
             fourcc = buf[entry[0] + 4 : entry[0] + 8]
             children = _entry_children(buf, entry[0] + 86, entry[1])
             fourcc = _protection(track, buf, children, fourcc)
-            track["codec"] = (_dolby_vision(buf, children)
-                              or _VIDEO_CODECS.get(fourcc, _fourcc(fourcc).strip().lower()))
+            track["codec"] = _dolby_vision(buf, children) or _video_codec(buf, children, fourcc)
             width, height = _u16be(buf, entry[0] + 32), _u16be(buf, entry[0] + 34)
         if (not width or not height) and tkhd is not None:
             off = tkhd[0] + (88 if buf[tkhd[0]] == 1 else 76)
@@ -389,6 +394,15 @@ def _frames_within(entries: list[tuple[int, int]], shift: int, start: float, sto
             frames += max(0, hi - lo)
         t += n * d
     return frames
+
+
+def _video_codec(buf: bytes, children: dict, fourcc: bytes) -> str:
+    if fourcc == b"mp4v":  # MPEG-4 Part 2, or whatever its esds names (ffmpeg muxes MPEG-2, MJPEG... so)
+        oti = _esds(buf, children)[0]
+        return _OTI.get(oti, "mpeg4") if oti is not None else "mpeg4"
+    if fourcc.startswith(_MPEG2_PREFIXES):
+        return "mpeg2video"
+    return _VIDEO_CODECS.get(fourcc, _fourcc(fourcc).strip().lower())
 
 
 def _seconds(duration: int, timescale: int) -> float | None:

@@ -92,6 +92,10 @@ class Clip(NamedTuple):
                 "hvc1": ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none",
                          "-tag:v", "hvc1"],
                 "mpeg4": ["-c:v", "mpeg4"],
+                **{c: ["-c:v", c] for c in ("mpeg2video", "mpeg1video", "mjpeg", "png", "h263")},
+                "prores": ["-c:v", "prores_ks"],
+                "vp9": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"],
+                "av1": ["-c:v", "libaom-av1", "-cpu-used", "8"],
                 "vvc": ["-c:v", "libvvenc", "-preset", "faster"],
             }[self.codec]
             args += ["-g", str(max(1, round(float(Fraction(self.fps)))))]
@@ -109,6 +113,12 @@ GRID: list[Clip] = [
     # codec × container
     *[BASE._replace(codec=c, container=k) for c in ("h264", "hevc", "hvc1", "mpeg4") for k in ("mp4", "mov")],
     BASE._replace(codec="vvc"),
+    # other codecs ffmpeg muxes: their names (an 'mp4v' entry says MPEG-2, MJPEG... in its esds)
+    *[BASE._replace(codec=c, container=k, seconds=0.2) for c in ("mpeg2video", "mpeg1video", "mjpeg", "png")
+      for k in ("mp4", "mov")],
+    *[BASE._replace(codec=c, container=k, seconds=0.2) for c, k in (("prores", "mov"), ("vp9", "mp4"),
+                                                                     ("av1", "mp4"))],
+    BASE._replace(codec="h263", container="mov", size="128x96", seconds=0.2),
     *[BASE._replace(codec="h264b", container=k, seconds=2.0, channels=c) for k in ("mp4", "mov") for c in (0, 2)],
     BASE._replace(codec="hvc1", channels=2, movflags="+faststart"),
     BASE._replace(codec="mpeg4", channels=1, container="mov"),
