@@ -227,6 +227,19 @@ def test_a_huge_uniform_sample_count_is_counted_not_listed(make):
     assert peak < 4 << 20
 
 
+# -- an init segment -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("video, audio", [("libx264", "stereo"), (None, "mono")])
+def test_an_init_segment_has_no_media(make, video, audio):
+    data = make.clip(video=video, audio=audio, container="mp4",
+                     extra=("-movflags", "frag_keyframe+empty_moov")).read_bytes()
+    path = make.write(f"init-{video}.mp4", data[: data.find(b"moof") - 4])
+    assert decode_errors(path)[0] == 0  # ffmpeg opens it and decodes nothing
+    f = inspect_path(path)
+    assert f.problem == "no samples: an init segment without media"
+
+
 # -- encrypted tracks ---------------------------------------------------------------------------------
 
 KEY, KID = "76a6c65c5ea762046bd749a2e632ccbb", "a7e61c373e219033c21091fa607bf3b8"
