@@ -290,3 +290,12 @@ def test_a_wav_codec_tag_of_0_is_a_problem():
     for fmt in (fmt_pcm(tag=0), extensible(2, 8000, 16, 16, tag=0)):
         f = facts(riff(chunk(b"fmt ", fmt), chunk(b"data", pcm(2.0))))
         assert f.problem and "no decoder" in f.problem
+
+
+def test_two_header_like_words_after_junk_are_not_mpeg_audio():
+    # Past junk a frame counts only with a run of frames after it (as ffmpeg's probe wants), not one.
+    frame = b"\xff\xff\x10\x00" + bytes(28)  # MPEG-1 layer I, 32 kb/s, 44.1 kHz: 32 bytes
+    f = inspect_bytes(id3v2(300) + bytes(100) + frame * 2 + bytes(3000), "tagged")
+    assert f.format != "mp3" and f.problem
+    f = inspect_bytes(id3v2(300) + bytes(100) + frame * 40, "tagged")  # a run: MPEG audio
+    assert (f.format, f.codec, f.problem) == ("mp3", "mp1", None)

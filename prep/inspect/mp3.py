@@ -79,8 +79,8 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
         frame = _mp3_frame(window, i)
         if frame is None:
             continue
-        nxt = src.at(start + i + frame[0], 4)
-        if len(nxt) < 4 or _mp3_frame(nxt, 0) is not None:
+        # At the tag's end one more header will do; past junk, ffmpeg's probe wants a run of frames.
+        if _chained(src, start + i, frame[0], window[i : i + 4], 1 if i == 0 else 3):
             start += i
             break
         frame = None
@@ -142,6 +142,21 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
 _BEHIND_ID3 = {b"TTA1": "tta", b"MAC ": "ape", b"wvpk": "wv", b"MPCK": "mpc", b"MP+": "mpc",
                b"tBaK": "tak", b"DSD ": "dsf", b"FRM8": "dff", b"OFR ": "ofr", b"OFS ": "ofs",
                b"RIFF": "wav", b"RF64": "wav", b"fLaC": "flac", b"\x0b\x77": "ac3"}
+
+
+def _chained(src: _Source, pos: int, length: int, header: bytes, n: int) -> bool:
+    """Whether ``n`` more frames of the same version, layer and rate follow the frame at ``pos``
+    (or the file ends before they could)."""
+    for _ in range(n):
+        pos += length
+        nxt = src.at(pos, 4)
+        if len(nxt) < 4:
+            return True
+        frame = _mp3_frame(nxt, 0)
+        if frame is None or nxt[1] & 0xFE != header[1] & 0xFE or nxt[2] & 0x0C != header[2] & 0x0C:
+            return False
+        length = frame[0]
+    return True
 
 
 def _behind_id3(src: _Source, start: int) -> MediaFacts | None:
