@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from .model import PrepError
 
@@ -57,7 +58,7 @@ def _non_negative_int(text: str) -> int:
 PROFILES = "ark (default), byteplus, apiyi, gateway, video-generations, openai-videos"
 
 
-def _common(profile_help: str, quiet: str | None = None) -> argparse.ArgumentParser:
+def _common(profile_help: str, quiet: str | None = None) -> _Parser:
     """The flags every command shares (``quiet``: what -q means for it; None: no -q)."""
     common = _Parser(add_help=False)
     common.add_argument("--profile", metavar="NAME", help=f"{profile_help}; one of {PROFILES}, or one a --rules file adds")
@@ -237,7 +238,7 @@ def cmd_check(args, config) -> int:
     if not sources and not setting("allow_empty", "allow_empty", False):
         where = ", ".join(args.paths)
         raise PrepError(f"no request files found in {where} (looked for *.json; --allow-empty to accept that)")
-    encode = None
+    encode: Callable | None = None
     if fmt == "json" and args.compact:
         from .report.json import encode_results as encode  # serialised by the workers, in parallel
     jobs = args.jobs if args.jobs is not None else config.jobs
@@ -250,7 +251,7 @@ def cmd_check(args, config) -> int:
                 print(f"{PROG}: error: {_safe(outcome.path)}: {_safe(outcome.message)}", file=sys.stderr)
         else:
             results.append(outcome)
-    rules = []
+    rules: list = []
     if fmt in ("sarif", "text"):
         used = dict.fromkeys((r.profile, r.family) for r in results if r.profile) or [(checker.fixed_profile or "ark", None)]
         for name, family in used:

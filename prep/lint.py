@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Callable
 
 from .dialects import infer_profile, parse
 from .document import locate, parse_json
@@ -52,8 +53,8 @@ class Checker:
         self.max_tokens = max_tokens
         self.locate_findings = locate_findings
         self._selection = (select_ids, ignore_ids, severity)
-        self._profiles: dict[str, Profile] = {}
-        self._limits: dict[str, int | None] = {}
+        self._profiles: dict[tuple[str, str | None], Profile] = {}
+        self._limits: dict[str, int | None | bool] = {}
         self._models = {name: book.profile_data(name).get("models", {}) for name in book.names}
         # Resolve eagerly so a bad --profile / --select fails before any file is read.
         self.profile_for(profile or DEFAULT_PROFILE)
@@ -73,8 +74,8 @@ class Checker:
         limit = self._limits.get(profile.name, False)
         if limit is False:
             rule = self.book.get(profile.name).rule("request.body-size")
-            limit = self._limits[profile.name] = rule.options.get("max_bytes") if rule else None
-        return limit
+            limit = self._limits[profile.name] = (rule.options or {}).get("max_bytes") if rule else None
+        return limit  # type: ignore[return-value]  # never False here
 
     def close(self) -> None:
         """Flush the facts cache; call when a process that checked media is about to end."""
@@ -169,7 +170,7 @@ class Checker:
             facts = self.deep.check(path, facts)
         # The file name is the claim to check the content against (a .png that is an MP4 is reported).
         claimed = _EXTENSION_KIND.get(Path(path).suffix.lower()) or facts.kind
-        item_type = {"video": "video_url", "audio": "audio_url"}.get(claimed, "image_url")
+        item_type = {"video": "video_url", "audio": "audio_url"}.get(claimed or "", "image_url")
         role = "reference_" + item_type.split("_")[0]
         pointer = "/content/0"
         item = Item(type=item_type, pointer=pointer, role=role, url=path, value_pointer=f"{pointer}/{item_type}/url",
@@ -302,11 +303,12 @@ def _profile_subset(profile: Profile, scope: str, skip_checks: tuple[str, ...] =
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_MIN = 400
 _worker_checker: Checker | None = None
-_worker_encode = None
+_worker_encode: Callable | None = None
 
 
 def _check_chunk(paths: list[str]) -> tuple[list, str | None]:
     # In a forked worker: the parent's Checker (rules loaded and compiled) is inherited, not pickled.
+    assert _worker_checker is not None
     out = [_worker_checker.check_source(path) for path in paths]
     _worker_checker.close()  # pool workers end with os._exit: no atexit writes the facts cache
     return out, (_worker_encode(out) if _worker_encode is not None else None)

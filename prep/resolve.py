@@ -12,6 +12,10 @@ import re
 
 from .model import MediaFacts, MediaMissing, Request
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 _MEDIA = ("image_url", "video_url", "audio_url")
 
@@ -62,7 +66,7 @@ class MediaResolver:
         if self._cache is not None:
             self._cache.close()
 
-    def facts_for(self, request: Request, base_dir: os.PathLike) -> dict[str, MediaFacts | MediaMissing]:
+    def facts_for(self, request: Request, base_dir: Path) -> dict[str, MediaFacts | MediaMissing]:
         """Facts (or why there are none) for each inspectable media item, keyed by the item's pointer."""
         from pathlib import Path
 
@@ -99,7 +103,7 @@ class MediaResolver:
             return facts
         return self.deep.check_bytes(data, facts)
 
-    def local(self, path: os.PathLike, shown: str) -> MediaFacts | MediaMissing:
+    def local(self, path: Path, shown: str) -> MediaFacts | MediaMissing:
         """Facts of a local file (from the cache when unchanged), or why it cannot be read."""
         from .paths import describe_os_error
 
