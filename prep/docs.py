@@ -179,7 +179,7 @@ def rule_page(book: RuleBook, rule_id: str, *, profile: str | None = None, fmt: 
         for other in names:
             o = book.get(other, family).rule(rule_id) if family in book.families_of(other) else None
             if o is not None and other != name and o.options != rule.options:
-                diff = {k: v for k, v in o.options.items() if rule.options.get(k) != v}
+                diff = {k: v for k, v in (o.options or {}).items() if (rule.options or {}).get(k) != v}
                 lines.append(f"    {other}: " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in diff.items()))
         for other_family, options in per_family.items():
             if options != rule.options:

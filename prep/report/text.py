@@ -60,7 +60,7 @@ def _value_width(line: str, start: int) -> int:
 class _Sources:
     """Source lines of the files being reported, read once each (only with ``show_source``)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lines: dict[str, list[str] | None] = {}
 
     def line(self, path: str, number: int) -> str | None:
