@@ -174,6 +174,8 @@ GRID: list[Clip] = [
     BASE._replace(channels=2, acodec="libmp3lame", container="mp4"),
     BASE._replace(channels=6, acodec="ac3", container="mp4"),
     BASE._replace(channels=6, acodec="eac3", container="mov"),
+    BASE._replace(channels=1, acodec="libopencore_amrnb", rate=8000, container="3gp"),
+    *[BASE._replace(channels=n, acodec=c, container="mp4", video=False) for c in ("libopus", "flac") for n in (1, 6)],
     BASE._replace(channels=1, video=False, container="mov"),
     BASE._replace(channels=6, video=False, container="3gp"),
     # durations around every duration limit (tiny frames)
@@ -328,7 +330,8 @@ def compare(path: Path) -> None:
         assert f.frames == ref.video["frames"]
         tolerance = max(tolerance, 1 / f.fps)
     if ref.audio is not None:
-        assert f.channels == ref.channels == ref.mediainfo_channels
+        assert f.channels == ref.channels
+        assert ref.mediainfo_channels in (f.channels, None)  # pymediainfo gives no count for Opus in MP4
         assert f.sample_rate == ref.sample_rate
         tolerance = max(tolerance, 1024 / f.sample_rate)
     expected = max(d["duration_s"] for d in decodes)
