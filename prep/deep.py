@@ -35,7 +35,7 @@ PILLOW_FORMATS = frozenset({"jpeg", "png", "webp", "bmp", "tiff", "gif", "ppm", 
 def ffmpeg_exe() -> str:
     """The ffmpeg binary imageio-ffmpeg provides; a PrepError saying what to install when there is none."""
     try:
-        import imageio_ffmpeg  # type: ignore[import-untyped]
+        import imageio_ffmpeg
     except ImportError:
         raise PrepError("--deep needs ffmpeg from imageio-ffmpeg, which is not installed: "
                         "pip install imageio-ffmpeg") from None

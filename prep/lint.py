@@ -75,7 +75,7 @@ class Checker:
         if limit is False:
             rule = self.book.get(profile.name).rule("request.body-size")
             limit = self._limits[profile.name] = (rule.options or {}).get("max_bytes") if rule else None
-        return limit  # type: ignore[return-value]  # never False here
+        return limit
 
     def close(self) -> None:
         """Flush the facts cache; call when a process that checked media is about to end."""

@@ -88,7 +88,7 @@ class _SourceFile(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         data = self._src.at(self._pos, len(buffer))
         buffer[: len(data)] = data
         self._pos += len(data)
