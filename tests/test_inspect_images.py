@@ -428,3 +428,36 @@ def test_webp_exif_chunk_claiming_gigabytes_reads_64_kib():
 
     facts = inspect_reader(read, len(claimed), "claims.webp")
     assert max(reads) <= 64 * 1024 and facts.rotation == 90
+
+
+# -- animations cut after their first frame -----------------------------------------------------------
+
+
+def _noisy(fmt: str, frames: int = 3) -> bytes:
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(7)
+    pictures = [Image.frombytes("RGB", (40, 30), rng.randbytes(40 * 30 * 3)) for _ in range(frames)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, format=fmt.upper(), save_all=True, append_images=pictures[1:], duration=100)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["gif", "png"])
+def test_animation_cut_after_its_first_frame_is_readable_but_unjudged(fmt):
+    data = _noisy(fmt)
+    cut = data[: int(len(data) * 0.8)]
+    facts = inspect_bytes(cut)
+    assert facts.problem is None and "cut short" in facts.unjudged and facts.width == 40
+    assert _pillow_decodes(cut)  # its first frame, which is what an image decoder shows
+
+
+@pytest.mark.parametrize("fmt", ["gif", "png"])
+def test_animation_cut_inside_its_first_frame_is_truncated(fmt):
+    data = _noisy(fmt)
+    cut = data[: int(len(data) * 0.2)]
+    facts = inspect_bytes(cut)
+    assert facts.problem and "truncated" in facts.problem
+    assert not _pillow_decodes(cut)

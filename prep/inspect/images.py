@@ -125,7 +125,9 @@ def _jpeg_frame_verdict(code: int, precision: int) -> str | None:
     if not 1 < precision <= 16 or (code not in _SOF_LOSSLESS and precision not in (8, 12, 16)):
         raise _Corrupt(f"JPEG frame has a sample precision of {precision} bits")
     notes = []
-    if code in _SOF_ARITHMETIC:
+    if code == 0xCB:
+        notes.append("lossless arithmetic-coded JPEG (SOF11): ffmpeg does not decode it, and few libjpeg builds do")
+    elif code in _SOF_ARITHMETIC:
         notes.append(f"arithmetic-coded JPEG (SOF{code - 0xC0}): libjpeg-turbo (Pillow, libvips) decodes it, "
                      "ffmpeg does not")
     if precision != 8:
@@ -199,7 +201,7 @@ def _png(src: _Source, kind: str, fmt: str) -> MediaFacts:
         _apng_first_frame(src, off)
     unjudged = None
     if b"IEND" not in src.at(max(0, src.size - 4096), 4096):
-        unjudged = _png_without_iend(src, off, width, height, depth, colour, interlace == 1)
+        unjudged = _png_without_iend(src, off, width, height, depth, colour, interlace == 1, bool(frames))
     return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames, unjudged=unjudged)
 
 
@@ -216,11 +218,14 @@ def _apng_first_frame(src: _Source, off: int) -> None:
 
 
 def _png_without_iend(src: _Source, off: int, width: int, height: int, depth: int, colour: int,
-                      interlaced: bool) -> str | None:
+                      interlaced: bool, animated: bool) -> str | None:
     """Bytes after IEND are ignored by decoders: walk the chunk headers to find it. Without it, Pillow
     reads a file whose chunks are whole and whose image data inflates to the whole image (ffmpeg
-    does not: a note); a chunk cut short, or image data that stops early, is a problem."""
+    does not: a note), and an animation cut after its first frame (its first frame; ffmpeg the frames
+    before the cut: a note). A static image with a chunk cut short, or image data that stops early,
+    is a problem."""
     idat: list[tuple[int, int]] = []
+    cut, next_frame = None, False
     for _ in range(_PNG_CHUNKS):
         hdr = src.at(off, 8)
         if len(hdr) < 8:
@@ -229,17 +234,23 @@ def _png_without_iend(src: _Source, off: int, width: int, height: int, depth: in
             return None
         end = off + 12 + _u32be(hdr, 0)
         if end > src.size:
-            raise _Corrupt(f"PNG has no IEND chunk: its {_fourcc(hdr[4:8])!r} chunk at byte {off} runs past "
-                           "the end of the file (truncated)")
+            cut = f"its {_fourcc(hdr[4:8])!r} chunk at byte {off} runs past the end of the file"
+            break
         if hdr[4:8] == b"IDAT":
             idat.append((off + 8, end - off - 12))
+        next_frame = next_frame or (animated and bool(idat) and hdr[4:8] == b"fcTL")
         off = end
     else:
         raise _Corrupt(f"PNG has more than {_PNG_CHUNKS} chunks and no IEND chunk")
+    if cut and not next_frame:
+        raise _Corrupt(f"PNG has no IEND chunk: {cut} (truncated)")
     raw = _png_raw_size(width, height, depth * _PNG_SAMPLES[colour], interlaced)
-    if idat and raw <= _PNG_INFLATE_MAX and _zlib_complete(src, idat, raw):
-        return "the PNG ends without its IEND chunk: Pillow reads it, ffmpeg does not"
-    raise _Corrupt("PNG has no IEND chunk and its image data is cut short (truncated)")
+    if not (idat and raw <= _PNG_INFLATE_MAX and _zlib_complete(src, idat, raw)):
+        raise _Corrupt("PNG has no IEND chunk and its image data is cut short (truncated)")
+    if cut:
+        return ("the animated PNG is cut short after its first frame: decoders read the frames before the cut "
+                "(Pillow's first frame, ffmpeg's frames)")
+    return "the PNG ends without its IEND chunk: Pillow reads it, ffmpeg does not"
 
 
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
@@ -285,41 +296,46 @@ def _zlib_complete(src: _Source, chunks: list[tuple[int, int]], raw: int) -> boo
 
 def _gif(src: _Source, kind: str, fmt: str) -> MediaFacts:
     lsd = src.exact(6, 7, "GIF screen descriptor")
-    if src.at(src.size - 1, 1) != b";" and not _gif_blocks_complete(src, lsd[4]):
-        raise _Corrupt("GIF ends inside a block, before its trailer byte (truncated)")
-    return _image(src, kind, fmt, _u16le(lsd, 0), _u16le(lsd, 2))
+    unjudged = None
+    if src.at(src.size - 1, 1) != b";":
+        ends, whole = _gif_blocks(src, lsd[4])
+        if not ends and not whole:
+            raise _Corrupt("GIF ends before its first image is whole, without its trailer byte (truncated)")
+        if not ends:
+            unjudged = (f"the GIF is cut short inside image {whole + 1}: decoders read the {whole} whole "
+                        f"image{'s' if whole > 1 else ''} before the cut (Pillow's first frame, ffmpeg's frames)")
+    return _image(src, kind, fmt, _u16le(lsd, 0), _u16le(lsd, 2), unjudged=unjudged)
 
 
-def _gif_blocks_complete(src: _Source, flags: int) -> bool:
-    """True when the blocks reach the trailer, or the file ends between blocks after an image.
-
-    Decoders ignore bytes after the trailer and, like Pillow, read a file that stops after a
-    whole image without one; only a file that ends inside a block is cut short.
-    """
+def _gif_blocks(src: _Source, flags: int) -> tuple[bool, int]:
+    """``(ends cleanly, whole images)``: whether the blocks reach the trailer, stray bytes or the end
+    of the file between blocks after an image (decoders ignore bytes after the trailer and, like
+    Pillow, read a file that stops after a whole image without one), and how many images are whole
+    before a block that the end of the file cuts."""
     off = 13 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
     images = 0
     while off < src.size:
         intro = src.at(off, 1)
         if intro == b";":
-            return True
+            return True, images
         if intro == b"!":
             off += 2
         elif intro == b",":
             desc = src.exact(off, 10, "GIF image descriptor")
             off += 10 + ((3 << ((desc[9] & 7) + 1)) if desc[9] & 0x80 else 0) + 1  # + LZW code size
-            images += 1
         else:
-            return images > 0  # stray bytes after the images: decoders stop at the last image
+            return images > 0, images  # stray bytes after the images: decoders stop at the last image
         while True:  # data sub-blocks, each a length byte then that many bytes, up to a zero length
             length = src.at(off, 1)
             if not length:
-                return False
+                return False, images
             off += 1 + length[0]
             if not length[0]:
                 break
         if off > src.size:
-            return False
-    return images > 0
+            return False, images
+        images += intro == b","
+    return images > 0, images
 
 
 # --------------------------------------------------------------------------------------------------
@@ -545,7 +561,8 @@ def _tiff_frames(src: _Source) -> int:
     e = "<" if head[:2] == b"II" else ">"
     big = struct.unpack_from(e + "H", head, 2)[0] == 43
     offset_fmt, count_fmt, count_size, entry = (e + "Q", e + "Q", 8, 20) if big else (e + "I", e + "H", 2, 12)
-    ifd, seen = struct.unpack_from(offset_fmt, head, 8 if big else 4)[0], set()
+    ifd: int = struct.unpack_from(offset_fmt, head, 8 if big else 4)[0]
+    seen: set[int] = set()
     while ifd and ifd not in seen and len(seen) < _TIFF_FRAMES:
         seen.add(ifd)
         count_bytes = src.at(ifd, count_size)

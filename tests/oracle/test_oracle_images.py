@@ -368,6 +368,10 @@ def grid() -> dict[str, Callable[[], bytes]]:
         g[f"bmp-{bits}bit-topdown"] = functools.partial(bmp_bytes, bits=bits, height=-4)
     g["bmp-rle8"] = functools.partial(bmp_bytes, bits=8, compression=1)
     g["bmp-rle4"] = functools.partial(bmp_bytes, bits=4, compression=2)
+    g["bmp-rle8-24bit"] = functools.partial(bmp_bytes, bits=24, compression=1)
+    g["bmp-rle4-8bit"] = functools.partial(bmp_bytes, bits=8, compression=2)
+    g["bmp-rle8-4bit"] = functools.partial(bmp_bytes, bits=4, compression=1)
+    g["bmp-rle8-topdown"] = functools.partial(bmp_bytes, bits=8, compression=1, height=-4)
     for name, bits, header, masks in [
         ("565", 16, 40, (0xF800, 0x7E0, 0x1F)), ("555", 16, 40, (0x7C00, 0x3E0, 0x1F)),
         ("444", 16, 40, (0xF00, 0xF0, 0xF)), ("4444", 16, 56, (0xF00, 0xF0, 0xF, 0xF000)),
@@ -407,6 +411,12 @@ def grid() -> dict[str, Callable[[], bytes]]:
             if fmt == "webp" and max(size) > 16383:
                 continue
             g[f"{fmt}-{size[0]}x{size[1]}"] = functools.partial(saved, fmt, size)
+    # cut short: every decoder fails or conceals the loss (ffmpeg fills a cut JPEG with grey), so these
+    # are compared without ``strict``
+    for base in ("jpeg-baseline", "jpeg-progressive", "png-RGB", "png-animated", "webp-lossy", "webp-animated",
+                 "bmp-pillow-RGB", "tiff-raw", "tiff-tiff_lzw", "gif-animated"):
+        for keep in (0.5, 0.9):
+            g[f"{base}-cut{int(keep * 100)}"] = lambda base=base, keep=keep: g[base]()[: int(len(g[base]()) * keep)]
     # trailing bytes
     for fmt in ("jpeg", "png", "webp", "bmp", "tiff", "gif"):
         g[f"{fmt}-trailing-zeros"] = lambda fmt=fmt: saved(fmt) + bytes(1000)
@@ -427,7 +437,7 @@ def grid_folder(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name", list(GRID))
 def test_generated(grid_folder, name):
-    assert disagreements(grid_folder / name, strict=True) == []
+    assert disagreements(grid_folder / name, strict="-cut" not in name) == []
 
 
 # The verdicts the grid must reach (beyond agreeing with the references): these pin each rule, so a
