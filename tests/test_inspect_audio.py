@@ -299,3 +299,41 @@ def test_two_header_like_words_after_junk_are_not_mpeg_audio():
     assert f.format != "mp3" and f.problem
     f = inspect_bytes(id3v2(300) + bytes(100) + frame * 40, "tagged")  # a run: MPEG audio
     assert (f.format, f.codec, f.problem) == ("mp3", "mp1", None)
+
+
+def lame_vbr(made: Media, seconds: float = 2.0) -> bytes:
+    path = made.root / f"vbr-{seconds}.mp3"
+    if not path.exists():
+        run_ffmpeg("-f", "lavfi", "-i", f"aevalsrc=0.6*sin(2*PI*(200+300*t)*t):s=44100:d={seconds}", "-ac", "2",
+                   "-c:a", "libmp3lame", "-q:a", "4", "-id3v2_version", "0", "-f", "mp3", str(path))
+    return path.read_bytes()
+
+
+def frame_starts(data: bytes) -> list[int]:
+    from prep.inspect.mp3 import _mp3_frame
+
+    starts, i = [], 0
+    while (frame := _mp3_frame(data, i)) is not None:
+        starts, i = [*starts, i], i + frame[0]
+    return starts
+
+
+def test_junk_after_the_xing_frame_keeps_its_gapless_numbers(made):
+    # ffmpeg reads the Xing/LAME frame at the tag's end whatever follows it (fuzzing found it).
+    data = lame(made, 2.0)
+    second = frame_starts(data)[1]
+    path = made.write("junk-after-xing.mp3", data[:second] + bytes(range(1, 200)) + data[second:])
+    f = inspect_path(path)
+    assert f.problem is None and abs(f.duration_s * 44100 - ffmpeg_samples(path, 44100)) <= 1
+    assert abs(f.duration_s - 2.0) < 0.001
+
+
+def test_a_damaged_first_frame_does_not_swallow_the_next(made):
+    # Bytes lost inside the first audio frame: its header's length now reaches over the next frames.
+    # ffmpeg starts at the first frame another header follows; the frames after still play.
+    data = lame_vbr(made)
+    starts = frame_starts(data)
+    cut = starts[1] + (starts[2] - starts[1]) // 2
+    path = made.write("damaged-first.mp3", data[:cut] + data[cut + (starts[2] - starts[1]) // 3 :])
+    f = inspect_path(path)
+    assert f.problem is None and abs(f.duration_s * 44100 - ffmpeg_samples(path, 44100)) <= 1152

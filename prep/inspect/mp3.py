@@ -79,8 +79,10 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
         frame = _mp3_frame(window, i)
         if frame is None:
             continue
-        # At the tag's end one more header will do; past junk, ffmpeg's probe wants a run of frames.
-        if _chained(src, start + i, frame[0], window[i : i + 4], 1 if i == 0 else 3):
+        # At the tag's end one more header will do (or a Xing/VBRI frame, whatever follows it: ffmpeg
+        # reads it there unchecked); past junk, ffmpeg's probe wants a run of frames.
+        if (i == 0 and _vbr_frame(window, frame)) or _chained(
+                src, start + i, frame[0], window[i : i + 4], 1 if i == 0 else 3):
             start += i
             break
         frame = None
@@ -92,10 +94,10 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
     length, rate, channels, _bitrate, spf, layer = frame
     end = _mp3_audio_end(src, start)
     first = src.exact(start, min(length, 200), "MP3 frame")
-    side = (32 if channels == 2 else 17) if spf == 1152 else (17 if channels == 2 else 9)  # layer III
+    side = _side_info(frame)
     tag = first[4 + side : 8 + side] if layer == 3 else b""
     vbri = layer == 3 and first[36:40] == b"VBRI"
-    header_frame = tag in (b"Xing", b"Info") or vbri  # not played
+    header_frame = _vbr_frame(first, frame)  # not played
     if i:  # ffmpeg reads its numbers only right after the tags (mp3dec.c, mp3_read_header)
         tag, vbri = b"", False
     frames = claimed = None
@@ -142,6 +144,18 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
 _BEHIND_ID3 = {b"TTA1": "tta", b"MAC ": "ape", b"wvpk": "wv", b"MPCK": "mpc", b"MP+": "mpc",
                b"tBaK": "tak", b"DSD ": "dsf", b"FRM8": "dff", b"OFR ": "ofr", b"OFS ": "ofs",
                b"RIFF": "wav", b"RF64": "wav", b"fLaC": "flac", b"\x0b\x77": "ac3"}
+
+
+def _side_info(frame: tuple) -> int:
+    """Bytes of layer III side information after the header (where a Xing/Info tag starts)."""
+    _, _, channels, _, spf, _ = frame
+    return (32 if channels == 2 else 17) if spf == 1152 else (17 if channels == 2 else 9)
+
+
+def _vbr_frame(buf: bytes, frame: tuple) -> bool:
+    """Whether the layer III frame at the start of ``buf`` is a Xing/Info or VBRI header frame."""
+    side = _side_info(frame)
+    return frame[5] == 3 and (buf[4 + side : 8 + side] in (b"Xing", b"Info") or buf[36:40] == b"VBRI")
 
 
 def _chained(src: _Source, pos: int, length: int, header: bytes, n: int) -> bool:
@@ -229,7 +243,10 @@ def _mp3_walk(src: _Source, start: int, end: int, header: bytes, spf: int) -> in
     pattern = re.compile(b"\\xff[" + second + b"][" + valid + b"]", re.DOTALL)
     tries = [_MP3_RESYNC_TRIES]
     limit = min(end, start + _MP3_WALK_BYTES)
-    frames, pos, base, buf = 0, start, start, b""
+    # ffmpeg starts at the first frame another header follows (mp3dec.c, mp3_read_header): a damaged
+    # first frame does not swallow the frames its length spans.
+    first = _mp3_resync(src, start, limit, pattern, tries)
+    frames, pos, base, buf = 0, start if first is None else first, start, b""
     while pos < limit and frames < _MP3_WALK_FRAMES:
         i = pos - base
         if i + 4 > len(buf):

@@ -298,12 +298,17 @@ def reference(path: Path) -> dict | None:
 
 
 def one_frame(ref: dict, path: Path) -> float:
-    """Seconds of one audio frame of this file's codec (the duration tolerance)."""
+    """Seconds of one audio frame of this file's codec (the duration tolerance), plus the rounding
+    of ffmpeg's microseconds."""
+    return _frame(ref, path) + 2e-6
+
+
+def _frame(ref: dict, path: Path) -> float:
     codec, rate = ref["codec"], ref["rate"]
     if codec == "mp3":
         return (1152 if rate >= 32000 else 576) / rate
     if codec.startswith("pcm_"):
-        return 1 / rate + 2e-6  # ffmpeg reports microseconds
+        return 1 / rate
     if codec.startswith("adpcm"):
         with open(path, "rb") as f:
             head = f.read(4096)
