@@ -503,6 +503,7 @@ def hostile_fallback(tmp_path, monkeypatch):
     (fake / "pymediainfo").mkdir(parents=True)
     (fake / "pymediainfo" / "__init__.py").write_text(_FAKE_PYMEDIAINFO)
     monkeypatch.syspath_prepend(str(fake))
+    monkeypatch.delitem(sys.modules, "pymediainfo", raising=False)  # an oracle test may have imported the real one
     monkeypatch.setenv("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB", "512")
     mediainfo._drop()
     mkv = b"\x1aE\xdf\xa3\x9fB\x86\x81\x01B\x82\x88matroska" + bytes(64)  # the sniffer's "mkv"; the fake reads nothing
