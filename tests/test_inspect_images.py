@@ -461,3 +461,32 @@ def test_animation_cut_inside_its_first_frame_is_truncated(fmt):
     facts = inspect_bytes(cut)
     assert facts.problem and "truncated" in facts.problem
     assert not _pillow_decodes(cut)
+
+
+def test_tiff_reads_only_the_tags_it_needs_however_large_the_others():
+    from PIL import Image, TiffImagePlugin
+
+    extra = TiffImagePlugin.ImageFileDirectory_v2()
+    extra[37724] = b"\x00" * (8 << 20)  # a Photoshop layer block of 8 MiB
+    extra.tagtype[37724] = 7
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(buf, format="TIFF", tiffinfo=extra)
+    data = buf.getvalue()
+    reads: list[int] = []
+
+    def read(off, n):
+        reads.append(n)
+        return data[off : off + n]
+
+    facts = inspect_reader(read, len(data), "layers.tif")
+    assert (facts.problem, facts.width, facts.height) == (None, 64, 48)
+    assert sum(reads) < 200_000
+
+
+@pytest.mark.parametrize("mode, tag, value, words", [("RGB", 277, 9, "9 samples"), ("L", 258, 0, "0 bits"),
+                                                     ("L", 256, 0, "0×30")])
+def test_tiff_pixel_layouts_no_decoder_reads_are_unreadable(mode, tag, value, words):
+    data = _tiff_with(_saved("tiff", mode=mode), tag, value)  # grey: its one bit count sits in the entry
+    facts = inspect_bytes(data)
+    assert facts.problem and words in facts.problem, facts.problem
+    assert not _pillow_decodes(data)

@@ -15,12 +15,11 @@ What must agree (:func:`disagreements`):
   Pillow's (Pillow turns a TIFF's size for orientations 5–8; the inspector reports stored pixels);
 - a file Pillow fully decodes (``load()``, truncated images not tolerated) never gets ``problem``;
 - a file Pillow cannot open or decode gets ``problem`` unless ffmpeg decodes a frame of it; then
-  either verdict stands. The files where that happens: BMPs with a bad palette size and 16-bit
-  4-4-4 bit fields (ffmpeg reads them), a tiled JPEG TIFF with an out-of-range tile, a PNG whose text
-  chunks exceed Pillow's own decompression limit, 12-bit JPEGs, and two damaged TIFF headers
-  Pillow refuses (ffmpeg reads them; the inspector, which reads TIFF headers with Pillow, says
-  ``problem``). A JPEG cut before its end marker stays a problem though ffmpeg conceals the
-  missing data;
+  either verdict stands in the corpus (``strict`` in the grid: no problem). The files where that
+  happens: BMPs with a bad palette size and 16-bit 4-4-4 bit fields, a tiled JPEG TIFF with an
+  out-of-range tile, two TIFFs whose pixel layout Pillow does not know, a PNG whose text chunks
+  exceed Pillow's own decompression limit, 12-bit JPEGs (all readable for the inspector), and JPEGs
+  cut before their end marker (a problem: ffmpeg conceals the missing rows with grey);
 - rotation: the EXIF orientation where decoders look for it (JPEG's first EXIF APP1, PNG ``eXIf``,
   WebP ``EXIF``, TIFF tag 274). Pillow's ``getexif`` also reads XMP ``tiff:Orientation`` and
   ImageMagick's "Raw profile type exif" text in PNGs (``xmp_tags_orientation*.png``,
