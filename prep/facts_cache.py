@@ -14,9 +14,9 @@ one process shares those entries, so a second instance sees what the first put b
 
 The cache is an accelerator, never a source of truth. The database's ``user_version`` stamps the
 schema (:data:`INSPECTOR_REVISION` and the MediaFacts fields): another schema's entries are dropped.
-Rows are type-checked as they are read, so a damaged value is a miss, never a wrong fact. A database
-that is corrupt, stays locked past the busy timeout, or cannot be written turns caching off for the
-rest of the run; a corrupt one is deleted, so the next run starts a new one.
+Rows are type-checked as they are read: a value of the wrong type is a miss, never a crash later. A
+database that is corrupt, stays locked past the busy timeout, or cannot be written turns caching off
+for the rest of the run; a corrupt one is deleted, so the next run starts a new one.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ _BATCH = 256  # waiting entries that trigger a write before close() or exit
 _BUSY_S = 2.0  # how long a statement waits for another process's lock before the cache gives up
 _MAX_BYTES = 64 << 20  # past this, a write drops the older half of the entries
 _LEGACY_FILES = ("facts.sqlite3", "facts.sqlite3-wal", "facts.sqlite3-shm", "facts.sqlite3-journal")
-_LEGACY_BUCKETS = "facts"  # the folder of marshal bucket files (revisions 2-6)
+_LEGACY_BUCKETS = "facts"  # the folder of the marshal bucket files this database replaced
 _I64 = 1 << 63
 _U64 = (1 << 64) - 1
 _TYPE_NAMES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "None": (type(None),)}
