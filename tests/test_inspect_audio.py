@@ -337,3 +337,13 @@ def test_a_damaged_first_frame_does_not_swallow_the_next(made):
     path = made.write("damaged-first.mp3", data[:cut] + data[cut + (starts[2] - starts[1]) // 3 :])
     f = inspect_path(path)
     assert f.problem is None and abs(f.duration_s * 44100 - ffmpeg_samples(path, 44100)) <= 1152
+
+
+@pytest.mark.parametrize("padding", [0, 528, 529, 530, 0xFFF])
+def test_lame_padding_under_the_decoder_delay_trims_nothing(made, padding):
+    # ffmpeg trims from sample frames*1152 - padding + 529 on: a padding under 529 trims nothing.
+    data = bytearray(lame(made, 2.0))
+    at = data.find(b"Lavc", 0, 400) if data.find(b"LAME", 0, 400) < 0 else data.find(b"LAME", 0, 400)
+    data[at + 21 : at + 24] = (576 << 12 | padding).to_bytes(3, "big")
+    path = made.write(f"padding-{padding}.mp3", bytes(data))
+    assert round(inspect_path(path).duration_s * 44100) == ffmpeg_samples(path, 44100)

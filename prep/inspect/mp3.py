@@ -113,7 +113,10 @@ def _mp3(src: _Source, kind: str, fmt: str) -> MediaFacts:
         # ffmpeg trusts the delay/padding only from these encoders (mp3dec.c, mp3_parse_info_tag).
         if first[p : p + 4] in (b"LAME", b"Lavf", b"Lavc") and p + 24 <= len(first):
             delays = int.from_bytes(first[p + 21 : p + 24], "big")
-            skip, trim = (delays >> 12) + _MP3_DECODER_DELAY, (delays & 0xFFF) - _MP3_DECODER_DELAY
+            # ffmpeg drops the padding at sample positions from frames*spf - padding + 529 on: a
+            # padding under 529 reaches past the end and drops nothing (mp3dec.c, first_discard_sample).
+            skip = (delays >> 12) + _MP3_DECODER_DELAY
+            trim = max(0, (delays & 0xFFF) - _MP3_DECODER_DELAY)
         # ffmpeg takes a file over 1/16 longer than the header says (tags included) for MP3s joined
         # end to end, and plays every frame it finds, padding and all (mp3dec.c); so do we.
         rest = src.size - start - 4

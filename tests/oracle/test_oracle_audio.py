@@ -115,6 +115,15 @@ def xing_frames(count: int) -> Callable[[bytes], bytes]:
     return edit
 
 
+def lame_delays(value: int) -> Callable[[bytes], bytes]:
+    """Overwrite the LAME tag's 12-bit encoder delay and 12-bit padding (3 bytes)."""
+    def edit(data: bytes) -> bytes:
+        at = max(data.find(b"LAME", 0, 400), data.find(b"Lavc", 0, 400), data.find(b"Lavf", 0, 400))
+        assert at > 0
+        return data[: at + 21] + value.to_bytes(3, "big") + data[at + 24 :]
+    return edit
+
+
 def wav(codec: str = "pcm_s16le", rate: int = 44100, ch: int = 2, s: float = 2.0, extra: tuple = (),
         fmt: str = "wav") -> Callable:
     def build(out: Path) -> None:
@@ -195,6 +204,8 @@ GRID: dict[str, Callable[[Path], None]] = {
        for k in (0.6, 0.999) for v in ("cbr", "vbr") for r in (44100, 22050)},
     **{f"xing-frames-{n}-{v}.mp3": edited(lame(s=5.0, vbr=v == "vbr"), xing_frames(n))
        for n in (10_000, 0xFFFFFFFF) for v in ("cbr", "vbr")},
+    **{f"lame-delays-{v:06x}.mp3": edited(lame(s=2.0), lame_delays(v))
+       for v in (0, 0x000210, 0x000212, 0xFFF000, 0x000FFF, 0xFFFFFF)},
     "vbri-frames-huge.mp3": edited(edited(lame(s=5.0, vbr=True), vbri),
                                    lambda d: d[:50] + struct.pack(">I", 0xFFFFFF) + d[54:]),
     # MPEG audio layer II: ffmpeg's mp3 reader, codec mp2
