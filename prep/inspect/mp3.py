@@ -1,4 +1,9 @@
-"""MPEG audio (MP3, including VBR, gapless and MPEG-2/2.5), and what hides behind an ID3 tag (AC-3)."""
+"""MPEG audio (MP3, including VBR, gapless and MPEG-2/2.5; layers I and II as ffmpeg's mp3 reader
+takes them), and what hides behind an ID3 tag (AC-3, FLAC, TTA, APE, WavPack, …: never called mp3).
+
+Durations are what ffmpeg's decode plays (the providers validate with ffmpeg-based tools): LAME's
+gapless delay and padding applied, Xing/VBRI counts read where ffmpeg reads them, frames counted
+where there is no count or the file cannot hold it. tests/oracle/test_oracle_audio.py checks it."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from .mediainfo import _general
 from .xiph import _flac
 
 # --------------------------------------------------------------------------------------------------
-# Compressed audio: mp3, flac, ogg
+# MPEG audio frames
 
 
 # kb/s by bit-rate index, for (MPEG-1?, layer); MPEG-2 and 2.5 share a table
