@@ -347,3 +347,10 @@ def test_lame_padding_under_the_decoder_delay_trims_nothing(made, padding):
     data[at + 21 : at + 24] = (576 << 12 | padding).to_bytes(3, "big")
     path = made.write(f"padding-{padding}.mp3", bytes(data))
     assert round(inspect_path(path).duration_s * 44100) == ffmpeg_samples(path, 44100)
+
+
+def test_rf64_with_a_ds64_data_size_of_0_has_no_audio():
+    fmt = struct.pack("<HHIIHHH", 2, 1, 8000, 4096, 256, 4, 0)
+    f = facts(riff(ds64(0), chunk(b"fmt ", fmt), chunk(b"fact", struct.pack("<I", 16000)),
+                   chunk(b"data", bytes(4096), size=0xFFFFFFFF), form=b"RF64"))
+    assert f.problem and "no audio" in f.problem

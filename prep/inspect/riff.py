@@ -88,6 +88,8 @@ def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
     codec = _WAVE_CODECS.get(tag, f"wave_0x{tag:04x}")
     off, declared = data
     size = min(declared, src.size - off)
+    if size <= 0:
+        raise _Corrupt("WAV data chunk holds no audio (truncated)")
     if tag in (1, 3, 6, 7):
         width = 1 if tag in (6, 7) else (bits + 7) // 8
         if tag == 1 and bits == 24 and block_align == 4 * channels:  # 24 bits in 32 (pcm_f24le)
@@ -100,7 +102,7 @@ def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
         duration = fact / rate * (size / declared)  # the share of the frames a cut file still holds
     else:
         duration = size / byte_rate if byte_rate else None
-    if size <= 0 or duration == 0:
+    if duration == 0:
         raise _Corrupt("WAV data chunk holds no audio (truncated)")
     return _facts(src, kind, fmt, codec=codec, sample_rate=rate, channels=channels, duration_s=duration,
                   has_audio=True)
