@@ -354,3 +354,25 @@ def test_rf64_with_a_ds64_data_size_of_0_has_no_audio():
     f = facts(riff(ds64(0), chunk(b"fmt ", fmt), chunk(b"fact", struct.pack("<I", 16000)),
                    chunk(b"data", bytes(4096), size=0xFFFFFFFF), form=b"RF64"))
     assert f.problem and "no audio" in f.problem
+
+
+@pytest.mark.parametrize("seed", ["wav", "rf64", "mp3", "mp3-tagged"])
+def test_mutated_headers_give_finite_facts_or_a_problem(made, seed):
+    # Random header bytes (absurd sizes, rates, counts) never make NaN, infinity, a negative
+    # duration or a parser crash ("cannot read ... header" is how an exception shows up).
+    import random
+
+    base = {"wav": riff(chunk(b"fmt ", fmt_pcm()), chunk(b"fact", struct.pack("<I", 1)), chunk(b"data", pcm(1.0))),
+            "rf64": riff(ds64(32000), chunk(b"fmt ", extensible(2, 8000, 16, 16)), chunk(b"data", pcm(1.0)),
+                         form=b"RF64"),
+            "mp3": lame(made, 2.0), "mp3-tagged": id3v2(300) + lame(made, 2.0) + b"TAG" + bytes(125)}[seed]
+    rng = random.Random(seed)
+    for _ in range(300):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(min(len(data), 600))
+            data[at : at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff",
+                                             rng.randbytes(4), rng.randbytes(1)])
+        f = inspect_bytes(bytes(data), seed)
+        assert f.problem is None or not f.problem.startswith("cannot read"), f.problem
+        assert f.duration_s is None or (math.isfinite(f.duration_s) and f.duration_s >= 0), f
