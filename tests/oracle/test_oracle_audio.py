@@ -244,7 +244,8 @@ GRID: dict[str, Callable[[Path], None]] = {
         "ac3.ac3": raw("ac3", "ac3"), "eac3.eac3": raw("eac3", "eac3"), "flac.flac": raw("flac", "flac"),
         "tta.tta": raw("tta", "tta", rate=44100), "wv.wv": raw("wavpack", "wv", rate=44100),
         "ape.ape": from_corpus("mac-399.ape"), "mac-396.ape": from_corpus("mac-396.ape"),
-        "wav.wav": wav(), "mp2.mp2": raw("libtwolame", "mp2"),
+        "wav.wav": wav(), "mp2.mp2": raw("libtwolame", "mp2"), "adts.aac": raw("aac", "adts"),
+        "ogg.ogg": raw("flac", "ogg"),
     }.items()},
 }
 
@@ -357,7 +358,7 @@ def agree(path: Path) -> None:
 
 
 # what the payload behind an ID3 tag is, by the file name's extension
-_REAL = {".ac3": "ac3", ".eac3": "eac3", ".flac": "flac", ".tta": "tta", ".wv": "wv", ".ape": "ape",
+_REAL = {".aac": "aac", ".ogg": "ogg", ".ac3": "ac3", ".eac3": "eac3", ".flac": "flac", ".tta": "tta", ".wv": "wv", ".ape": "ape",
          ".wav": "wav", ".mp2": "mp3"}
 
 
