@@ -454,7 +454,8 @@ _TIFF_UNREAD = {9: "JBIG", 10: "JBIG", 33003: "JPEG 2000", 33005: "JPEG 2000", 3
 _TIFF_TAGS = {256, 257, 258, 259, 273, 274, 277, 278, 279, 284, 322, 323, 324, 325}
 _TIFF_INTEGER = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i", 13: "I", 16: "Q", 17: "q", 18: "Q"}
 _TIFF_ENTRIES = 4096  # entries in one directory (real files have a few dozen)
-_TIFF_VALUES = 1 << 22  # values in one tag: the strip offsets of the largest images
+_TIFF_ARRAYS = (273, 279, 324, 325)  # strip and tile offsets and byte counts
+_TIFF_VALUES = 1 << 20  # of those, at most (a million strips); of the other tags, the first 64 are read
 _TIFF_FRAMES = 4096  # directories counted, at most
 _TIFF_MAX_SAMPLES = 6  # Pillow reads at most 6 samples per pixel, ffmpeg fewer
 
@@ -509,11 +510,12 @@ def _tiff_directory(src: _Source, e: str, big: bool, at: int) -> tuple[dict[int,
         n = struct.unpack_from(e + offset_format, table, p + 4)[0]
         if not 0 < n <= _TIFF_VALUES:
             raise _Corrupt(f"TIFF tag {tag} has {n} values")
-        size = n * struct.calcsize(_TIFF_INTEGER[typ])
-        if size <= (8 if big else 4):  # the values fit the entry's value field
-            data = table[p + value_at : p + value_at + size]
+        unit = struct.calcsize(_TIFF_INTEGER[typ])
+        if n * unit <= (8 if big else 4):  # the values fit the entry's value field
+            data = table[p + value_at : p + value_at + n * unit]
         else:
-            data = src.exact(struct.unpack_from(e + offset_format, table, p + value_at)[0], size, f"TIFF tag {tag}")
+            n = n if tag in _TIFF_ARRAYS else min(n, 64)
+            data = src.exact(struct.unpack_from(e + offset_format, table, p + value_at)[0], n * unit, f"TIFF tag {tag}")
         tags[tag] = struct.unpack(f"{e}{n}{_TIFF_INTEGER[typ]}", data)
     link = src.at(at + count_size + count * entry, struct.calcsize(offset_format))
     following = struct.unpack(e + offset_format, link)[0] if len(link) == struct.calcsize(offset_format) else 0
