@@ -166,11 +166,13 @@ def _png(src: _Source, kind: str, fmt: str) -> MediaFacts:
         raise _Corrupt("PNG does not start with an IHDR chunk")
     width, height = _u32be(ihdr, 8), _u32be(ihdr, 12)
     depth, colour, compression, filtering, interlace = ihdr[16:21]
+    # Header fields the spec forbids: libpng (libvips, browsers) refuses them all. Pillow ignores the
+    # compression byte and ffmpeg decodes a few invalid bit depths, by accident (test_inspect_images).
     if depth not in _PNG_DEPTHS.get(colour, ()):
         raise _Corrupt(f"PNG colour type {colour} with bit depth {depth} is not a valid combination")
     if compression or filtering or interlace > 1:
         raise _Corrupt(f"PNG header gives compression method {compression}, filter method {filtering}, "
-                       f"interlace method {interlace}; decoders know only 0, 0 and 0–1")
+                       f"interlace method {interlace}; the PNG standard (and libpng) knows only 0, 0 and 0–1")
     if width > 0x7FFFFFFF or height > 0x7FFFFFFF:
         raise _Corrupt(f"PNG header gives a size of {width}×{height} pixels (at most 2^31-1 each)")
     rotation, frames, frame_control = 0, None, False

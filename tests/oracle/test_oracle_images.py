@@ -82,9 +82,10 @@ def pillow(path: Path) -> Reference:
                 frames = getattr(im, "n_frames", 1)
             except Exception:  # noqa: BLE001  (a damaged frame index: one frame)
                 frames = 1
-            tiff_orientation = int(im.tag_v2.get(274, 1)) if fmt == "TIFF" else 1  # load() may drop it
-            if tiff_orientation in (5, 6, 7, 8):
-                size = (size[1], size[0])
+            tiff_orientation = 1
+            if fmt == "TIFF":  # Pillow 13 turns ``size`` for orientations 5–8: take the stored size
+                tiff_orientation = int(im.tag_v2.get(274, 1))  # before load(), which may drop the tag
+                size = (int(im.tag_v2.get(256, size[0])), int(im.tag_v2.get(257, size[1])))
             try:
                 im.load()
             except Exception as exc:  # noqa: BLE001
