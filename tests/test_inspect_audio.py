@@ -376,3 +376,16 @@ def test_mutated_headers_give_finite_facts_or_a_problem(made, seed):
         f = inspect_bytes(bytes(data), seed)
         assert f.problem is None or not f.problem.startswith("cannot read"), f.problem
         assert f.duration_s is None or (math.isfinite(f.duration_s) and f.duration_s >= 0), f
+
+
+@pytest.mark.parametrize("codec, channels, cut", [("adpcm_ms", 2, 0), ("adpcm_ms", 1, 100), ("adpcm_ima_wav", 2, 0),
+                                                  ("adpcm_ima_wav", 1, 1000)])
+def test_adpcm_plays_its_last_block_in_full(made, codec, channels, cut):
+    # The 'fact' count leaves out the last block's padding; ffmpeg decodes it (15.2 s plays 15.22 s).
+    path = made.root / f"{codec}-{channels}.wav"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=sample_rate=11025:duration=15.2", "-ac", str(channels), "-c:a", codec,
+               str(path))
+    if cut:
+        path = made.write(f"{codec}-{channels}-cut.wav", path.read_bytes()[:-cut])
+    f = inspect_path(path)
+    assert f.problem is None and round(f.duration_s * 11025) == ffmpeg_samples(path, 11025)

@@ -98,6 +98,8 @@ def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
             raise _Corrupt(f"WAV {'float' if tag == 3 else 'PCM'} with {bits} bits per sample: "
                            f"no decoder plays it")
         duration: float | None = size // (width * channels) / rate
+    elif tag in (2, 0x11) and block_align > 8 * channels and channels <= 2:  # ADPCM: as ffmpeg decodes
+        duration = _adpcm_samples(tag, size, block_align, channels) / rate
     elif fact and (declared * 8 // fact // channels) <= bits + 1:  # ffmpeg ignores an impossible count
         duration = fact / rate * (size / declared)  # the share of the frames a cut file still holds
     else:
@@ -106,6 +108,17 @@ def _wav(src: _Source, kind: str, fmt: str) -> MediaFacts:
         raise _Corrupt("WAV data chunk holds no audio (truncated)")
     return _facts(src, kind, fmt, codec=codec, sample_rate=rate, channels=channels, duration_s=duration,
                   has_audio=True)
+
+
+def _adpcm_samples(tag: int, size: int, block_align: int, channels: int) -> int:
+    """Samples ffmpeg decodes from ``size`` bytes of MS or IMA ADPCM: every block in full, the last
+    (shorter) one as far as it goes (adpcm.c, get_nb_samples). The 'fact' count leaves out the
+    padding of the last block; a decoder plays it."""
+    def block(n: int) -> int:
+        if tag == 2:  # MS: 7 header bytes and 2 samples per channel, then 2 samples per byte
+            return max(0, (n - 6 * channels) * 2 // channels)
+        return 1 + (n - 4 * channels) // (4 * channels) * 8 if n > 4 * channels else 0  # IMA
+    return size // block_align * block(block_align) + block(size % block_align)
 
 
 _AVI_VIDEO = {"h264": "h264", "x264": "h264", "avc1": "h264", "hevc": "hevc", "hev1": "hevc",

@@ -222,6 +222,8 @@ GRID: dict[str, Callable[[Path], None]] = {
     "mulaw.wav": wav("pcm_mulaw", rate=8000, ch=2),
     "adpcm_ms.wav": wav("adpcm_ms", rate=22050, s=3.0),
     "adpcm_ima.wav": wav("adpcm_ima_wav", rate=22050, ch=1, s=3.0),
+    "adpcm_ima-15.2s.wav": wav("adpcm_ima_wav", s=15.2),
+    "adpcm_ms-cut.wav": edited(wav("adpcm_ms", rate=22050, s=3.0), lambda d: d[:-100]),
     "s16-4ch.wav": wav(ch=4),
     "s16-6ch.wav": wav(ch=6, rate=48000, s=15.0),
     "s24-8ch.wav": wav("pcm_s24le", ch=8, rate=48000),
