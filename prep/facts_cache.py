@@ -143,7 +143,11 @@ class FactsCache:
         return _new(MediaFacts, row[4])  # found by its key, so the stored source is ``name`` already
 
     def put(self, path: str | os.PathLike, facts: MediaFacts, stat_result: os.stat_result | None = None) -> None:
-        """Remember ``facts`` for ``path`` as it is now (or as ``stat_result`` describes it)."""
+        """Remember ``facts`` for ``path`` as it is now (or as ``stat_result`` describes it). Facts with
+        ``unjudged`` set are not kept: why they are incomplete (a missing library, a reader out of time)
+        may be gone by the next run."""
+        if facts.unjudged is not None:
+            return
         key = os.path.abspath(os.fsdecode(path))
         try:
             st = os.stat(key)

@@ -220,11 +220,27 @@ def _exactly(facts: MediaFacts) -> list:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(facts_values)
 def test_facts_round_trip_exactly(tmp_path, png, facts):
+    facts = facts._replace(unjudged=None)  # facts with a reason they are incomplete are not kept (below)
     cache = FactsCache(tmp_path / "c")
     cache.put(png, facts)
     cache.close()  # written, then read back from the database
     got = cache.get(png)
     assert got is not None and _exactly(got) == _exactly(facts._replace(source=str(png)))
+
+
+def test_incomplete_facts_are_inspected_again_next_run(tmp_path, png):
+    # "pymediainfo is not installed" or "ran out of time" may not hold next run: never remembered.
+    calls = []
+
+    def incomplete(path):
+        calls.append(path)
+        return inspect_path(path)._replace(unjudged="pymediainfo is not installed: pip install pymediainfo")
+
+    first = FactsCache(tmp_path / "c")
+    assert first.cached_inspect(png, incomplete).unjudged is not None
+    first.close()
+    assert FactsCache(tmp_path / "c").cached_inspect(png, Counting()).unjudged is None
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("change", [
