@@ -122,7 +122,7 @@ def _jpeg_frame_verdict(code: int, precision: int) -> str | None:
     """None for a frame every decoder reads, a note when only some do; raises when none does."""
     if code in _SOF_HIERARCHICAL:
         raise _Corrupt(f"hierarchical JPEG (SOF{code - 0xC0}): neither libjpeg (Pillow) nor ffmpeg decodes it")
-    if not 1 < precision <= 16 or (code not in _SOF_LOSSLESS and precision not in (8, 12, 16)):
+    if not 1 <= precision <= 16:  # ffmpeg reads 1–16 bits, Pillow 8
         raise _Corrupt(f"JPEG frame has a sample precision of {precision} bits")
     notes = []
     if code == 0xCB:
@@ -131,7 +131,7 @@ def _jpeg_frame_verdict(code: int, precision: int) -> str | None:
         notes.append(f"arithmetic-coded JPEG (SOF{code - 0xC0}): libjpeg-turbo (Pillow, libvips) decodes it, "
                      "ffmpeg does not")
     if precision != 8:
-        notes.append(f"{precision}-bit JPEG: ffmpeg decodes it, Pillow and most 8-bit libjpeg builds do not")
+        notes.append(f"{precision}-bit JPEG: ffmpeg decodes it, Pillow and 8-bit libjpeg builds do not")
     return "; ".join(notes) or None
 
 

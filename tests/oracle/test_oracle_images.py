@@ -334,7 +334,11 @@ def grid() -> dict[str, Callable[[], bytes]]:
                          ("arithmetic-sof9", {"sof": 0xC9}), ("lossless-sof3", {"sof": 0xC3}),
                          ("lossless12-sof3", {"sof": 0xC3, "precision": 12}), ("extended-sof1", {"sof": 0xC1}),
                          ("hierarchical-sof5", {"sof": 0xC5}), ("hierarchical-sof13", {"sof": 0xCD}),
-                         ("precision0", {"precision": 0}), ("height0", {"height": 0}), ("width0", {"width": 0})]:
+                         ("precision0", {"precision": 0}), ("precision1", {"precision": 1}), ("precision17", {"precision": 17}),
+                         ("precision10", {"precision": 10}),
+                         ("precision16", {"precision": 16}), ("lossless16-sof3", {"sof": 0xC3, "precision": 16}),
+                         ("lossless4-sof3", {"sof": 0xC3, "precision": 4}), ("height0", {"height": 0}),
+                         ("width0", {"width": 0})]:
         g[f"jpeg-{name}"] = functools.partial(jpeg_bytes, **kwargs)
     # PNG: modes, interlacing, animation
     for mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
