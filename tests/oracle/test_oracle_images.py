@@ -403,6 +403,13 @@ def grid() -> dict[str, Callable[[], bytes]]:
     g["tiff-cmyk"] = functools.partial(saved, "tiff", mode="CMYK")
     g["tiff-multipage"] = functools.partial(saved, "tiff", frames=3)
     g["tiff-strips"] = functools.partial(saved, "tiff", (64, 48), strip_size=1024)
+    g["tiff-samples9"] = lambda: tiff_with(saved("tiff"), 277, 9)
+    g["tiff-bits0"] = lambda: tiff_with(saved("tiff", mode="L"), 258, 0)
+    # 12-bit samples claimed over 8-bit rows: the strip is a third short of its rows, a cut file to
+    # Pillow and libtiff (ffmpeg decodes what the byte count holds)
+    g["tiff-bits12-cut"] = lambda: tiff_with(saved("tiff", mode="L"), 258, 12)
+    g["tiff-width0"] = lambda: tiff_with(saved("tiff"), 256, 0)
+    g["tiff-bogus-bytecount"] = lambda: tiff_with(saved("tiff"), 279, 1 << 30)
     for code in (50001, 50002, 34887, 34712, 52546):
         g[f"tiff-compression{code}"] = lambda code=code: tiff_with(saved("tiff"), 259, code)
     # EXIF orientations 1–8
