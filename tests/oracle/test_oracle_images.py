@@ -7,7 +7,8 @@ and by hand: every accepted format in its modes (JPEG baseline/progressive/CMYK/
 arithmetic/lossless, PNG palette/alpha/16-bit/interlaced, WebP lossy/lossless/alpha/animated, BMP in
 every header, bit count and compression, TIFF in every compression Pillow writes, GIF static and
 animated) × EXIF orientations 1–8 × sizes either side of the image-side rule (300–6000 px) ×
-trailing bytes, plus the variants no decoder reads (a BMP holding a JPEG, a TIFF compressed with WebP…).
+trailing bytes × cut short, plus the variants no decoder reads (a BMP holding a JPEG, a TIFF compressed
+with WebP, a hierarchical JPEG, PNG headers the spec forbids…).
 
 What must agree (:func:`disagreements`):
 
@@ -15,11 +16,18 @@ What must agree (:func:`disagreements`):
   Pillow's (Pillow turns a TIFF's size for orientations 5–8; the inspector reports stored pixels);
 - a file Pillow fully decodes (``load()``, truncated images not tolerated) never gets ``problem``;
 - a file Pillow cannot open or decode gets ``problem`` unless ffmpeg decodes a frame of it; then
-  either verdict stands in the corpus (``strict`` in the grid: no problem). The files where that
-  happens: BMPs with a bad palette size and 16-bit 4-4-4 bit fields, a tiled JPEG TIFF with an
-  out-of-range tile, two TIFFs whose pixel layout Pillow does not know, a PNG whose text chunks
-  exceed Pillow's own decompression limit, 12-bit JPEGs (all readable for the inspector), and JPEGs
-  cut before their end marker (a problem: ffmpeg conceals the missing rows with grey);
+  either verdict stands in the corpus (``strict`` in the grid: no problem, except for files cut
+  short, whose missing rows ffmpeg conceals). The files where that happens: BMPs with a bad palette
+  size and 16-bit 4-4-4 bit fields, a tiled JPEG TIFF with an out-of-range tile, two TIFFs whose pixel
+  layout Pillow does not know, a PNG whose text chunks exceed Pillow's own decompression limit,
+  JPEGs of 1–16-bit samples other than 8 (all readable for the inspector), and JPEGs cut before
+  their end marker (a problem: ffmpeg fills the missing rows with grey, Pillow and libjpeg stop);
+- where one reference reads a file and the other does not, the inspector says so in ``unjudged``
+  (test_what_one_decoder_reads_is_unjudged_not_a_problem); an animation cut after its first frame is
+  readable (Pillow's ``load()`` decodes that frame, ffmpeg the frames before the cut) and unjudged;
+- PNG headers the PNG standard forbids (IHDR compression/filter/interlace methods, bit depth and colour
+  type combinations) are problems as libpng says, whatever Pillow and ffmpeg do by accident
+  (:data:`LIBPNG_REFUSES`);
 - rotation: the EXIF orientation where decoders look for it (JPEG's first EXIF APP1, PNG ``eXIf``,
   WebP ``EXIF``, TIFF tag 274). Pillow's ``getexif`` also reads XMP ``tiff:Orientation`` and
   ImageMagick's "Raw profile type exif" text in PNGs (``xmp_tags_orientation*.png``,
