@@ -252,7 +252,7 @@ def _png_without_iend(src: _Source, off: int, width: int, height: int, depth: in
     if cut:
         return ("the animated PNG is cut short after its first frame: decoders read the frames before the cut "
                 "(Pillow's first frame, ffmpeg's frames)")
-    return "the PNG ends without its IEND chunk: Pillow reads it, ffmpeg does not"
+    return "the PNG ends without a whole IEND chunk: Pillow reads it, ffmpeg reports an error or refuses it"
 
 
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))

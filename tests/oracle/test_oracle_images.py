@@ -353,6 +353,8 @@ def grid() -> dict[str, Callable[[], bytes]]:
         g[f"png-{mode.replace(';', '')}"] = functools.partial(saved, "png", mode=mode)
     g["png-P-transparency"] = functools.partial(saved, "png", mode="P", transparency=0)
     g["png-animated"] = functools.partial(saved, "png", frames=3)
+    g["png-no-iend"] = lambda: saved("png")[:-12]
+    g["png-iend-cut"] = lambda: saved("png")[:-6]
     g["png-interlaced-rgb"] = functools.partial(interlaced_png, 37, 21)
     g["png-interlaced-rgba16"] = functools.partial(interlaced_png, 5, 3, colour=6, depth=16)
     g["png-interlaced-grey1"] = functools.partial(interlaced_png, 9, 9, colour=0, depth=1)
@@ -466,7 +468,7 @@ UNREADABLE = ["jpeg-hierarchical-sof5", "jpeg-hierarchical-sof13", "jpeg-precisi
               "bmp-bitfields-101010", "bmp-negative-width", "bmp-zero-height", "tiff-compression50001",
               "tiff-compression50002", "tiff-compression34887", "tiff-compression34712", "tiff-compression52546",
               "png-ihdr-palette16bit", "png-ihdr-colour5", "png-ihdr-depth3"]
-ONE_DECODER = ["jpeg-12bit-sof1", "jpeg-12bit-sof0", "jpeg-arithmetic-sof9", "jpeg-lossless12-sof3"]
+ONE_DECODER = ["jpeg-12bit-sof1", "jpeg-12bit-sof0", "jpeg-arithmetic-sof9", "jpeg-lossless12-sof3", "png-iend-cut"]
 
 
 @pytest.mark.parametrize("name", UNREADABLE)
