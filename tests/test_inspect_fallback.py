@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from media import run_ffmpeg
 
 from prep import inspect as insp
 from prep.inspect import _base as base
@@ -107,6 +108,15 @@ def test_rejected_formats_get_the_rest_from_mediainfo(media, fresh_worker):
     assert (flac.codec, flac.sample_rate, flac.channels, flac.duration_s) == ("flac", 8000, 1, 2.0)
     heic = inspect_path(media.write("y.heic", heif_bytes(4032, 3024)))
     assert (heic.width, heic.height) == (4032, 3024)
+
+
+@pytest.mark.parametrize("encoder, codec", [("mp2", "mp2"), ("libmp3lame", "mp3")])
+def test_mpeg_audio_layers_are_named_as_ffmpeg_names_them(media, fresh_worker, encoder, codec):
+    # MediaInfo says "MPEG Audio" for every layer; its format profile tells layer II (mp2) from III.
+    path = media.root / f"layer-{codec}.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1", "-c:a", encoder, str(path))
+    f = inspect_path(path)
+    assert (f.kind, f.format, f.codec, f.audio_codec) == ("audio", "mkv", codec, codec)
 
 
 def test_a_non_mp3_payload_behind_an_id3_tag_is_judged_by_its_own_format(media, without_pymediainfo):

@@ -4,7 +4,7 @@ The formats the API accepts are read by small header parsers that touch only the
 few kilobytes, plus the ``moov`` box of an MP4 wherever it sits), so a 50 MB clip costs what a 50 kB
 one does. Two kinds read more, in bounded steps: an MP3 without a frame count (its frame headers)
 and a fragmented MP4 (each ``moof`` box, never the media between them). No read is larger than a
-sane bound for what it reads. Pillow reads TIFF headers, imported only when needed.
+sane bound for what it reads, and none imports Pillow.
 
 The formats the API rejects (AVI, FLAC, Ogg, Matroska/WebM, PPM, ICO, HEIC/AVIF, AIFF, AAC...) need
 only their kind and format, which the sniffer gives; libmediainfo (pymediainfo) adds the rest, and
@@ -17,8 +17,8 @@ Bad media never raises: an empty, truncated, corrupt or unrecognised file comes 
 ``PermissionError``, ``IsADirectoryError``).
 
 Facts are what the file says, in these units: ``width``/``height`` in stored pixels (before any
-rotation), ``rotation`` in clockwise degrees that turn the stored picture upright (EXIF orientation,
-the MP4 track matrix or HEIF ``irot``; mirroring is ignored), ``duration_s`` in seconds, ``fps`` in
+rotation), ``rotation`` in clockwise degrees that turn the stored picture upright (EXIF orientation
+or the MP4 track matrix; mirroring is ignored), ``duration_s`` in seconds, ``fps`` in
 frames per second (the exact nominal rate when frames are evenly spaced, else the average). Both are
 finite and never negative: a header that says otherwise is a ``problem``.
 

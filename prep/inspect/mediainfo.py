@@ -94,12 +94,12 @@ def _from_tracks(src: _Source, kind: str | None, fmt: str | None, reply: dict, g
     if duration_ms:
         fields["duration_s"] = duration_ms / 1000
     if video:
-        fields.update(codec=_codec(video.get("format")), width=_int(video.get("width")),
+        fields.update(codec=_codec(video.get("format"), video.get("format_profile")), width=_int(video.get("width")),
                       height=_int(video.get("height")), fps=_tidy_fps(_number(video.get("frame_rate"))),
                       variable_fps=(video.get("frame_rate_mode") or "").upper() == "VFR",
                       frames=_int(video.get("frame_count")), rotation=int(_number(video.get("rotation")) or 0) % 360)
     if audio:
-        codec = _codec(audio.get("format"))
+        codec = _codec(audio.get("format"), audio.get("format_profile"))
         fields.update(sample_rate=_int(audio.get("sampling_rate")), channels=_int(audio.get("channel_s")),
                       audio_codec=codec)
         if not video:
@@ -109,8 +109,10 @@ def _from_tracks(src: _Source, kind: str | None, fmt: str | None, reply: dict, g
     return _facts(src, "video" if video else "audio", fmt, problem=problem, **fields)
 
 
-def _codec(name: str | None) -> str | None:
+def _codec(name: str | None, profile: str | None = None) -> str | None:
     name = (name or "").lower()
+    if name == "mpeg audio":  # MediaInfo says "MPEG Audio" for layers I-III; ffmpeg names each layer
+        return {"layer 1": "mp1", "layer 2": "mp2"}.get((profile or "").lower(), "mp3")
     return _MEDIAINFO_CODECS.get(name, name or None)
 
 

@@ -13,7 +13,6 @@ from prep.model import MediaFacts
 
 from ._base import _audio_start, _Corrupt, _facts, _Source, _u32be, _u32le, _Undecided
 from .mediainfo import _general
-from .xiph import _flac
 
 # --------------------------------------------------------------------------------------------------
 # MPEG audio frames
@@ -196,7 +195,7 @@ def _behind_id3(src: _Source, start: int) -> MediaFacts | None:
             return None
         return _named(src, kind or "audio", fmt, lambda: _general(src, kind, fmt))
     if fmt == "flac":
-        return _named(src, "audio", fmt, lambda: _flac(src, "audio", "flac", start))
+        return _named(src, "audio", fmt, lambda: _general(src, "audio", "flac"))
     if fmt == "ac3":
         return _named(src, "audio", fmt, lambda: _ac3(src, start))
     if fmt == "wav":  # ffmpeg's wav reader wants its RIFF header at byte 0

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from prep.model import MediaFacts
 
-from ._base import _Corrupt, _facts, _Source, _tidy_fps, _u16le, _u32le, _u64le
+from ._base import _Corrupt, _facts, _Source, _u16le, _u32le, _u64le
 
 # --------------------------------------------------------------------------------------------------
 # RIFF: wav and avi
@@ -119,68 +118,3 @@ def _adpcm_samples(tag: int, size: int, block_align: int, channels: int) -> int:
             return max(0, (n - 6 * channels) * 2 // channels)
         return 1 + (n - 4 * channels) // (4 * channels) * 8 if n > 4 * channels else 0  # IMA
     return size // block_align * block(block_align) + block(size % block_align)
-
-
-_AVI_VIDEO = {"h264": "h264", "x264": "h264", "avc1": "h264", "hevc": "hevc", "hev1": "hevc",
-              "h265": "hevc", "xvid": "mpeg4", "divx": "mpeg4", "dx50": "mpeg4", "fmp4": "mpeg4",
-              "mp4v": "mpeg4", "mjpg": "mjpeg", "ffv1": "ffv1", "vp80": "vp8", "vp90": "vp9",
-              "av01": "av1", "mpg2": "mpeg2video"}
-
-
-def _avi(src: _Source, kind: str, fmt: str) -> MediaFacts:
-    _check_riff_size(src)
-    hdrl = None
-    for cid, off, size, form in _riff_chunks(src, 12, src.size, limit=64):
-        if cid == b"LIST" and form == b"hdrl":
-            hdrl = src.exact(off, size, "AVI header list")
-            break
-    if hdrl is None:
-        raise _Corrupt("AVI has no header list")
-    video: dict[str, Any] | None = None
-    audio: dict[str, Any] | None = None
-    total_frames = None
-    stream_type = None
-    i = 4
-    while i + 8 <= len(hdrl):
-        cid, size = hdrl[i : i + 4], _u32le(hdrl, i + 4)
-        body = hdrl[i + 8 : i + 8 + size]
-        if cid == b"LIST":
-            i += 12  # descend into strl / odml
-            continue
-        if cid == b"strh":
-            stream_type = body[:4]
-            scale, rate, length = _u32le(body, 20), _u32le(body, 24), _u32le(body, 32)
-            info: dict[str, Any] = {"handler": body[4:8], "scale": scale, "rate": rate, "length": length}
-            if stream_type == b"vids" and video is None:
-                video = info
-            elif stream_type == b"auds" and audio is None:
-                audio = info
-            else:
-                stream_type = None
-        elif cid == b"strf" and stream_type is not None:
-            target: dict[str, Any] = (video if stream_type == b"vids" else audio) or {}
-            if stream_type == b"vids" and len(body) >= 20:
-                target.update(width=_u32le(body, 4), height=abs(struct.unpack_from("<i", body, 8)[0]),
-                              compression=body[16:20])
-            elif stream_type == b"auds" and len(body) >= 8:
-                target.update(tag=_u16le(body, 0), channels=_u16le(body, 2), sample_rate=_u32le(body, 4))
-            stream_type = None
-        elif cid == b"dmlh":
-            total_frames = _u32le(body, 0)
-        i += 8 + size + (size & 1)
-    fields: dict = {"has_video": video is not None, "has_audio": audio is not None}
-    if video is not None and video["rate"] and video["scale"]:
-        frames = total_frames or video["length"]
-        fps = video["rate"] / video["scale"]
-        fourcc = (video.get("compression") or video["handler"]).decode("latin-1").lower()
-        fields.update(codec=_AVI_VIDEO.get(fourcc, fourcc.strip() or None), width=video.get("width"),
-                      height=video.get("height"), fps=_tidy_fps(fps), frames=frames,
-                      duration_s=frames / fps)
-    elif audio is not None and audio["rate"]:
-        fields["duration_s"] = audio["length"] * audio["scale"] / audio["rate"]
-    if audio is not None:
-        fields.update(sample_rate=audio.get("sample_rate"), channels=audio.get("channels"),
-                      audio_codec=_WAVE_CODECS.get(audio.get("tag", 0)))
-        if video is None:
-            fields["codec"] = _WAVE_CODECS.get(audio.get("tag", 0))
-    return _facts(src, kind, fmt, **fields)

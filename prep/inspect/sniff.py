@@ -39,7 +39,7 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return None, None
     if h[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "image", "tiff"
-    if len(h) >= 18 and h[:2] == b"BM" and _u32le(h, 14) in (12, 16, 40, 52, 56, 64, 108, 124):
+    if len(h) >= 18 and h[:2] == b"BM" and 12 <= _u32le(h, 14) <= 1024:  # the BMP parser judges odd header sizes
         return "image", "bmp"
     if len(h) >= 3 and h[0:1] == b"P" and h[1:2] in b"1234567fF" and h[2:3] in b" \t\r\n#":
         return "image", "ppm"  # PBM, PGM, PPM, PAM (P7) and PFM (Pf, PF): Pillow's PPM family

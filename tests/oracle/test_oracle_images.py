@@ -173,12 +173,9 @@ def corpus_files() -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
-# Disagreements that belong to code outside this module's reach, each with its reason.
-KNOWN = {
-    # The sniffer (prep/inspect/sniff.py) does not take a BMP info header of 66 bytes, so the file goes
-    # to the fallback, which names it bmp without a size or a problem; neither Pillow nor ffmpeg reads it.
-    "bmp/b/badheadersize.bmp": "a BMP header the sniffer rejects gets format bmp and no problem from the fallback",
-}
+# Disagreements that belong to code outside this module's reach, each with its reason (none today;
+# a strict xfail fails once the disagreement is gone, so the list stays true).
+KNOWN: dict[str, str] = {}
 
 
 def corpus_case(name: str):
