@@ -5,6 +5,7 @@ pymediainfo reads the rest (see ``prep.inspect``)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 
@@ -77,14 +78,30 @@ def _boxes(buf: bytes, start: int, end: int):
 
 
 def _child(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int] | None:
+    """The first box of each type in ``path``, each inside the one before (as found by walking)."""
     for name in path:
-        for typ, p, e in _boxes(buf, start, end):
-            if typ == name:
-                start, end = p, e
-                break
-        else:
+        index, error = _index(buf, start, end)
+        found = index.get(name)
+        if found is None:
+            if error is not None:  # a broken box came before any box of this type
+                raise error
             return None
+        start, end = found
     return start, end
+
+
+@functools.lru_cache(maxsize=256)
+def _index(buf: bytes, start: int, end: int) -> tuple[dict[bytes, tuple[int, int]], _Corrupt | None]:
+    """The first box of each type in ``buf[start:end]``, and the error that stopped the walk, if one
+    did. Each parent is walked once per file however many children are looked up in it (the cache
+    is emptied after every file: see :func:`_isobmff`; bytes hash once, so a hit costs no walk)."""
+    index: dict[bytes, tuple[int, int]] = {}
+    try:
+        for typ, p, e in _boxes(buf, start, end):
+            index.setdefault(typ, (p, e))
+    except _Corrupt as exc:
+        return index, exc
+    return index, None
 
 
 def _top_level_boxes(src: _Source) -> tuple[list[tuple[bytes, int, int, int]], str | None]:
@@ -130,6 +147,13 @@ def _top_level_boxes(src: _Source) -> tuple[list[tuple[bytes, int, int, int]], s
 
 
 def _isobmff(src: _Source, kind: str, fmt: str) -> MediaFacts:
+    try:
+        return _isobmff_facts(src, fmt)
+    finally:
+        _index.cache_clear()  # no file's index outlives its reading
+
+
+def _isobmff_facts(src: _Source, fmt: str) -> MediaFacts:
     boxes, cut = _top_level_boxes(src)
     by_type: dict[bytes, tuple[int, int, int]] = {}
     for typ, off, hsize, size in boxes:
@@ -357,25 +381,28 @@ def _edit_window(buf: bytes, start: int, end: int, movie_timescale: int, timesca
     return media_time, media_time + span * timescale / movie_timescale if span else math.inf
 
 
+_SHOWN_SPAN = 32  # samples searched for the first one shown: a decoder holds back at most 16
+
+
 def _first_shown(buf: bytes, ctts: tuple[int, int], entries: list[tuple[int, int]]) -> int:
     """The earliest presentation time (decode time plus composition offset) of a track with reordered
     frames. A decoder holds at most 16 frames back, so it is among the first few dozen samples."""
     times: list[int] = []
     t = 0
     for n, d in entries:
-        for _ in range(min(n, 64 - len(times))):
-            times.append(t)
-            t += d
-        if len(times) >= 64:
+        k = min(n, _SHOWN_SPAN - len(times))
+        times.extend(range(t, t + k * d, d) if d else [t] * k)
+        t += k * d
+        if len(times) >= _SHOWN_SPAN:
             break
+    # Each entry covers at least one sample, so the first len(times) entries are enough.
+    table = buf[ctts[0] + 8 : min(ctts[1], ctts[0] + 8 + 8 * len(times))]
     shown: list[int] = []
-    i, p = 0, ctts[0] + 8
-    while i < len(times) and p + 8 <= ctts[1]:
-        n, offset = struct.unpack_from(">Ii", buf, p)  # ffmpeg reads version-0 offsets as signed too
-        p += 8
-        for _ in range(min(n, len(times) - i)):
-            shown.append(times[i] + offset)
-            i += 1
+    for n, offset in struct.iter_unpack(">Ii", table[: len(table) // 8 * 8]):  # signed, as ffmpeg reads v0
+        i = len(shown)
+        shown.extend(time + offset for time in times[i : i + n])
+        if len(shown) >= len(times):
+            break
     return min(shown) if shown else 0
 
 
