@@ -227,6 +227,22 @@ def test_a_huge_uniform_sample_count_is_counted_not_listed(make):
     assert peak < 4 << 20
 
 
+def test_no_box_index_outlives_its_file_and_no_fragment_is_indexed(make, monkeypatch):
+    # The box index is a cache over the bytes of one file's 'moov': a fragment ('moof', up to 16 MiB
+    # each, thousands per file) must never be kept by it, and nothing is kept after the file.
+    real = isobmff._index.__wrapped__
+    seen_sizes: list[int] = []
+    monkeypatch.setattr(isobmff, "_index", functools.lru_cache(maxsize=256)(
+        lambda buf, start, end: seen_sizes.append(len(buf)) or real(buf, start, end)))
+    path = make.clip(video="libx264", audio="mono", container="mp4", extra=("-movflags", "frag_keyframe"))
+    data = path.read_bytes()
+    moov_size = struct.unpack(">I", data[data.find(b"moov") - 4 : data.find(b"moov")])[0] - 8
+    f = inspect_path(path)
+    assert f.problem is None and f.duration_s
+    assert seen_sizes and set(seen_sizes) == {moov_size}  # only the moov's bytes were indexed
+    assert isobmff._index.cache_info().currsize == 0
+
+
 # -- an init segment -------------------------------------------------------------------------------------
 
 

@@ -90,6 +90,19 @@ def _child(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int] | 
     return start, end
 
 
+def _find(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int] | None:
+    """:func:`_child` without the index: for buffers read once each (every 'moof' of a fragmented
+    file), which the index's cache must not keep alive."""
+    for name in path:
+        for typ, p, e in _boxes(buf, start, end):
+            if typ == name:
+                start, end = p, e
+                break
+        else:
+            return None
+    return start, end
+
+
 @functools.lru_cache(maxsize=256)
 def _index(buf: bytes, start: int, end: int) -> tuple[dict[bytes, tuple[int, int]], _Corrupt | None]:
     """The first box of each type in ``buf[start:end]``, and the error that stopped the walk, if one
@@ -558,14 +571,14 @@ def _add_fragments(src: _Source, moov: bytes, mvex: tuple[int, int] | None, movi
         for typ, p, e in _boxes(moof, 0, len(moof)):
             if typ != b"traf":
                 continue
-            tfhd = _child(moof, p, e, b"tfhd")
+            tfhd = _find(moof, p, e, b"tfhd")
             track = by_id.get(_u32be(moof, tfhd[0] + 4)) if tfhd else None
             if track is None or tfhd is None:
                 continue
             q, flags = tfhd[0] + 8, int.from_bytes(moof[tfhd[0] + 1 : tfhd[0] + 4], "big")
             q += (8 if flags & 1 else 0) + (4 if flags & 2 else 0)
             default = _u32be(moof, q) if flags & 8 else defaults.get(_u32be(moof, tfhd[0] + 4), 0)
-            tfdt = _child(moof, p, e, b"tfdt")
+            tfdt = _find(moof, p, e, b"tfdt")
             if tfdt is not None:  # the fragment's start time; without it, fragments follow on
                 t0 = tfdt[0]
                 track["cursor"] = _u64be(moof, t0 + 4) if moof[t0] == 1 else _u32be(moof, t0 + 4)
