@@ -234,8 +234,10 @@ def test_no_box_index_outlives_its_file_and_no_fragment_is_indexed(make, monkeyp
     seen_sizes: list[int] = []
     monkeypatch.setattr(isobmff, "_index", functools.lru_cache(maxsize=256)(
         lambda buf, start, end: seen_sizes.append(len(buf)) or real(buf, start, end)))
-    path = make.clip(video="libx264", audio="mono", container="mp4", extra=("-movflags", "frag_keyframe"))
+    path = make.clip(video="libx264", audio="mono", container="mp4", seconds=3.0,
+                     extra=("-g", "25", "-movflags", "frag_keyframe"))
     data = path.read_bytes()
+    assert data.count(b"moof") >= 2  # the moov holds the first fragment, 'moof' boxes the rest
     moov_size = struct.unpack(">I", data[data.find(b"moov") - 4 : data.find(b"moov")])[0] - 8
     f = inspect_path(path)
     assert f.problem is None and f.duration_s
