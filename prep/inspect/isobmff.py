@@ -197,14 +197,16 @@ def _read_box(src: _Source, off: int, hsize: int, size: int, typ: bytes, limit: 
     return src.exact(off + hsize, size - hsize, f"'{_fourcc(typ)}' box")
 
 
+def _sample_tables(moov: bytes):
+    """The ``stbl`` box (sample table) of each track, as ``(start, end)``."""
+    for typ, tp, te in _boxes(moov, 0, len(moov)):
+        if typ == b"trak" and (stbl := _child(moov, tp, te, b"mdia", b"minf", b"stbl")) is not None:
+            yield stbl
+
+
 def _chunks_past(moov: bytes, size: int) -> bool:
     """Whether a track's last chunk starts at or beyond byte ``size`` (the media is not in the file)."""
-    for typ, tp, te in _boxes(moov, 0, len(moov)):
-        if typ != b"trak":
-            continue
-        stbl = _child(moov, tp, te, b"mdia", b"minf", b"stbl")
-        if stbl is None:
-            continue
+    for stbl in _sample_tables(moov):
         for name, width in ((b"stco", 4), (b"co64", 8)):
             found = _child(moov, *stbl, name)
             if found is None or found[1] - found[0] < 8 + width:
@@ -221,12 +223,7 @@ def _samples_past(moov: bytes, size: int) -> int:
     """How many samples (chunks, for samples of one fixed size) the tracks' indexes place (partly)
     beyond byte ``size``."""
     past = 0
-    for typ, tp, te in _boxes(moov, 0, len(moov)):
-        if typ != b"trak":
-            continue
-        stbl = _child(moov, tp, te, b"mdia", b"minf", b"stbl")
-        if stbl is None:
-            continue
+    for stbl in _sample_tables(moov):
         stsz, stsc = _child(moov, *stbl, b"stsz"), _child(moov, *stbl, b"stsc")
         stco, co64 = _child(moov, *stbl, b"stco"), _child(moov, *stbl, b"co64")
         table = stco or co64

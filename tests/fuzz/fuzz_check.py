@@ -11,7 +11,6 @@ JSON (no NaN/Infinity). See tests/fuzz/README.md.
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import tempfile
@@ -227,24 +226,9 @@ def run_fallback(runs: int, seconds: float, seed: int, artifacts: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if "--fallback" in argv:
-        import argparse
+    from entry import main as run
 
-        parser = argparse.ArgumentParser(description="random-mutation fuzzing of check (no atheris)")
-        parser.add_argument("--fallback", action="store_true")
-        parser.add_argument("--runs", type=int, default=100_000)
-        parser.add_argument("--seconds", type=float, default=600)
-        parser.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", "0")))
-        parser.add_argument("--artifacts", type=Path, default=Path("fuzz-artifacts"))
-        args = parser.parse_args(argv)
-        return 1 if run_fallback(args.runs, args.seconds, args.seed, args.artifacts) else 0
-    try:
-        import atheris  # noqa: F401
-    except ImportError:
-        print("atheris is not installed (pip install atheris); skipped. `--fallback` runs plain random mutation.")
-        return 0
-    run_atheris(argv)
-    return 0
+    return run(argv, "check", 100_000, run_fallback, run_atheris)
 
 
 if __name__ == "__main__":

@@ -182,24 +182,9 @@ def run_fallback(runs: int, seconds: float, seed: int, artifacts: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if "--fallback" in argv:
-        import argparse
+    from entry import main as run
 
-        parser = argparse.ArgumentParser(description="random-mutation fuzzing of prep.inspect (no atheris)")
-        parser.add_argument("--fallback", action="store_true")
-        parser.add_argument("--runs", type=int, default=20_000)
-        parser.add_argument("--seconds", type=float, default=600)
-        parser.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", "0")))
-        parser.add_argument("--artifacts", type=Path, default=Path("fuzz-artifacts"))
-        args = parser.parse_args(argv)
-        return 1 if run_fallback(args.runs, args.seconds, args.seed, args.artifacts) else 0
-    try:
-        import atheris  # noqa: F401
-    except ImportError:
-        print("atheris is not installed (pip install atheris); skipped. `--fallback` runs plain random mutation.")
-        return 0
-    run_atheris(argv)
-    return 0
+    return run(argv, "prep.inspect", 20_000, run_fallback, run_atheris)
 
 
 if __name__ == "__main__":
