@@ -4,9 +4,43 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+
+def campaign(pool: list[bytes], next_input: Callable[[random.Random, list[bytes]], bytes],
+             target: Callable[[bytes], object], *, runs: int, seconds: float, seed: int, hang: float,
+             artifacts: Path, suffix: str, keep_below: int) -> tuple[int, int, int, float, float]:
+    """Random mutation without coverage guidance: ``(inputs run, internal errors, hangs, slowest input s,
+    elapsed s)``. Every exception ``target`` raises is a finding; inputs that raised or took longer than
+    ``hang`` seconds are written to ``artifacts``; a few mutants become seeds of further mutation."""
+    rnd = random.Random(seed)
+    errors = hangs = done = 0
+    slowest = 0.0
+    start = time.monotonic()
+    while done < runs and time.monotonic() - start < seconds:
+        data = next_input(rnd, pool)
+        t = time.monotonic()
+        try:
+            target(data)
+        except Exception as exc:  # noqa: BLE001 - every exception is a finding of the campaign
+            errors += 1
+            artifacts.mkdir(parents=True, exist_ok=True)
+            (artifacts / f"error-{errors}{suffix}").write_bytes(data)
+            print(f"internal error on input {done}: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+        took = time.monotonic() - t
+        slowest = max(slowest, took)
+        if took > hang:
+            hangs += 1
+            artifacts.mkdir(parents=True, exist_ok=True)
+            (artifacts / f"hang-{hangs}{suffix}").write_bytes(data)
+        if len(data) < keep_below and rnd.random() < 0.05:
+            pool.append(data)
+        done += 1
+    return done, errors, hangs, slowest, time.monotonic() - start
 
 
 def main(argv: list[str], what: str, default_runs: int,

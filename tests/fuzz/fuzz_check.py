@@ -14,7 +14,6 @@ import json
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,36 +190,20 @@ def run_fallback(runs: int, seconds: float, seed: int, artifacts: Path) -> int:
     """Random mutation without coverage guidance; returns the number of failures."""
     import resource
 
-    target = Target()
-    rnd = random.Random(seed)
-    pool = seeds()
-    errors = hangs = done = 0
-    slowest = 0.0
-    start = time.monotonic()
-    while done < runs and time.monotonic() - start < seconds:
+    from entry import campaign
+
+    def next_input(rnd: random.Random, pool: list[bytes]) -> bytes:
         data = rnd.choice(pool)
         for _ in range(rnd.randint(1, 3)):
             mutated = mutate_json(data, rnd) if rnd.random() < 0.6 else None
             data = mutated if mutated is not None else mutate_bytes(data, rnd)
-        t = time.monotonic()
-        try:
-            target(data)
-        except Exception as exc:  # noqa: BLE001 - every exception is a finding of the campaign
-            errors += 1
-            artifacts.mkdir(parents=True, exist_ok=True)
-            (artifacts / f"error-{errors}.json").write_bytes(data)
-            print(f"internal error on input {done}: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
-        took = time.monotonic() - t
-        slowest = max(slowest, took)
-        if took > HANG_SECONDS:
-            hangs += 1
-            artifacts.mkdir(parents=True, exist_ok=True)
-            (artifacts / f"hang-{hangs}.json").write_bytes(data)
-        if len(data) < 200_000 and rnd.random() < 0.05:
-            pool.append(data)  # keep some mutants as seeds of further mutation
-        done += 1
+        return data
+
+    done, errors, hangs, slowest, took = campaign(
+        seeds(), next_input, Target(), runs=runs, seconds=seconds, seed=seed, hang=HANG_SECONDS,
+        artifacts=artifacts, suffix=".json", keep_below=200_000)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"mutants run: {done} in {time.monotonic() - start:.0f} s; internal errors: {errors}; "
+    print(f"mutants run: {done} in {took:.0f} s; internal errors: {errors}; "
           f"hangs (> {HANG_SECONDS:g} s): {hangs}; slowest input: {slowest:.2f} s; peak RSS: {peak:.0f} MB")
     return errors + hangs
 

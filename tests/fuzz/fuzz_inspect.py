@@ -18,7 +18,6 @@ import random
 import struct
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,36 +145,17 @@ def run_atheris(argv: list[str]) -> None:
 def run_fallback(runs: int, seconds: float, seed: int, artifacts: Path) -> int:
     import resource
 
+    from entry import campaign
+
     from prep.inspect.mediainfo import timeout_s
 
     hang = timeout_s() + 5
-    rnd = random.Random(seed)
-    pool = seeds()
-    errors = hangs = done = 0
-    slowest = 0.0
-    start = time.monotonic()
-    while done < runs and time.monotonic() - start < seconds:
-        data = mutate(rnd.choice(pool), rnd)
-        t = time.monotonic()
-        try:
-            check(data)
-        except Exception as exc:  # noqa: BLE001 - every exception is a finding of the campaign
-            errors += 1
-            artifacts.mkdir(parents=True, exist_ok=True)
-            (artifacts / f"error-{errors}.bin").write_bytes(data)
-            print(f"internal error on input {done}: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
-        took = time.monotonic() - t
-        slowest = max(slowest, took)
-        if took > hang:
-            hangs += 1
-            artifacts.mkdir(parents=True, exist_ok=True)
-            (artifacts / f"hang-{hangs}.bin").write_bytes(data)
-        if rnd.random() < 0.05 and len(data) < 300_000:
-            pool.append(data)
-        done += 1
+    done, errors, hangs, slowest, took = campaign(
+        seeds(), lambda rnd, pool: mutate(rnd.choice(pool), rnd), check, runs=runs, seconds=seconds, seed=seed,
+        hang=hang, artifacts=artifacts, suffix=".bin", keep_below=300_000)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"mutants run: {done} in {time.monotonic() - start:.0f} s; internal errors: {errors}; "
+    print(f"mutants run: {done} in {took:.0f} s; internal errors: {errors}; "
           f"hangs (> {hang:g} s): {hangs}; slowest input: {slowest:.2f} s; peak RSS: {own:.0f} MB "
           f"(fallback workers: {worker:.0f} MB)")
     return errors + hangs
