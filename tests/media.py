@@ -238,3 +238,18 @@ def image_bytes(fmt: str, size: tuple[int, int] = (8, 8)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, (1, 2, 3)).save(buf, format=fmt.upper())
     return buf.getvalue()
+
+
+def inspect_with_peak(path) -> tuple:
+    """``(inspect_path(path), peak bytes Python allocated meanwhile)``: for tests that a header
+    claiming gigabytes costs no memory."""
+    import tracemalloc
+
+    from prep.inspect import inspect_path
+
+    tracemalloc.start()
+    try:
+        facts = inspect_path(path)
+        return facts, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -10,6 +10,15 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from media import (  # tests/ is on sys.path (as for every test)
+    has_encoder,
+    heif_bytes,
+    image_bytes,
+    inspect_with_peak,
+    media,
+    png_claiming,
+    wav_bytes,
+)
 
 from prep import inspect as insp
 from prep.inspect import _base as base
@@ -22,25 +31,6 @@ from prep.inspect import (
     sniff,
 )
 from prep.model import MediaFacts
-
-try:
-    from tests.media import (
-        has_encoder,
-        heif_bytes,
-        image_bytes,
-        media,
-        png_claiming,
-        wav_bytes,
-    )
-except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from media import (
-        has_encoder,
-        heif_bytes,
-        image_bytes,
-        media,
-        png_claiming,
-        wav_bytes,
-    )
 
 __all__ = ["media"]  # the fixture, imported so pytest finds it
 
@@ -125,15 +115,8 @@ def test_heif_container_size_comes_from_the_primary_item(media, brand, fmt):
 
 
 def test_huge_png_header_reports_dimensions_without_decoding(media):
-    import tracemalloc
-
     path = media.write("bomb.png", png_claiming(100_000, 100_000))
-    tracemalloc.start()
-    try:
-        f = inspect_path(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    f, peak = inspect_with_peak(path)
     assert peak < 16 * 1024 * 1024  # decoding would need 10 GB
     assert (f.kind, f.format, f.width, f.height, f.problem) == ("image", "png", 100_000, 100_000, None)
 

@@ -13,11 +13,10 @@ import os
 import re
 import struct
 import subprocess
-import tracemalloc
 from pathlib import Path
 
 import pytest
-from media import Media, ffmpeg_exe, has_encoder, run_ffmpeg
+from media import Media, ffmpeg_exe, has_encoder, inspect_with_peak, run_ffmpeg
 
 from prep.inspect import inspect_bytes, inspect_path, isobmff
 
@@ -217,12 +216,7 @@ def test_a_huge_uniform_sample_count_is_counted_not_listed(make):
                                extra=("-c:a", "pcm_s16le", "-movflags", "+faststart")).read_bytes())
     stsz = data.find(b"stsz") - 4
     struct.pack_into(">I", data, stsz + 16, 0x7FFFFFFF)  # sample count: two billion 4-byte samples
-    tracemalloc.start()
-    try:
-        f = inspect_bytes(bytes(data[:-10]), "pcm-claims.mov")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    f, peak = inspect_with_peak(make.write("pcm-claims.mov", bytes(data[:-10])))
     assert f.problem is None or "truncated" in f.problem
     assert peak < 4 << 20
 
@@ -364,12 +358,7 @@ def test_a_moov_claiming_gigabytes_is_not_read(tmp_path, claim):
     ftyp = box(b"ftyp", b"isom\0\0\2\0isomiso2mp41")
     path = sparse(tmp_path, "huge-moov.mp4", ftyp + struct.pack(">I4s", claim, b"moov"),
                   len(ftyp) + claim)
-    tracemalloc.start()
-    try:
-        f = inspect_path(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    f, peak = inspect_with_peak(path)
     assert f.problem and "'moov' box" in f.problem and "not read" in f.problem
     assert peak < 4 << 20  # the cap is 64 MiB; nothing near it (nor the claim) was allocated
 
@@ -379,12 +368,7 @@ def test_a_64_bit_moov_size_is_bounded_too(tmp_path):
     claim = 3 << 30
     path = sparse(tmp_path, "huge-moov64.mp4", ftyp + struct.pack(">I4sQ", 1, b"moov", claim),
                   len(ftyp) + claim)
-    tracemalloc.start()
-    try:
-        f = inspect_path(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    f, peak = inspect_with_peak(path)
     assert f.problem and "not read" in f.problem
     assert peak < 4 << 20
 
