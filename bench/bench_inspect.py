@@ -380,13 +380,20 @@ def main() -> None:
         if fn is None:
             print(row(name, None))
             continue
-        results[name] = medians(per_file_us(fn, paths, repeat=2 if "ffprobe" in name else 3), kinds)
+        times = per_file_us(fn, paths, repeat=2 if "ffprobe" in name else 3)
+        results[name] = medians(times, kinds)
+        if fn is inspect_path:  # by format: the API's formats have hand-written parsers, the rest go to libmediainfo
+            by_format: dict[str, list[float]] = {}
+            for path, t in zip(paths, times):
+                by_format.setdefault(path.suffix.lower().lstrip("."), []).append(t)
+            ours_by_format = ", ".join(f"{ext} {statistics.median(ts):.1f}" for ext, ts in sorted(by_format.items()))
     images = [p for p, k in corpus if k == "image"]
     results["Pillow Image.open (images only)"] = {"image": statistics.median(per_file_us(pillow_open, images, 3))}
     ours = results["prep.inspect.inspect_path (ours)"]
     for name, result in results.items():
         base = "all" if "all" in result else "image"
         print(row(name, result, f"{result[base] / ours[base]:6.1f}×"))
+    print(f"  ours by format, median µs per file: {ours_by_format}")
 
     # 2. Image cost by size: calls interleaved across sizes, so machine noise hits every size alike.
     sizes = ((1000, 1000), (4000, 3000), (8000, 6000))
