@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from media import Media, ffmpeg_exe, has_encoder, inspect_with_peak, run_ffmpeg
 
-from prep.inspect import inspect_bytes, inspect_path, isobmff
+from prep.inspect import boxes, inspect_bytes, inspect_path, isobmff, sample_entries
 
 # -- helpers: making files and editing their boxes -------------------------------------------------
 
@@ -143,13 +143,13 @@ def test_aac_channels_come_from_the_stream_config_not_the_sample_entry(make, lay
 
 
 def test_audio_specific_configs():
-    assert isobmff._aac_config(b"") == (None, None)  # nothing to read: the entry's numbers stand
-    assert isobmff._aac_config(bytes([0x12, 0x10])) == (2, 44100)  # AAC LC, 44.1 kHz, 2 channels
-    assert isobmff._aac_config(bytes([0x11, 0x88])) == (1, 48000)  # AAC LC, 48 kHz, mono
-    assert isobmff._aac_config(bytes([0x10, 0x08])) == (1, 96000)  # AAC LC, 96 kHz, mono
+    assert sample_entries._aac_config(b"") == (None, None)  # nothing to read: the entry's numbers stand
+    assert sample_entries._aac_config(bytes([0x12, 0x10])) == (2, 44100)  # AAC LC, 44.1 kHz, 2 channels
+    assert sample_entries._aac_config(bytes([0x11, 0x88])) == (1, 48000)  # AAC LC, 48 kHz, mono
+    assert sample_entries._aac_config(bytes([0x10, 0x08])) == (1, 96000)  # AAC LC, 96 kHz, mono
     # HE-AAC (SBR, type 5): 22.05 kHz core, 44.1 kHz out, stereo; HE-AAC v2 (PS, type 29): mono core, stereo out
-    assert isobmff._aac_config(bytes([0x2B, 0x92, 0x08, 0x00])) == (2, 44100)
-    assert isobmff._aac_config(bytes([0xEB, 0x8A, 0x08, 0x00])) == (2, 44100)
+    assert sample_entries._aac_config(bytes([0x2B, 0x92, 0x08, 0x00])) == (2, 44100)
+    assert sample_entries._aac_config(bytes([0xEB, 0x8A, 0x08, 0x00])) == (2, 44100)
 
 
 def test_a_96_khz_rate_comes_from_the_stream_config(make):
@@ -224,9 +224,9 @@ def test_a_huge_uniform_sample_count_is_counted_not_listed(make):
 def test_no_box_index_outlives_its_file_and_no_fragment_is_indexed(make, monkeypatch):
     # The box index is a cache over the bytes of one file's 'moov': a fragment ('moof', up to 16 MiB
     # each, thousands per file) must never be kept by it, and nothing is kept after the file.
-    real = isobmff._index.__wrapped__
+    real = boxes._index.__wrapped__
     seen_sizes: list[int] = []
-    monkeypatch.setattr(isobmff, "_index", functools.lru_cache(maxsize=256)(
+    monkeypatch.setattr(boxes, "_index", functools.lru_cache(maxsize=256)(
         lambda buf, start, end: seen_sizes.append(len(buf)) or real(buf, start, end)))
     path = make.clip(video="libx264", audio="mono", container="mp4", seconds=3.0,
                      extra=("-g", "25", "-movflags", "frag_keyframe"))
@@ -236,7 +236,7 @@ def test_no_box_index_outlives_its_file_and_no_fragment_is_indexed(make, monkeyp
     f = inspect_path(path)
     assert f.problem is None and f.duration_s
     assert seen_sizes and set(seen_sizes) == {moov_size}  # only the moov's bytes were indexed
-    assert isobmff._index.cache_info().currsize == 0
+    assert boxes._index.cache_info().currsize == 0
 
 
 # -- an init segment -------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ frames per second (the exact nominal rate when frames are evenly spaced, else th
 finite and never negative: a header that says otherwise is a ``problem``.
 
 One module per container family: ``sniff`` (kind and format from the first bytes), ``images``,
-``isobmff`` (MP4/MOV/M4A/3GP, fragmented MP4), ``mp3`` (MPEG audio, AC-3 behind ID3), ``riff``
+``tiff``, ``isobmff`` (MP4/MOV/M4A/3GP, fragmented MP4), ``mp3`` (MPEG audio, AC-3 behind ID3), ``riff``
 (WAV), ``mediainfo`` (the bounded fallback), and ``_base`` (the shared source reader and byte helpers).
 """
 
@@ -53,12 +53,13 @@ from ._base import (
     _Source,
     _Undecided,
 )
-from .images import _bmp, _gif, _jpeg, _png, _tiff, _webp
+from .images import _bmp, _gif, _jpeg, _png, _webp
 from .isobmff import _isobmff
 from .mediainfo import _general
 from .mp3 import _mp3
 from .riff import _wav
 from .sniff import sniff
+from .tiff import _tiff
 
 __all__ = [
     "inspect_path",

@@ -1,0 +1,77 @@
+"""The box structure of ISO base media files (MP4, MOV, M4A, 3GP): walking a parent's boxes, finding
+a child by its path, bounded against hostile nesting."""
+
+from __future__ import annotations
+
+import functools
+import struct
+
+from ._base import _Corrupt, _fourcc
+
+# Boxes in one parent: a moov holds a few tracks, a track a dozen boxes, a tag list a few hundred. A
+# parent packed with more (a hostile 64 MiB moov of 8-byte boxes holds 8 million) is not walked.
+_CHILDREN_MAX = 65536
+
+
+def _boxes(buf: bytes, start: int, end: int):
+    """Yield ``(type, payload_start, box_end)`` for the boxes in ``buf[start:end]``."""
+    i, seen = start, 0
+    while i + 8 <= end:
+        seen += 1
+        if seen > _CHILDREN_MAX:
+            raise _Corrupt(f"more than {_CHILDREN_MAX:,} boxes in one box (corrupt or hostile)")
+        size, typ = struct.unpack_from(">I4s", buf, i)
+        hdr = 8
+        if size == 1:
+            size, hdr = struct.unpack_from(">Q", buf, i + 8)[0], 16
+        elif size == 0:
+            size = end - i
+        if size < hdr or i + size > end:
+            raise _Corrupt(f"'{_fourcc(typ)}' box overruns its parent (corrupt or truncated)")
+        yield typ, i + hdr, i + size
+        i += size
+
+
+def _child(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int] | None:
+    """The first box of each type in ``path``, each inside the one before (as found by walking)."""
+    for name in path:
+        index, error = _index(buf, start, end)
+        found = index.get(name)
+        if found is None:
+            if error is not None:  # a broken box came before any box of this type
+                raise error
+            return None
+        start, end = found
+    return start, end
+
+
+def _find(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int] | None:
+    """:func:`_child` without the index: for buffers read once each (every 'moof' of a fragmented
+    file), which the index's cache must not keep alive."""
+    for name in path:
+        for typ, p, e in _boxes(buf, start, end):
+            if typ == name:
+                start, end = p, e
+                break
+        else:
+            return None
+    return start, end
+
+
+@functools.lru_cache(maxsize=256)
+def _index(buf: bytes, start: int, end: int) -> tuple[dict[bytes, tuple[int, int]], _Corrupt | None]:
+    """The first box of each type in ``buf[start:end]``, and the error that stopped the walk, if one
+    did. Each parent is walked once per file however many children are looked up in it (the cache
+    is emptied after every file by :func:`_forget`; bytes hash once, so a hit costs no walk)."""
+    index: dict[bytes, tuple[int, int]] = {}
+    try:
+        for typ, p, e in _boxes(buf, start, end):
+            index.setdefault(typ, (p, e))
+    except _Corrupt as exc:
+        return index, exc
+    return index, None
+
+
+def _forget() -> None:
+    """Drop every cached index (after each file: see :func:`_index`)."""
+    _index.cache_clear()
