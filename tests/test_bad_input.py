@@ -7,7 +7,6 @@ import json
 import os
 
 import pytest
-
 from conftest import run_subprocess
 
 GOOD = {"model": "doubao-seedance-2-0-260128", "content": [{"type": "text", "text": "a cat"}]}

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, run_subprocess
 
 M = "doubao-seedance-2-0-260128"

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_subprocess
 
 GOOD = {"model": "doubao-seedance-2-0-260128", "content": [{"type": "text", "text": "a cat"}]}

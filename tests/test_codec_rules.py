@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from media import media, run_ffmpeg  # noqa: F401  (media: the session fixture)
 
 M = "doubao-seedance-2-0-260128"

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from media import heif_bytes, media, png_claiming  # noqa: F401  (media: the session fixture)
 
 M = "doubao-seedance-2-0-260128"

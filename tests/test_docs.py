@@ -4,7 +4,6 @@ and the README's rule list is the one `seedance-prep rules --format markdown` pr
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ROOT
 
 V25, B25, M20 = "doubao-seedance-2-5-260628", "dreamina-seedance-2-5-260628", "doubao-seedance-2-0-260128"

@@ -497,7 +497,7 @@ class MediaInfo:
 def hostile_fallback(tmp_path, monkeypatch):
     """A fake pymediainfo for this test's worker, a 512 MiB cap, and copies of one Matroska file named
     for what the fake does with them."""
-    from prep.inspect import mediainfo
+    from prep.inspect import worker
 
     fake = tmp_path / "fake"
     (fake / "pymediainfo").mkdir(parents=True)
@@ -505,14 +505,14 @@ def hostile_fallback(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(fake))
     monkeypatch.delitem(sys.modules, "pymediainfo", raising=False)  # an oracle test may have imported the real one
     monkeypatch.setenv("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB", "512")
-    mediainfo._drop()
+    worker._drop()
     mkv = b"\x1aE\xdf\xa3\x9fB\x86\x81\x01B\x82\x88matroska" + bytes(64)  # the sniffer's "mkv"; the fake reads nothing
     files = {}
     for name in ("hang", "spin", "alloc", "abort", "fine"):
         files[name] = tmp_path / f"{name}.mkv"
         files[name].write_bytes(mkv)
     yield fake, files
-    mediainfo._drop()
+    worker._drop()
 
 
 @pytest.mark.parametrize("name, reason", [("hang", "gave no answer within 0.5 s"),
@@ -521,27 +521,27 @@ def hostile_fallback(tmp_path, monkeypatch):
                                           ("abort", "crashed on this file (killed by SIGABRT")])
 @pytest.mark.skipif(sys.platform == "win32", reason="no address-space cap or SIGABRT there")
 def test_a_hostile_file_stops_the_fallback_and_the_run_goes_on(hostile_fallback, monkeypatch, name, reason):
-    from prep.inspect import inspect_path, mediainfo
+    from prep.inspect import inspect_path, worker
 
     _, files = hostile_fallback
     assert inspect_path(files["fine"]).width == 64
-    worker = mediainfo._worker
+    running = worker._worker
     monkeypatch.setenv("SEEDANCE_PREP_MEDIAINFO_TIMEOUT", "0.5")  # for this file only: the others keep 10 s
     f = inspect_path(files[name])
     monkeypatch.delenv("SEEDANCE_PREP_MEDIAINFO_TIMEOUT")
     assert (f.kind, f.format, f.bytes, f.problem) == ("video", "mkv", files[name].stat().st_size, None)
     assert reason in f.unjudged and "\n" not in f.unjudged
-    assert worker.proc.returncode is not None  # stopped and reaped: no zombie left behind
+    assert running.proc.returncode is not None  # stopped and reaped: no zombie left behind
     json.dumps(f._asdict(), allow_nan=False)
     after = inspect_path(files["fine"])  # a new worker for the next file
     assert (after.width, after.duration_s, after.unjudged) == (64, 2.0, None)
-    assert mediainfo._worker is not worker
+    assert worker._worker is not running
 
 
 def test_real_libmediainfo_past_a_tiny_memory_cap_is_unjudged_not_unreadable(tmp_path, monkeypatch):
     """libmediainfo swallows failed allocations and answers with less ("no streams"): a worker whose
     address space reached its cap says so rather than calling a good file broken."""
-    from prep.inspect import inspect_path, mediainfo
+    from prep.inspect import inspect_path, worker
 
     try:
         from tests.media import Media
@@ -549,7 +549,7 @@ def test_real_libmediainfo_past_a_tiny_memory_cap_is_unjudged_not_unreadable(tmp
         from media import Media
 
     mkv = Media(tmp_path).video(container="mkv")
-    mediainfo._drop()
+    worker._drop()
     monkeypatch.setenv("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB", "1")
     try:
         f = inspect_path(mkv)
@@ -558,7 +558,7 @@ def test_real_libmediainfo_past_a_tiny_memory_cap_is_unjudged_not_unreadable(tmp
         monkeypatch.delenv("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB")
         assert inspect_path(mkv).width == 64
     finally:
-        mediainfo._drop()
+        worker._drop()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGABRT")

@@ -29,6 +29,7 @@ from prep.inspect import (
     mediainfo,
     parse_data_url,
     sniff,
+    worker,
 )
 from prep.model import MediaFacts
 
@@ -438,7 +439,7 @@ def test_missing_pymediainfo_is_a_finding_on_the_file(monkeypatch, media):
     import sys
 
     monkeypatch.setitem(sys.modules, "pymediainfo", None)
-    monkeypatch.setattr(mediainfo, "_worker", None)  # as in a run that has not started the worker
+    monkeypatch.setattr(worker, "_worker", None)  # as in a run that has not started the worker
     f = inspect_path(media.write("junk.bin", b"\x01\x02" * 300))
     assert (f.kind, f.format, f.problem) == (None, None, None)
     assert f.unjudged == "pymediainfo is not installed: pip install pymediainfo"

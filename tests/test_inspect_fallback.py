@@ -21,7 +21,7 @@ from media import run_ffmpeg
 
 from prep import inspect as insp
 from prep.inspect import _base as base
-from prep.inspect import inspect_bytes, inspect_path, inspect_reader, mediainfo, sniff
+from prep.inspect import inspect_bytes, inspect_path, inspect_reader, sniff, worker
 
 try:
     from tests.media import has_encoder, heif_bytes, media, wav_bytes
@@ -38,11 +38,11 @@ REJECTED = ("avi", "flac", "ogg", "mkv", "webm", "ppm", "ico", "heic", "avif", "
 @pytest.fixture
 def fresh_worker():
     """No worker before the test and none left after it (each test sees its own start)."""
-    mediainfo._drop()
-    mediainfo._unavailable = None
+    worker._drop()
+    worker._unavailable = None
     yield
-    mediainfo._drop()
-    mediainfo._unavailable = None
+    worker._drop()
+    worker._unavailable = None
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_rejected_formats_get_their_kind_and_format_from_the_sniff_alone(media, 
         assert f.unjudged == "pymediainfo is not installed: pip install pymediainfo", name
         assert f.bytes == path.stat().st_size
         assert (f.has_video, f.has_audio) == (kind == "video", kind == "audio"), name  # never "no video track"
-        assert mediainfo._worker is None
+        assert worker._worker is None
 
 
 def test_rejected_formats_get_the_rest_from_mediainfo(media, fresh_worker):
@@ -227,21 +227,21 @@ def test_matroska_with_a_broken_duration_gives_strict_json(media, fresh_worker, 
 
 def test_one_worker_serves_every_file_of_a_run(media, fresh_worker):
     assert inspect_path(media.video(container="mkv")).problem is None
-    worker = mediainfo._worker
-    assert worker is not None
+    running = worker._worker
+    assert running is not None
     for path in (media.audio(container="flac"), media.audio(container="ogg"), media.video()):
         assert inspect_path(path).problem is None
-    assert mediainfo._worker is worker and worker.proc.poll() is None
+    assert worker._worker is running and running.proc.poll() is None
 
 
 def test_a_worker_killed_between_files_is_replaced(media, fresh_worker):
     inspect_path(media.video(container="mkv"))
-    first = mediainfo._worker
+    first = worker._worker
     first.proc.kill()
     first.proc.wait()
     f = inspect_path(media.audio(container="flac"))
     assert (f.format, f.duration_s, f.unjudged) == ("flac", 1.0, None), f.unjudged
-    assert mediainfo._worker is not first
+    assert worker._worker is not first
 
 
 def test_content_without_a_path_is_served_to_the_worker_range_by_range(media, fresh_worker):
@@ -254,13 +254,13 @@ def test_content_without_a_path_is_served_to_the_worker_range_by_range(media, fr
 
     lazy = inspect_reader(read, len(data), "remote.mkv")
     assert lazy == inspect_path(media.video(container="mkv", audio=True, seconds=2.0))._replace(source="remote.mkv")
-    assert max(n for _, n in asked) <= mediainfo._SERVE_CHUNK
+    assert max(n for _, n in asked) <= worker._SERVE_CHUNK
     assert inspect_bytes(data, "mem.mkv") == lazy._replace(source="mem.mkv")
 
 
 def test_the_bytes_served_to_the_worker_are_capped(media, fresh_worker, monkeypatch):
     data = media.video(container="mkv", audio=True, seconds=2.0).read_bytes()
-    monkeypatch.setattr(mediainfo, "_SERVE_BYTES", 1024)
+    monkeypatch.setattr(worker, "_SERVE_BYTES", 1024)
     served: list[int] = []
 
     def read(offset: int, n: int) -> bytes:
@@ -269,7 +269,7 @@ def test_the_bytes_served_to_the_worker_are_capped(media, fresh_worker, monkeypa
 
     f = inspect_reader(read, len(data), "remote.mkv")
     assert (f.kind, f.format) == ("video", "mkv")
-    assert sum(served) <= base._HEAD + 1024 + mediainfo._SERVE_CHUNK
+    assert sum(served) <= base._HEAD + 1024 + worker._SERVE_CHUNK
 
 
 def test_an_error_while_serving_a_read_stops_the_worker_and_propagates(media, fresh_worker):
@@ -284,23 +284,23 @@ def test_an_error_while_serving_a_read_stops_the_worker_and_propagates(media, fr
         return data[offset : offset + n]
 
     inspect_path(media.audio(container="flac"))
-    worker = mediainfo._worker
+    running = worker._worker
     with pytest.raises(PrepError, match="went away"):
         inspect_reader(read, len(data), "remote.mkv")
-    assert mediainfo._worker is None and worker.proc.returncode is not None  # stopped and reaped
+    assert worker._worker is None and running.proc.returncode is not None  # stopped and reaped
 
 
 @pytest.mark.parametrize("value, expected", [("3", 3.0), ("0", 10.0), ("-1", 10.0), ("nan", 10.0), ("x", 10.0)])
 def test_the_timeout_is_settable(monkeypatch, value, expected):
     monkeypatch.setenv("SEEDANCE_PREP_MEDIAINFO_TIMEOUT", value)
-    assert mediainfo.timeout_s() == expected
+    assert worker.timeout_s() == expected
 
 
 def test_the_memory_limit_is_settable(monkeypatch):
     monkeypatch.setenv("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB", "300")
-    assert mediainfo.memory_mib() == 300
+    assert worker.memory_mib() == 300
     monkeypatch.delenv("SEEDANCE_PREP_MEDIAINFO_MEMORY_MB")
-    assert mediainfo.memory_mib() == mediainfo.MEMORY_MIB == 1024
+    assert worker.memory_mib() == worker.MEMORY_MIB == 1024
 
 
 # -- in a fresh process: cost, exit, missing library -------------------------------------------------
@@ -308,9 +308,9 @@ def test_the_memory_limit_is_settable(monkeypatch):
 _RUN = """
 import json, os, sys
 {setup}
-from prep.inspect import inspect_path, mediainfo
+from prep.inspect import inspect_path, worker
 facts = [inspect_path(p)._asdict() for p in sys.argv[1:]]
-print(json.dumps({{"facts": facts, "worker": mediainfo._worker.proc.pid if mediainfo._worker else None,
+print(json.dumps({{"facts": facts, "worker": worker._worker.proc.pid if worker._worker else None,
                   "imported": [m for m in ("pymediainfo", "subprocess", "threading") if m in sys.modules]}}))
 """
 
@@ -456,6 +456,6 @@ def test_a_sniffed_guess_its_parser_cannot_confirm_yields(media, fresh_worker, m
     f = inspect_bytes(data, "guess")
     assert (f.kind, f.format, f.problem, f.width) == ("video", "mkv", None, 64)
     monkeypatch.setitem(sys.modules, "pymediainfo", None)
-    mediainfo._drop()
+    worker._drop()
     f = inspect_bytes(data, "guess")
     assert (f.kind, f.format, f.problem) == (None, None, None) and f.unjudged

@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from media import Media, has_encoder, heif_bytes, media  # noqa: F401  (media: the session fixture)
 
 M = "doubao-seedance-2-0-260128"

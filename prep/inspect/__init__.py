@@ -9,7 +9,7 @@ sane bound for what it reads, and none imports Pillow.
 The formats the API rejects (AVI, FLAC, Ogg, Matroska/WebM, PPM, ICO, HEIC/AVIF, AIFF, AAC...) need
 only their kind and format, which the sniffer gives; libmediainfo (pymediainfo) adds the rest, and
 reads what nothing else recognises, in a worker process bounded in time and memory
-(:mod:`.mediainfo`). When it is not installed, times out or dies, the file gets the sniffed facts and
+(:mod:`.worker`). When it is not installed, times out or dies, the file gets the sniffed facts and
 ``unjudged`` says why; the run goes on.
 
 Bad media never raises: an empty, truncated, corrupt or unrecognised file comes back as facts with
@@ -22,9 +22,11 @@ or the MP4 track matrix; mirroring is ignored), ``duration_s`` in seconds, ``fps
 frames per second (the exact nominal rate when frames are evenly spaced, else the average). Both are
 finite and never negative: a header that says otherwise is a ``problem``.
 
-One module per container family: ``sniff`` (kind and format from the first bytes), ``images``,
-``tiff``, ``isobmff`` (MP4/MOV/M4A/3GP, fragmented MP4), ``mp3`` (MPEG audio, AC-3 behind ID3), ``riff``
-(WAV), ``mediainfo`` (the bounded fallback), and ``_base`` (the shared source reader and byte helpers).
+One module per container family: ``sniff`` (kind and format from the first bytes), ``images``
+(JPEG, PNG, GIF, WebP, BMP), ``tiff``, ``isobmff`` (MP4/MOV/M4A/3GP, fragmented MP4) with ``boxes``
+(the box walk) and ``sample_entries`` (codecs, channels, encryption), ``mp3`` (MPEG audio, AC-3 behind
+ID3), ``riff`` (WAV), ``mediainfo`` (the fallback's facts) and ``worker`` (the process that bounds it),
+and ``_base`` (the shared source reader and byte helpers).
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def run_atheris(argv: list[str]) -> None:
         (corpus / f"seed-{n}").write_bytes(seed)
     flags = [a for a in argv if a.startswith("-")]
     dirs = [a for a in argv if not a.startswith("-")] or [str(corpus)]
-    from prep.inspect.mediainfo import timeout_s
+    from prep.inspect.worker import timeout_s
 
     defaults = [f"-timeout={int(timeout_s()) + 5}", "-rss_limit_mb=2048", "-max_len=300000", "-print_final_stats=1"]
     atheris.Setup([sys.argv[0], *defaults, *flags, *dirs], check, custom_mutator=mutator)
@@ -147,7 +147,7 @@ def run_fallback(runs: int, seconds: float, seed: int, artifacts: Path) -> int:
 
     from entry import campaign
 
-    from prep.inspect.mediainfo import timeout_s
+    from prep.inspect.worker import timeout_s
 
     hang = timeout_s() + 5
     done, errors, hangs, slowest, took = campaign(

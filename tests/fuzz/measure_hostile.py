@@ -102,14 +102,14 @@ import collections, os, random, resource, sys, tempfile, time
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, os.path.join(sys.argv[1], "tests", "fuzz"))
 from fuzz_inspect import mutate, seeds
-from prep.inspect import inspect_path, mediainfo
+from prep.inspect import inspect_path, worker
 pool = seeds(sys.argv[2])
 asked = [0]
-exchange = mediainfo._exchange
+exchange = worker._exchange
 def counted(worker, src):
     asked[0] += 1
     return exchange(worker, src)
-mediainfo._exchange = counted
+worker._exchange = counted
 rnd = random.Random(int(sys.argv[4]))
 times, outcomes, worst = [], collections.Counter(), (0.0, "")
 folder = tempfile.mkdtemp(prefix="hostile-media-")
@@ -132,14 +132,14 @@ for n in range(int(sys.argv[3])):
     if took > worst[0]:
         worst = (took, f"{len(data)} bytes sniffed as {facts.format}: {facts.unjudged or facts.problem or 'read'}")
 times.sort()
-mediainfo._drop()  # a child's peak counts once it has ended and been waited for
+worker._drop()  # a child's peak counts once it has ended and been waited for
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(f"{len(times)} mutants of {len(pool)} seeds: median {times[len(times) // 2] * 1000:.1f} ms, "
       f"p99 {times[int(len(times) * 0.99)] * 1000:.0f} ms, worst {worst[0]:.2f} s ({worst[1][:120]})")
 print(f"outcomes: {dict(outcomes)}; {asked[0]} of them reached the fallback (libmediainfo)")
 print(f"peak RSS: inspector {own:.0f} MB, fallback workers {workers:.0f} MB "
-      f"(their address space capped at {mediainfo.memory_mib()} MiB, {mediainfo.timeout_s():g} s a file)")
+      f"(their address space capped at {worker.memory_mib()} MiB, {worker.timeout_s():g} s a file)")
 """
 
 

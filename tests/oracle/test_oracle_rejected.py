@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from oracles import corpus, probe
 
-from prep.inspect import inspect_path, mediainfo
+from prep.inspect import inspect_path, worker
 
 ACCEPTED = {"image": {"jpeg", "png", "webp", "bmp", "tiff", "gif"}, "video": {"mp4", "mov"}, "audio": {"mp3", "wav"}}
 # The references' names for the accepted formats (a JPEG with more pictures is Pillow's MPO).
@@ -134,8 +134,8 @@ def test_rejected_formats_are_never_read_as_accepted_ones(rejected):
 
 def test_rejected_formats_without_pymediainfo(rejected, monkeypatch):
     monkeypatch.setitem(sys.modules, "pymediainfo", None)
-    monkeypatch.setattr(mediainfo, "_worker", None)
-    monkeypatch.setattr(mediainfo, "_unavailable", None)
+    monkeypatch.setattr(worker, "_worker", None)
+    monkeypatch.setattr(worker, "_unavailable", None)
     wrong, table = _judge(rejected, inspect_path)
     print("\nsniff alone:", dict(table), file=sys.stderr)
     assert not wrong, "\n".join(wrong)
