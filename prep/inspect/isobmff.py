@@ -7,6 +7,7 @@ entries (codecs, channels, encryption) in :mod:`.sample_entries`."""
 from __future__ import annotations
 
 import math
+import operator
 import struct
 
 from prep.model import MediaFacts
@@ -316,10 +317,17 @@ def _first_shown(buf: bytes, ctts: tuple[int, int], entries: list[tuple[int, int
         t += k * d
         if len(times) >= _SHOWN_SPAN:
             break
-    # Each entry covers at least one sample, so the first len(times) entries are enough.
-    table = buf[ctts[0] + 8 : min(ctts[1], ctts[0] + 8 + 8 * len(times))]
+    # Each entry covers at least one sample, so the first len(times) entries are enough. Offsets are
+    # signed, as ffmpeg reads version-0 ones too.
+    k = min(len(times), (ctts[1] - ctts[0] - 8) // 8)
+    if k <= 0:
+        return 0
+    flat = struct.unpack_from(">" + "Ii" * k, buf, ctts[0] + 8)
+    counts, offsets = flat[0::2], flat[1::2]
+    if counts.count(1) == k:  # one sample per entry, as with B-frames: no expansion needed
+        return min(map(operator.add, times, offsets))
     shown: list[int] = []
-    for n, offset in struct.iter_unpack(">Ii", table[: len(table) // 8 * 8]):  # signed, as ffmpeg reads v0
+    for n, offset in zip(counts, offsets):
         i = len(shown)
         shown.extend(time + offset for time in times[i : i + n])
         if len(shown) >= len(times):
