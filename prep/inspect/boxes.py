@@ -70,6 +70,15 @@ def _find(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int] | N
     return start, end
 
 
+def _get(index: tuple[dict[bytes, tuple[int, int]], _Corrupt | None], name: bytes) -> tuple[int, int] | None:
+    """The first box of type ``name`` in an :func:`_index` (as :func:`_child` finds it: a broken box
+    before any box of that type is the parent's error)."""
+    found = index[0].get(name)
+    if found is None and index[1] is not None:
+        raise index[1]
+    return found
+
+
 @functools.lru_cache(maxsize=256)
 def _index(buf: bytes, start: int, end: int) -> tuple[dict[bytes, tuple[int, int]], _Corrupt | None]:
     """The first box of each type in ``buf[start:end]``, and the error that stopped the walk, if one

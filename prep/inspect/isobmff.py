@@ -13,7 +13,7 @@ import struct
 from prep.model import MediaFacts
 
 from ._base import _Corrupt, _facts, _fourcc, _Source, _tidy_fps, _u16be, _u32be, _u64be
-from .boxes import _boxes, _child, _find, _forget
+from .boxes import _boxes, _child, _find, _forget, _get, _index
 from .sample_entries import (
     _audio_entry,
     _dolby_vision,
@@ -93,9 +93,7 @@ def _isobmff_facts(src: _Source, fmt: str) -> MediaFacts:
     # A cut 'mdat' is readable when only the last sample in the file lacks bytes (decoders drop it).
     if cut and (fragments or _samples_past(moov, src.size) > 1):
         raise _Corrupt(cut)
-    if not cut and _chunks_past(moov, src.size):
-        raise _Corrupt("the index places media beyond the end of the file (truncated, or its media removed)")
-    facts = _moov(src, fmt, moov, fragments)
+    facts = _moov(src, fmt, moov, fragments, media_end=None if cut else src.size)
     if cut and not facts.problem:  # readable, but say the file looks cut short (a warning)
         facts = facts._replace(unjudged=f"the file looks cut short: its last sample lacks bytes ({cut})")
     return facts
@@ -116,19 +114,18 @@ def _sample_tables(moov: bytes):
             yield stbl
 
 
-def _chunks_past(moov: bytes, size: int) -> bool:
-    """Whether a track's last chunk starts at or beyond byte ``size`` (the media is not in the file)."""
-    for stbl in _sample_tables(moov):
-        for name, width in ((b"stco", 4), (b"co64", 8)):
-            found = _child(moov, *stbl, name)
-            if found is None or found[1] - found[0] < 8 + width:
-                continue
-            n = min(_u32be(moov, found[0] + 4), (found[1] - found[0] - 8) // width)
-            if n:  # chunks are written in order: the last one is the furthest
-                last = found[0] + 8 + (n - 1) * width
-                if (_u64be(moov, last) if width == 8 else _u32be(moov, last)) >= size:
-                    return True
-    return False
+def _last_chunk(buf: bytes, stbl: dict) -> int:
+    """Where a track's last chunk starts (chunks are written in order: the last one is the furthest),
+    or -1 without a chunk table. ``stbl`` is the sample table's index."""
+    for name, width in ((b"stco", 4), (b"co64", 8)):
+        found = _get(stbl, name)
+        if found is None or found[1] - found[0] < 8 + width:
+            continue
+        n = min(_u32be(buf, found[0] + 4), (found[1] - found[0] - 8) // width)
+        if n:
+            last = found[0] + 8 + (n - 1) * width
+            return _u64be(buf, last) if width == 8 else _u32be(buf, last)
+    return -1
 
 
 def _samples_past(moov: bytes, size: int) -> int:
@@ -165,7 +162,10 @@ def _samples_past(moov: bytes, size: int) -> int:
     return past
 
 
-def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, int]]) -> MediaFacts:
+def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, int]],
+          media_end: int | None = None) -> MediaFacts:
+    """Facts from the ``moov`` box (and the fragments after it). With ``media_end``, a track whose index
+    places a chunk at or past that byte makes the file a problem (its media is not in the file)."""
     mvhd = _child(moov, 0, len(moov), b"mvhd")
     if mvhd is None:
         raise _Corrupt("'moov' box has no 'mvhd' header")
@@ -182,7 +182,7 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, i
     for typ, tp, te in _boxes(moov, 0, len(moov)):
         if typ != b"trak":
             continue
-        track = _trak(moov, tp, te, timescale)
+        track = _trak(moov, tp, te, timescale, media_end)
         if track is None:
             continue
         tracks.append((track, tp, te))
@@ -226,9 +226,18 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, i
     return _facts(src, kind, fmt, **fields)
 
 
-def _trak(buf: bytes, start: int, end: int, movie_timescale: int) -> dict | None:
-    hdlr = _child(buf, start, end, b"mdia", b"hdlr")
-    mdhd = _child(buf, start, end, b"mdia", b"mdhd")
+def _trak(buf: bytes, start: int, end: int, movie_timescale: int, media_end: int | None = None) -> dict | None:
+    trak = _index(buf, start, end)
+    mdia = _get(trak, b"mdia")
+    if mdia is None:
+        return None
+    media = _index(buf, *mdia)
+    minf = _get(media, b"minf")
+    found = _get(_index(buf, *minf), b"stbl") if minf is not None else None
+    stbl = _index(buf, *found) if found is not None else None
+    if media_end is not None and stbl is not None and _last_chunk(buf, stbl) >= media_end:
+        raise _Corrupt("the index places media beyond the end of the file (truncated, or its media removed)")
+    hdlr, mdhd = _get(media, b"hdlr"), _get(media, b"mdhd")
     if hdlr is None or mdhd is None:
         return None
     handler = buf[hdlr[0] + 8 : hdlr[0] + 12]
@@ -243,15 +252,14 @@ def _trak(buf: bytes, start: int, end: int, movie_timescale: int) -> dict | None
     track: dict = {"type": kind, "codec": None}
     if (seconds := _seconds(duration, timescale)) is not None:
         track["duration_s"] = seconds
-    stbl = _child(buf, start, end, b"mdia", b"minf", b"stbl")
     entry = None
     if stbl is not None:
-        stsd = _child(buf, stbl[0], stbl[1], b"stsd")
+        stsd = _get(stbl, b"stsd")
         if stsd is not None and _u32be(buf, stsd[0] + 4) > 0 and stsd[0] + 16 <= stsd[1]:
             e = stsd[0] + 8
             entry = (e, min(e + _u32be(buf, e), stsd[1]))
     if kind == "video":
-        tkhd = _child(buf, start, end, b"tkhd")
+        tkhd = _get(trak, b"tkhd")
         track["rotation"] = _tkhd_rotation(buf, tkhd[0]) if tkhd else 0
         width = height = 0
         if entry is not None and entry[0] + 36 <= entry[1]:
@@ -264,15 +272,17 @@ def _trak(buf: bytes, start: int, end: int, movie_timescale: int) -> dict | None
             off = tkhd[0] + (88 if buf[tkhd[0]] == 1 else 76)
             width, height = _u32be(buf, off) >> 16, _u32be(buf, off + 4) >> 16
         track["width"], track["height"] = width or None, height or None
-        stts = _child(buf, stbl[0], stbl[1], b"stts") if stbl else None
+        stts = _get(stbl, b"stts") if stbl else None
         if stts is not None:  # frames count without a clock; the rate needs one (else None)
             count = _u32be(buf, stts[0] + 4)
             data = buf[stts[0] + 8 : min(stts[1], stts[0] + 8 + 8 * count)]
             entries = [(n, d) for n, d in struct.iter_unpack(">II", data[: len(data) // 8 * 8]) if n]
             track.update(_frame_timing(entries, timescale))
-            window = _edit_window(buf, start, end, movie_timescale, timescale)
+            edts = _get(trak, b"edts")
+            elst = _get(_index(buf, *edts), b"elst") if edts is not None else None
+            window = _edit_window(buf, elst, movie_timescale, timescale) if elst is not None else None
             if window is not None and entries:
-                ctts = _child(buf, stbl[0], stbl[1], b"ctts") if stbl else None
+                ctts = _get(stbl, b"ctts") if stbl else None
                 shift = _first_shown(buf, ctts, entries) if ctts else 0
                 track["frames"] = _frames_within(entries, shift, *window)
     else:
@@ -281,13 +291,12 @@ def _trak(buf: bytes, start: int, end: int, movie_timescale: int) -> dict | None
     return track
 
 
-def _edit_window(buf: bytes, start: int, end: int, movie_timescale: int, timescale: int,
+def _edit_window(buf: bytes, elst: tuple[int, int], movie_timescale: int, timescale: int,
                  ) -> tuple[int, float] | None:
     """The span of media time ``[from, to)`` (track ticks) that a track's edit list plays, when it plays
     one span (a cut made by stream copy starts it after the first frames); None without an edit list,
     or with one we do not follow (several spans)."""
-    elst = _child(buf, start, end, b"edts", b"elst")
-    if elst is None or elst[1] - elst[0] < 8:
+    if elst[1] - elst[0] < 8:
         return None
     p, version = elst[0] + 8, buf[elst[0]]
     width = 20 if version == 1 else 12
