@@ -70,7 +70,10 @@ def _find(buf: bytes, start: int, end: int, *path: bytes) -> tuple[int, int] | N
     return start, end
 
 
-def _get(index: tuple[dict[bytes, tuple[int, int]], _Corrupt | None], name: bytes) -> tuple[int, int] | None:
+Index = tuple[dict[bytes, tuple[int, int]], "_Corrupt | None"]  # what _index gives: the boxes, and an error
+
+
+def _get(index: Index, name: bytes) -> tuple[int, int] | None:
     """The first box of type ``name`` in an :func:`_index` (as :func:`_child` finds it: a broken box
     before any box of that type is the parent's error)."""
     found = index[0].get(name)
@@ -80,7 +83,7 @@ def _get(index: tuple[dict[bytes, tuple[int, int]], _Corrupt | None], name: byte
 
 
 @functools.lru_cache(maxsize=256)
-def _index(buf: bytes, start: int, end: int) -> tuple[dict[bytes, tuple[int, int]], _Corrupt | None]:
+def _index(buf: bytes, start: int, end: int) -> Index:
     """The first box of each type in ``buf[start:end]``, and the error that stopped the walk, if one
     did. Each parent is walked once per file however many children are looked up in it (the cache
     is emptied after every file by :func:`_forget`; bytes hash once, so a hit costs no walk)."""

@@ -13,7 +13,7 @@ import struct
 from prep.model import MediaFacts
 
 from ._base import _Corrupt, _facts, _fourcc, _Source, _tidy_fps, _u16be, _u32be, _u64be
-from .boxes import _boxes, _child, _find, _forget, _get, _index
+from .boxes import Index, _boxes, _child, _find, _forget, _get, _index
 from .sample_entries import (
     _audio_entry,
     _dolby_vision,
@@ -114,7 +114,7 @@ def _sample_tables(moov: bytes):
             yield stbl
 
 
-def _last_chunk(buf: bytes, stbl: dict) -> int:
+def _last_chunk(buf: bytes, stbl: Index) -> int:
     """Where a track's last chunk starts (chunks are written in order: the last one is the furthest),
     or -1 without a chunk table. ``stbl`` is the sample table's index."""
     for name, width in ((b"stco", 4), (b"co64", 8)):
