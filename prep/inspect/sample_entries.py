@@ -233,20 +233,17 @@ def _aac_rate(bits: _Bits) -> int | None:
 class _Bits:
     """Big-endian bit reader over ``data``; reading past the end gives zeros and sets ``short``."""
 
-    __slots__ = ("data", "pos", "short")
+    __slots__ = ("value", "size", "pos", "short")
 
     def __init__(self, data: bytes):
-        self.data, self.pos, self.short = data, 0, False
+        self.value, self.size, self.pos, self.short = int.from_bytes(data, "big"), 8 * len(data), 0, False
 
     def read(self, n: int) -> int:
-        value = 0
-        for _ in range(n):
-            byte = self.pos >> 3
-            if byte >= len(self.data):
-                self.short = True
-                bit = 0
-            else:
-                bit = self.data[byte] >> (7 - (self.pos & 7)) & 1
-            value = value << 1 | bit
-            self.pos += 1
-        return value
+        end = self.pos + n
+        if end <= self.size:
+            self.pos = end
+            return (self.value >> (self.size - end)) & ((1 << n) - 1)
+        self.short = True
+        left = max(0, self.size - self.pos)  # the last bits there are, then zeros
+        self.pos = end
+        return (self.value & ((1 << left) - 1)) << (n - left)
