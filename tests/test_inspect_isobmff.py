@@ -222,12 +222,11 @@ def test_a_huge_uniform_sample_count_is_counted_not_listed(make):
 
 
 def test_no_box_index_outlives_its_file_and_no_fragment_is_indexed(make, monkeypatch):
-    # The box index is a cache over the bytes of one file's 'moov': a fragment ('moof', up to 16 MiB
-    # each, thousands per file) must never be kept by it, and nothing is kept after the file.
-    real = boxes._index.__wrapped__
+    # The box indexes are a cache over the bytes of one file's 'moov': a fragment ('moof', up to 16 MiB
+    # each, thousands per file) must never be indexed, and nothing is kept after the file.
+    real = boxes._walk
     seen_sizes: list[int] = []
-    monkeypatch.setattr(boxes, "_index", functools.lru_cache(maxsize=256)(
-        lambda buf, start, end: seen_sizes.append(len(buf)) or real(buf, start, end)))
+    monkeypatch.setattr(boxes, "_walk", lambda buf, start, end: seen_sizes.append(len(buf)) or real(buf, start, end))
     path = make.clip(video="libx264", audio="mono", container="mp4", seconds=3.0,
                      extra=("-g", "25", "-movflags", "frag_keyframe"))
     data = path.read_bytes()
@@ -236,7 +235,7 @@ def test_no_box_index_outlives_its_file_and_no_fragment_is_indexed(make, monkeyp
     f = inspect_path(path)
     assert f.problem is None and f.duration_s
     assert seen_sizes and set(seen_sizes) == {moov_size}  # only the moov's bytes were indexed
-    assert boxes._index.cache_info().currsize == 0
+    assert boxes._indexes.buf is None and not boxes._indexes.spans
 
 
 # -- an init segment -------------------------------------------------------------------------------------

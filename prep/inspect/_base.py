@@ -139,25 +139,25 @@ def _fourcc(b: bytes) -> str:
     return b.decode("latin-1")
 
 
-def _u16be(b: bytes, i: int) -> int:
-    return struct.unpack_from(">H", b, i)[0]
+def _u16be(b: bytes, i: int, _unpack=struct.Struct(">H").unpack_from) -> int:
+    return _unpack(b, i)[0]
 
 
-def _u32be(b: bytes, i: int) -> int:
-    return struct.unpack_from(">I", b, i)[0]
+def _u32be(b: bytes, i: int, _unpack=struct.Struct(">I").unpack_from) -> int:
+    return _unpack(b, i)[0]
 
 
-def _u64be(b: bytes, i: int) -> int:
-    return struct.unpack_from(">Q", b, i)[0]
+def _u64be(b: bytes, i: int, _unpack=struct.Struct(">Q").unpack_from) -> int:
+    return _unpack(b, i)[0]
 
 
-def _u16le(b: bytes, i: int) -> int:
-    return struct.unpack_from("<H", b, i)[0]
+def _u16le(b: bytes, i: int, _unpack=struct.Struct("<H").unpack_from) -> int:
+    return _unpack(b, i)[0]
 
 
-def _u32le(b: bytes, i: int) -> int:
-    return struct.unpack_from("<I", b, i)[0]
+def _u32le(b: bytes, i: int, _unpack=struct.Struct("<I").unpack_from) -> int:
+    return _unpack(b, i)[0]
 
 
-def _u64le(b: bytes, i: int) -> int:
-    return struct.unpack_from("<Q", b, i)[0]
+def _u64le(b: bytes, i: int, _unpack=struct.Struct("<Q").unpack_from) -> int:
+    return _unpack(b, i)[0]

@@ -3,8 +3,8 @@ a child by its path, bounded against hostile nesting."""
 
 from __future__ import annotations
 
-import functools
 import struct
+from _thread import _local
 
 from ._base import _Corrupt, _fourcc
 
@@ -82,11 +82,33 @@ def _get(index: Index, name: bytes) -> tuple[int, int] | None:
     return found
 
 
-@functools.lru_cache(maxsize=256)
+class _Indexes(_local):
+    """This thread's box indexes of the buffer it reads now (one file's ``moov``)."""
+
+    def __init__(self) -> None:
+        self.buf: bytes | None = None
+        self.spans: dict[tuple[int, int], Index] = {}
+
+
+_indexes = _Indexes()
+
+
 def _index(buf: bytes, start: int, end: int) -> Index:
     """The first box of each type in ``buf[start:end]``, and the error that stopped the walk, if one
-    did. Each parent is walked once per file however many children are looked up in it (the cache
-    is emptied after every file by :func:`_forget`; bytes hash once, so a hit costs no walk)."""
+    did. Each parent is walked once per file however many children are looked up in it: the indexes
+    of the buffer last asked about are kept (per thread, by identity: hashing a large ``moov`` would
+    cost more than walking it) until another buffer is asked about or :func:`_forget` is called."""
+    cache = _indexes
+    if buf is not cache.buf:
+        cache.buf, cache.spans = buf, {}
+    found = cache.spans.get((start, end))
+    if found is None:
+        found = cache.spans[(start, end)] = _walk(buf, start, end)
+    return found
+
+
+def _walk(buf: bytes, start: int, end: int) -> Index:
+    """:func:`_index` without the cache."""
     index: dict[bytes, tuple[int, int]] = {}
     i, seen = start, 0
     unpack = _HEADER.unpack_from
@@ -109,5 +131,5 @@ def _index(buf: bytes, start: int, end: int) -> Index:
 
 
 def _forget() -> None:
-    """Drop every cached index (after each file: see :func:`_index`)."""
-    _index.cache_clear()
+    """Drop this thread's cached indexes (after each file: see :func:`_index`)."""
+    _indexes.buf, _indexes.spans = None, {}

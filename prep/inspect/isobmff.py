@@ -226,6 +226,9 @@ def _moov(src: _Source, fmt: str, moov: bytes, fragments: list[tuple[int, int, i
     return _facts(src, kind, fmt, **fields)
 
 
+_HANDLERS = {b"vide": "video", b"soun": "audio"}
+
+
 def _trak(buf: bytes, start: int, end: int, movie_timescale: int, media_end: int | None = None) -> dict | None:
     trak = _index(buf, start, end)
     mdia = _get(trak, b"mdia")
@@ -241,7 +244,7 @@ def _trak(buf: bytes, start: int, end: int, movie_timescale: int, media_end: int
     if hdlr is None or mdhd is None:
         return None
     handler = buf[hdlr[0] + 8 : hdlr[0] + 12]
-    kind = {b"vide": "video", b"soun": "audio"}.get(handler)
+    kind = _HANDLERS.get(handler)
     if kind is None:
         return None
     p = mdhd[0]

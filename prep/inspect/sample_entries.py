@@ -7,7 +7,7 @@ import math
 import struct
 
 from ._base import _Corrupt, _fourcc, _u16be, _u32be
-from .boxes import _boxes, _child
+from .boxes import _child, _index
 
 _VIDEO_CODECS = {
     b"avc1": "h264", b"avc2": "h264", b"avc3": "h264", b"avc4": "h264",
@@ -60,14 +60,9 @@ def _video_codec(buf: bytes, children: dict, fourcc: bytes) -> str:
 
 
 def _entry_children(buf: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
-    """The boxes inside a sample entry, from ``start`` (after its fixed fields): type → span."""
-    found: dict[bytes, tuple[int, int]] = {}
-    try:
-        for typ, p, e in _boxes(buf, start, end):
-            found.setdefault(typ, (p, e))
-    except _Corrupt:
-        pass  # some writers pad entries with a few zero bytes; the boxes before are good
-    return found
+    """The boxes inside a sample entry, from ``start`` (after its fixed fields): type → span. Some
+    writers pad entries with a few zero bytes: the boxes before a broken one are good."""
+    return _index(buf, start, end)[0]
 
 
 def _protection(track: dict, buf: bytes, children: dict, fourcc: bytes) -> bytes:
