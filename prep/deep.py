@@ -24,9 +24,6 @@ from .model import MediaFacts, PrepError
 
 TIMEOUT_ENV = "SEEDANCE_PREP_DEEP_TIMEOUT"
 DEFAULT_TIMEOUT_S = 20.0
-# Past this many pixels Pillow refuses to decode (its decompression-bomb guard); image.dimensions
-# already rejects such an image, so --deep does not try.
-_MAX_IMAGE_PIXELS = 6000 * 6000 * 4
 _ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+\]")
 # Image formats Pillow decodes by itself; others (HEIC, AVIF…) need plugins, and image.format rejects them.
 PILLOW_FORMATS = frozenset({"jpeg", "png", "webp", "bmp", "tiff", "gif", "ppm", "ico"})
@@ -106,8 +103,10 @@ def decode_image(path: str) -> tuple[str | None, str | None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EXIF and metadata complaints are not decode failures
             with Image.open(path) as im:
-                if im.width * im.height > _MAX_IMAGE_PIXELS:
-                    return None, None  # image.dimensions rejects it; too big to decode here
+                # Past Pillow's decompression-bomb bound (89 megapixels) it does not decode; the image
+                # rules reject far smaller images, so --deep does not try (nor spend the memory).
+                if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS:
+                    return None, None
                 im.load()
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error… on bad data
         text = " ".join(str(exc).split()) or type(exc).__name__

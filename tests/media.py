@@ -253,3 +253,21 @@ def inspect_with_peak(path) -> tuple:
         return facts, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def tiff_with(data: bytes, tag: int, value: int) -> bytes:
+    """A little-endian TIFF with the SHORT/LONG value of ``tag`` in its first IFD replaced."""
+    assert data[:2] == b"II"
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    out = bytearray(data)
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        p = ifd + 2 + 12 * i
+        if struct.unpack_from("<H", data, p)[0] == tag:
+            typ = struct.unpack_from("<H", data, p + 2)[0]
+            struct.pack_into("<H" if typ == 3 else "<I", out, p + 8, value)
+            return bytes(out)
+    raise AssertionError(f"tag {tag} not in the first IFD")
+
+
+# --------------------------------------------------------------------------------------------------
+# Pillow-written images

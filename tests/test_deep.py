@@ -224,3 +224,15 @@ def test_ffmpeg_is_the_one_imageio_ffmpeg_ships():
 
     assert ffmpeg_exe() == imageio_ffmpeg.get_ffmpeg_exe()
     assert subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, check=False).returncode == 0
+
+
+def test_an_image_past_pillows_bomb_bound_is_not_decoded_nor_called_unreadable(media):
+    # 20000×20000 is past Pillow's decompression-bomb bound (89 megapixels; it refuses 2× that): --deep
+    # leaves it to the image rules, which reject it by size, instead of calling it unreadable.
+    from PIL import Image
+
+    from prep.deep import decode_image
+
+    path = media.write("huge.png", png_claiming(20000, 20000))
+    assert 20000 * 20000 > 2 * Image.MAX_IMAGE_PIXELS
+    assert decode_image(str(path)) == (None, None)

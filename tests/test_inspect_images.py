@@ -9,6 +9,7 @@ import struct
 import zlib
 
 import pytest
+from media import tiff_with
 
 from prep.inspect import inspect_bytes, inspect_reader
 
@@ -87,18 +88,6 @@ def _bmp(*, width=6, height=4, bits=24, compression=0, header=40, masks=None, pa
     return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + palette + pixels
 
 
-def _tiff_with(data: bytes, tag: int, value: int) -> bytes:
-    ifd = struct.unpack_from("<I", data, 4)[0]
-    out = bytearray(data)
-    for i in range(struct.unpack_from("<H", data, ifd)[0]):
-        p = ifd + 2 + 12 * i
-        if struct.unpack_from("<H", data, p)[0] == tag:
-            typ = struct.unpack_from("<H", data, p + 2)[0]
-            struct.pack_into("<H" if typ == 3 else "<I", out, p + 8, value)
-            return bytes(out)
-    raise AssertionError(f"tag {tag} not in the first IFD")
-
-
 def _pillow_decodes(data: bytes) -> bool:
     import warnings
 
@@ -164,7 +153,7 @@ def test_bmp_one_decoder_reads_is_readable(kwargs):
 @pytest.mark.parametrize("code, name", [(50001, "WebP"), (50002, "JPEG XL"), (52546, "JPEG XL"), (34887, "LERC"),
                                         (34712, "JPEG 2000"), (12345, "unknown")])
 def test_tiff_compressed_with_a_codec_no_decoder_has_is_unreadable(code, name):
-    data = _tiff_with(_saved("tiff"), 259, code)
+    data = tiff_with(_saved("tiff"), 259, code)
     facts = inspect_bytes(data)
     assert facts.problem and f"compression {code} ({name})" in facts.problem
     assert not _pillow_decodes(data)
@@ -184,7 +173,7 @@ def test_tiff_size_is_stored_pixels_whatever_its_orientation():
 
 def test_tiff_strip_byte_count_larger_than_the_file_is_readable_when_the_rows_are_there():
     data = _saved("tiff", (20, 10))
-    wrong = _tiff_with(data, 279, 10_000_000)  # libtiff and Pillow read the rows the geometry needs
+    wrong = tiff_with(data, 279, 10_000_000)  # libtiff and Pillow read the rows the geometry needs
     assert inspect_bytes(wrong).problem is None
     assert _pillow_decodes(wrong)
 
@@ -382,7 +371,7 @@ def test_gif_of_zero_width_is_unreadable():
 
 
 def test_tiff_of_zero_height_is_unreadable():
-    facts = inspect_bytes(_tiff_with(_saved("tiff"), 257, 0))
+    facts = inspect_bytes(tiff_with(_saved("tiff"), 257, 0))
     assert facts.problem and facts.height is None
 
 
@@ -486,7 +475,7 @@ def test_tiff_reads_only_the_tags_it_needs_however_large_the_others():
 @pytest.mark.parametrize("mode, tag, value, words", [("RGB", 277, 9, "9 samples"), ("L", 258, 0, "0 bits"),
                                                      ("L", 256, 0, "0×30")])
 def test_tiff_pixel_layouts_no_decoder_reads_are_unreadable(mode, tag, value, words):
-    data = _tiff_with(_saved("tiff", mode=mode), tag, value)  # grey: its one bit count sits in the entry
+    data = tiff_with(_saved("tiff", mode=mode), tag, value)  # grey: its one bit count sits in the entry
     facts = inspect_bytes(data)
     assert facts.problem and words in facts.problem, facts.problem
     assert not _pillow_decodes(data)

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from media import tiff_with
 from oracles import corpus, decode
 
 from prep.inspect import inspect_path
@@ -286,24 +287,6 @@ def bmp_bytes(*, width: int = 6, height: int = 4, bits: int = 24, compression: i
         info = (info + bytes(header))[:header] + extra
     offset = 14 + len(info) + len(palette)
     return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + palette + pixels
-
-
-def tiff_with(data: bytes, tag: int, value: int) -> bytes:
-    """A little-endian TIFF with the SHORT/LONG value of ``tag`` in its first IFD replaced."""
-    assert data[:2] == b"II"
-    ifd = struct.unpack_from("<I", data, 4)[0]
-    out = bytearray(data)
-    for i in range(struct.unpack_from("<H", data, ifd)[0]):
-        p = ifd + 2 + 12 * i
-        if struct.unpack_from("<H", data, p)[0] == tag:
-            typ = struct.unpack_from("<H", data, p + 2)[0]
-            struct.pack_into("<H" if typ == 3 else "<I", out, p + 8, value)
-            return bytes(out)
-    raise AssertionError(f"tag {tag} not in the first IFD")
-
-
-# --------------------------------------------------------------------------------------------------
-# Pillow-written images
 
 
 def saved(fmt: str, size: tuple[int, int] = (64, 48), mode: str = "RGB", *, frames: int = 1,
