@@ -108,6 +108,8 @@ def decode_image(path: str) -> tuple[str | None, str | None]:
                 if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS:
                     return None, None
                 im.load()
+    except Image.DecompressionBombError:  # past twice the bound Image.open itself refuses: as above
+        return None, None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error… on bad data
         text = " ".join(str(exc).split()) or type(exc).__name__
         return f"Pillow could not decode it: {text[:200]}", None
