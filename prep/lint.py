@@ -30,6 +30,24 @@ class ReadError(Record):
     message: str
 
 
+class Analysis:
+    """What :meth:`Checker.analyse` learned about one request document."""
+
+    __slots__ = ("document", "text", "diagnostics", "request", "profile", "facts", "findings", "mode",
+                 "_estimate", "remote_skipped", "skipped")
+
+    def __init__(self, document, text, diagnostics, request, profile, facts, findings, mode=None,
+                 estimate=None, remote_skipped=0, skipped=None):
+        self.document, self.text, self.diagnostics = document, text, diagnostics
+        self.request, self.profile, self.facts, self.findings = request, profile, facts, findings
+        self.mode, self._estimate, self.remote_skipped, self.skipped = mode, estimate, remote_skipped, skipped
+
+    @property
+    def estimate(self):
+        """The cost estimate (computed when first asked for: text reports never show it)."""
+        return self._estimate() if self._estimate is not None else None
+
+
 class Checker:
     """Checks requests against one profile (``profile``) or the profile inferred from each request."""
 
@@ -93,6 +111,22 @@ class Checker:
     def check_bytes(self, data: bytes, path: str, base_dir: str | os.PathLike | None = None) -> Result:
         """Check one request document given as bytes; ``path`` names it in the result and relative
         media paths are read from ``base_dir`` (default: the folder of ``path``, or the cwd)."""
+        seen = self.analyse(data, path, base_dir)
+        if seen.skipped:
+            return Result(path, None, None, (), None, None, skipped=seen.skipped)
+        findings = seen.findings
+        if findings and self._per_file:
+            ignored = set().union(*(ids for glob, ids in self._per_file if _path_matches(path, glob)))
+            findings = [f for f in findings if f.rule not in ignored]
+        if findings and self.locate_findings:
+            findings = self._locate(seen.text, findings, seen.diagnostics, seen.document)
+        want = self.want_estimate is True or (self.want_estimate == "findings" and findings)
+        return Result(path, seen.profile.name, seen.mode, tuple(findings), seen.estimate if want else None,
+                      seen.profile.family, remote_skipped=seen.remote_skipped)
+
+    def analyse(self, data: bytes, path: str, base_dir: str | os.PathLike | None = None) -> Analysis:
+        """Everything a check of one request document learns (its request, profile, media facts and
+        findings, unlocated), for ``check`` and for ``fix``, which plans from it."""
         document, diagnostics, text = parse_json(data)
         if document is None and diagnostics and data[:1] not in (b"{", b"[", b" ", b"\n"):
             diagnostics = _media_instead(data, diagnostics)
@@ -100,7 +134,8 @@ class Checker:
         # other JSON file (package.json, a report); a broken object may be a request and is checked.
         if self.skip_non_requests and (not REQUEST_KEYS & document.keys() if document is not None
                                        else text.lstrip()[:1] not in ("{", "")):
-            return Result(path, None, None, (), None, None, skipped="not a Seedance request")
+            return Analysis(document, text, diagnostics, None, self.profile_for(DEFAULT_PROFILE), None, [],
+                            skipped="not a Seedance request")
         if self.fixed_profile:
             name = self.fixed_profile
         elif document is not None:
@@ -130,14 +165,8 @@ class Checker:
                     facts = self.resolver().facts_for(request, folder)
         findings, ctx = evaluate(request, profile, diagnostics=diagnostics, source_bytes=len(data),
                                  facts=facts, max_tokens=self.max_tokens)
-        if findings and self._per_file:
-            ignored = set().union(*(ids for glob, ids in self._per_file if _path_matches(path, glob)))
-            findings = [f for f in findings if f.rule not in ignored]
-        if findings and self.locate_findings:
-            findings = self._locate(text, findings, diagnostics, document)
-        want = self.want_estimate is True or (self.want_estimate == "findings" and findings)
-        return Result(path, profile.name, ctx.mode, tuple(findings), ctx.estimate if want else None,
-                      profile.family, remote_skipped=remote_skipped)
+        return Analysis(document, text, diagnostics, request, profile, facts, findings, ctx.mode,
+                        (lambda: ctx.estimate), remote_skipped)
 
     @staticmethod
     def _locate(text: str, findings: list[Finding], diagnostics, document) -> list[Finding]:
