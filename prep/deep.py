@@ -29,19 +29,20 @@ _ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+\]")
 PILLOW_FORMATS = frozenset({"jpeg", "png", "webp", "bmp", "tiff", "gif", "ppm", "ico"})
 
 
-def ffmpeg_exe() -> str:
-    """The ffmpeg binary imageio-ffmpeg provides; a PrepError saying what to install when there is none."""
+def ffmpeg_exe(what: str = "--deep") -> str:
+    """The ffmpeg binary imageio-ffmpeg provides; a PrepError saying what to install when there is none
+    (``what`` names what needs it: "--deep", "fix")."""
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise PrepError("--deep needs ffmpeg from imageio-ffmpeg, which is not installed: "
-                        "pip install imageio-ffmpeg") from None
+        raise PrepError(f"{what} needs ffmpeg from imageio-ffmpeg, which is not installed: "
+                        "pip install 'seedance-prep[fix]' (or imageio-ffmpeg)") from None
     try:
         exe = imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:  # RuntimeError when no binary ships for this platform and none is on PATH
         exe = None
     if not exe or not os.path.isfile(exe):
-        raise PrepError("--deep needs an ffmpeg binary and imageio-ffmpeg found none: reinstall it "
+        raise PrepError(f"{what} needs an ffmpeg binary and imageio-ffmpeg found none: reinstall it "
                         "(pip install --force-reinstall imageio-ffmpeg) or set IMAGEIO_FFMPEG_EXE to an ffmpeg")
     return exe
 
