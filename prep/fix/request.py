@@ -1,9 +1,9 @@
-"""Request-level fixes: reorder items and renumber prompt placeholders, set inferable roles, coerce
-mistyped values, and (with ``--unsafe``) drop parameters the API rejects. Pure: no I/O, and the
-document given is never changed.
+"""Request-level fixes: reorder items (every prompt placeholder still pointing at the same media), set
+inferable roles, coerce mistyped values, and (with ``--unsafe``) drop parameters the API rejects. Pure:
+no I/O, and the document given is never changed.
 
-Every decision reads the rule set: the item order, the placeholder patterns, the default roles and
-the parameter types are the rules' options, so a user's ``--rules`` override moves the fixes too.
+Every decision reads the rule set: the item order, the default roles and the parameter types are the
+rules' options, so a user's ``--rules`` override moves the fixes too.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterable
 
-from ..checks import CHECKS, shorten, where, whole_number
-from ..checks.content import _placeholder_matches
+from ..checks import shorten, where
 from ..dialects import parse
 from ..engine import FRAME_ROLES
 from ..model import Finding, Item, Request, Rule
@@ -28,7 +28,7 @@ DROPPING = ("known_fields", "forbidden", "conflict")
 OTHERS = ("data_uri",)
 
 
-def edit_request(document: dict, profile: Profile, findings, options: FixOptions
+def edit_request(document: dict, profile: Profile, findings: Iterable[Finding], options: FixOptions
                  ) -> tuple[dict, list[RequestEdit], list[Skipped]]:
     """The document with the request-level fixes of ``findings`` applied (a new object; ``document``
     is not changed), the edits made (pointers into ``document``), and the request-level findings left
@@ -57,9 +57,8 @@ def edit_request(document: dict, profile: Profile, findings, options: FixOptions
         elif rule.check == "order":
             order_findings.append(f)
         elif rule.check == "placeholders":
-            skipped.append(Skipped(f.pointer, f.rule, f"'{f.actual}' refers to no item: which one was meant "
-                                                      "cannot be inferred (reordering renumbers only references "
-                                                      "that resolve)"))
+            skipped.append(Skipped(f.pointer, f.rule, f"'{f.actual}' refers past the {f.expected} "
+                                                      "item(s) of its kind: which one was meant cannot be inferred"))
         else:
             reason = f"not done by fix: {rule.fix}" if rule.fixable and rule.fix else "no automatic fix"
             skipped.append(Skipped(f.pointer, f.rule, reason))
@@ -236,7 +235,12 @@ def _set_role(out: dict, request: Request, f: Finding, rule: Rule, edits: list[R
 
 
 # ---------------------------------------------------------------------------------------------------
-# content.order: reorder the items of each array and renumber the placeholders that count them
+# content.order: reorder the items of each array
+#
+# Placeholders count the items of one kind in content order (text.placeholder: "@image2" is the second
+# image). Items are sorted by kind, stably, so each kind's items keep their order among themselves and
+# every placeholder, in every form the checker reads, still points at the same media: none needs a new
+# number. (tests/test_fix_request.py checks this for every form and any permutation.)
 
 
 def _reorder(out: dict, request: Request, findings: list[Finding], rules: dict[str, Rule],
@@ -244,12 +248,6 @@ def _reorder(out: dict, request: Request, findings: list[Finding], rules: dict[s
     rule = rules[findings[0].rule]
     rank = {t: n for n, t in enumerate((rule.options or {}).get("order", ()))}
     items = list(request.items)
-    placeholder_rule = next((r for r in rules.values() if r.check == "placeholders"), None)
-    if placeholder_rule is None and any(i.text and re.search(r"\d", i.text) for i in items):
-        for f in findings:
-            skipped.append(Skipped(f.pointer, f.rule, "prompt references cannot be renumbered: no placeholder "
-                                                      "rule is selected"))
-        return
     # Items of one array change places among the slots ranked items hold; others (prompt fields, items
     # of unknown type) stay. Each array's items are contiguous in the request's item order.
     arrays: dict[str, list[int]] = {}  # array pointer → positions in ``items`` of its ranked items
@@ -271,21 +269,6 @@ def _reorder(out: dict, request: Request, findings: list[Finding], rules: dict[s
         if not left:
             skipped.extend(Skipped(f.pointer, f.rule, "nothing to reorder") for f in findings)
         return
-    # Renumber (in place, before the items move) every placeholder that counts a kind whose order changed.
-    if placeholder_rule is not None:
-        mapping = _mapping(items, new_items)
-        prepared = CHECKS["placeholders"].prepare(placeholder_rule.options or {})  # type: ignore[misc]
-        for item in items:
-            if item.type != "text" or item.problem is not None or not item.text or not item.value_pointer:
-                continue
-            text, changes = renumber(item.text, prepared, mapping)
-            if not changes:
-                continue
-            container, key = _parent(out, item.value_pointer)
-            container[key] = text  # type: ignore[index]
-            for (before, after), count in changes.items():
-                times = f" ({count}×)" if count > 1 else ""
-                edits.append(RequestEdit("renumber", item.value_pointer, f"{before} → {after}{times}", rule.id))
     # Move the items: each array's new content, taken from its old one.
     for parent, positions in arrays.items():
         array = _get(out, parent)
@@ -314,54 +297,3 @@ def _out_of_order(items: list[Item], rank: dict[str, int]) -> list[Item]:
         else:
             highest = r
     return found
-
-
-def _mapping(old: list[Item], new: list[Item]) -> dict[str, dict[int, int]]:
-    """kind → {number before: number after} for the placeholders counting items of that kind."""
-    def ordinals(items: list[Item]) -> dict[int, tuple[str, int]]:
-        seen: dict[str, int] = {}
-        out = {}
-        for item in items:
-            kind = item.kind
-            if kind in ("image", "video", "audio"):
-                seen[kind] = seen.get(kind, 0) + 1
-                out[id(item)] = (kind, seen[kind])
-        return out
-
-    before, after = ordinals(old), ordinals(new)
-    mapping: dict[str, dict[int, int]] = {}
-    for key, (kind, n) in before.items():
-        if after[key][1] != n:
-            mapping.setdefault(kind, {})[n] = after[key][1]
-    return mapping
-
-
-def renumber(text: str, prepared: dict, mapping: dict[str, dict[int, int]]) -> tuple[str, dict[tuple[str, str], int]]:
-    """``text`` with every placeholder the checker recognises (``prepared``: the placeholder check's
-    prepared options) renumbered by ``mapping`` (kind → {old: new}), and the changes made as
-    (before, after) → how many times. References that resolve to no item are left as written."""
-    if not mapping:
-        return text, {}
-    lower = text.lower()
-    if len(lower) == len(text):
-        patterns, subject = prepared["patterns"], lower
-    else:  # lower-casing moved offsets: match the original, as the checker does
-        patterns, subject = prepared["patterns_any_case"], text
-    aliases = prepared["aliases"]  # the checker's own matcher and options: the same references, the same kinds
-    parts: list[str] = []
-    changes: dict[tuple[str, str], int] = {}
-    end = 0
-    for m in _placeholder_matches(patterns, subject):
-        raw, digits = m.group("kind"), m.group("n")
-        new = mapping.get(aliases.get(raw, raw.lower()), {}).get(whole_number(digits))
-        if new is None:
-            continue
-        written = str(new).zfill(len(digits)) if digits[:1] == "0" else str(new)
-        start, stop = m.span("n")
-        parts += [text[end:start], written]
-        end = stop
-        before = text[m.start():m.end()]
-        after = before[:start - m.start()] + written + before[stop - m.start():]
-        changes[(before, after)] = changes.get((before, after), 0) + 1
-    parts.append(text[end:])
-    return "".join(parts), changes
