@@ -264,6 +264,8 @@ def _orientation(im: Image.Image) -> int:
     if isinstance(exif, bytes | bytearray):
         return _exif_orientation(bytes(exif))
     tags = getattr(im, "tag_v2", None)
+    if im.format == "TIFF" and hasattr(im, "_tile_size"):
+        return 1  # this Pillow turns a TIFF upright itself as it loads (and reports the upright size)
     if im.format == "TIFF" and tags is not None:
         value = tags.get(274, 1)
         return value if isinstance(value, int) else 1
