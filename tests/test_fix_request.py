@@ -92,7 +92,8 @@ FIXABLE = [
     ("param.unsupported", None, ark(text("go"), camera_fixed=False, frames=121), True),
     ("param.unsupported", None, ark(text("go"), service_tier="flex"), True),
     ("param.deprecated", None, {"model": "seedance2.0-720p", "prompt": "go", "extra_body": {"operation": "edit"}}, True),
-    ("param.deprecated", None, {"model": M, "prompt": "go", "duration": 5}, True),
+    ("param.deprecated", None, {"model": M, "prompt": "go", "duration": 5}, False),  # moved to seconds: "5"
+    ("param.deprecated", None, {"model": M, "prompt": "go", "size": "1280x720"}, True),
     ("param.unknown", None, ark(text("go"), resolutoin="480p"), True),
     ("param.unknown", None, {"model": "seedance2.0-720p", "prompt": "go", "extra_body": {"sede": 42}}, True),
 ]
@@ -135,6 +136,24 @@ def test_edits_describe_what_changed(book):
     assert out["content"][0] == text("@image1 moves like @video1")  # still the same image and video
     assert [e.op for e in edits if e.rule == "content.order"] == ["reorder", "reorder", "reorder"]
     assert "camera_fixed" not in out and out["watermark"] is False
+
+
+def test_a_legacy_field_moves_to_the_current_one_in_its_place(book):
+    doc = {"model": M, "duration": 8, "prompt": "go", "x_trace": 1}
+    _, out, edits, skipped, after = fix(book, doc)
+    assert list(out.items()) == [("model", M), ("seconds", "8"), ("prompt", "go"), ("x_trace", 1)]
+    assert [(e.op, e.pointer, e.describe, e.unsafe) for e in edits] == [
+        ("move", "/duration", 'duration 8 → seconds "8"', False)]
+    assert "param.deprecated" not in rules(after) and not [s for s in skipped if s.rule == "param.deprecated"]
+    # beside a current value the legacy one cannot move: dropping it needs --unsafe
+    twice = {**doc, "seconds": "5"}
+    _, out, edits, skipped, _ = fix(book, twice)
+    assert out == twice and not edits
+    assert {s.reason for s in skipped if s.pointer == "/duration"} == {"needs --unsafe: drop duration",
+                                                                        "needs --unsafe: drop duration (keeps seconds)"}
+    # a value with no unambiguous meaning in the current field's type is not moved
+    _, out, edits, _, _ = fix(book, {**doc, "duration": [8]})
+    assert not [e for e in edits if e.op == "move"]
 
 
 def test_reorder_keeps_every_placeholder_form_pointing_at_the_same_media(book):

@@ -1,6 +1,7 @@
 """Request-level fixes: reorder items (every prompt placeholder still pointing at the same media), set
-inferable roles, coerce mistyped values, and (with ``--unsafe``) drop parameters the API rejects. Pure:
-no I/O, and the document given is never changed.
+inferable roles, coerce mistyped values, move a legacy field to the current one the dialect reads as
+the same parameter, and (with ``--unsafe``) drop parameters the API rejects. Pure: no I/O, and the
+document given is never changed.
 
 Every decision reads the rule set: the item order, the default roles and the parameter types are the
 rules' options, so a user's ``--rules`` override moves the fixes too.
@@ -51,7 +52,7 @@ def edit_request(document: dict, profile: Profile, findings: Iterable[Finding], 
         if rule.check == "types":
             _coerce(out, f, edits, skipped)
         elif rule.check in DROPPING:
-            _drop(out, f, rule, options, done, edits, skipped)
+            _drop(out, f, rule, options, done, edits, skipped, rules, profile.dialect)
         elif rule.check == "role_missing":
             _set_role(out, request, f, rule, edits, skipped)
         elif rule.check == "order":
@@ -179,11 +180,12 @@ def _coerce(out: dict, f: Finding, edits: list[RequestEdit], skipped: list[Skipp
 
 
 # ---------------------------------------------------------------------------------------------------
-# param.unknown / param.unsupported / param.deprecated / param.conflict: drop (content: --unsafe only)
+# param.unknown / param.unsupported / param.deprecated / param.conflict: drop (content: --unsafe only);
+# a legacy field the dialect reads as the same parameter as a current one moves there instead (safe)
 
 
 def _drop(out: dict, f: Finding, rule: Rule, options: FixOptions, done: set[str], edits: list[RequestEdit],
-          skipped: list[Skipped]) -> None:
+          skipped: list[Skipped], rules: dict[str, Rule], dialect: str) -> None:
     if f.pointer in done:
         return  # dropped already for another rule
     name = where(f.pointer)
@@ -192,6 +194,16 @@ def _drop(out: dict, f: Finding, rule: Rule, options: FixOptions, done: set[str]
         skipped.append(Skipped(f.pointer, f.rule, f"'{name}' is not a field of the document"))
         return
     value = container[key]
+    if rule.check == "forbidden" and f.expected is None and container is out and isinstance(key, str):
+        target = _current_field(key, rules, dialect)
+        moved = _typed(value, target, rules) if target is not None and target not in out else _ABSENT
+        if target is not None and moved is not _ABSENT:
+            out_items = list(out.items())
+            out.clear()
+            out.update((target, moved) if k == key else (k, v) for k, v in out_items)  # in the field's place
+            done.add(f.pointer)
+            edits.append(RequestEdit("move", f.pointer, f"{name} {_show(value)} → {target} {_show(moved)}", f.rule))
+            return
     if rule.check == "conflict":
         describe = f"drop {name} (keeps {f.expected})"
     elif rule.check == "forbidden" and f.expected is not None:  # a value the API refuses, not the field
@@ -204,6 +216,31 @@ def _drop(out: dict, f: Finding, rule: Rule, options: FixOptions, done: set[str]
     del container[key]
     done.add(f.pointer)
     edits.append(RequestEdit("drop", f.pointer, describe, f.rule, unsafe=True))
+
+
+def _current_field(key: str, rules: dict[str, Rule], dialect: str) -> str | None:
+    """The known top-level field the dialect reads as the same parameter as ``key`` (openai-videos:
+    ``duration`` → ``seconds``) and that no rule forbids, or None."""
+    from ..dialects import MODULES
+
+    renamed: dict = getattr(MODULES.get(dialect), "RENAMED", {})
+    known = [k for r in rules.values() if r.check == "known_fields" for k in (r.options or {}).get("fields", ())]
+    forbidden = {k for r in rules.values() if r.check == "forbidden" for k in (r.options or {}).get("fields", {})}
+    canonical = renamed.get(key, key)
+    return next((k for k in known if k != key and k not in forbidden and renamed.get(k, k) == canonical), None)
+
+
+def _typed(value: object, field: str, rules: dict[str, Rule]) -> object:
+    """``value`` in the JSON type the type rule wants for ``field`` (coerced when unambiguous), or _ABSENT."""
+    from ..checks import PY_TYPES
+
+    spec = next(((r.options or {}).get("types", {}).get(field) for r in rules.values() if r.check == "types"), None)
+    if spec is None:
+        return value
+    allowed = [spec["type"]] if isinstance(spec, dict) else [spec] if isinstance(spec, str) else list(spec)
+    if any(type(value) in PY_TYPES.get(t, ()) or (t == "number" and type(value) is int) for t in allowed):
+        return value
+    return coerced(value, allowed)
 
 
 # ---------------------------------------------------------------------------------------------------
