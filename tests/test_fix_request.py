@@ -396,3 +396,17 @@ def test_any_document_is_edited_without_crashing(book, doc, name, unsafe):
     assert all(e.pointer.startswith("/") and e.describe for e in edits)
     assert all(s.reason for s in skipped)
     assert unsafe or not [e for e in edits if e.unsafe]
+
+
+def test_a_rules_override_moves_the_order(tmp_path):
+    from prep.ruleset import RuleBook
+
+    overlay = tmp_path / "order.toml"
+    overlay.write_text('[rules."content.order"]\noptions = { order = ["text", "audio_url", "video_url", "image_url"] }\n')
+    book = RuleBook([overlay])
+    doc = ark(media("image", "i.png"), media("video", "v.mp4"), text("image 1, video 1, audio 1"),
+              media("audio", "a.mp3"))
+    before, out, _, _, after = fix(book, doc)
+    assert "content.order" in rules(before) and "content.order" not in rules(after)
+    assert [i["type"] for i in out["content"]] == ["text", "audio_url", "video_url", "image_url"]
+    assert resolve_all(out) == resolve_all(doc)
