@@ -1,0 +1,228 @@
+"""The audio executor (prep.fix.audio).
+
+Outputs are measured by readers that are not the project's: pymediainfo (format, codec, channels, bit
+depth, duration) and ffmpeg's decode (the exact number of samples), and by the inspector for what the
+rules judge. Originals are byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from media import ffmpeg_exe, media, wav_bytes  # noqa: F401  (media is a fixture)
+
+from prep.fix.audio import fix_audio, mp3_bitrate, mp3_frame_s, mp3_rate, wav_pcm_codec
+from prep.fix.model import AudioTarget
+from prep.inspect import inspect_path
+from prep.model import PrepError
+
+pytest.importorskip("pymediainfo")
+
+
+def audio_track(path):
+    from pymediainfo import MediaInfo
+
+    return next(t for t in MediaInfo.parse(str(path)).tracks if t.track_type == "Audio")
+
+
+def decoded(path) -> tuple[float, int, int]:
+    """``(seconds, channels, sample rate)`` of what ffmpeg decodes, counted in samples."""
+    info = audio_track(path)
+    rate, channels = int(info.sampling_rate), int(info.channel_s)
+    raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+                          "-f", "s16le", "-ac", str(channels), "-ar", str(rate), "-"],
+                         capture_output=True, check=True).stdout
+    return len(raw) / (2 * channels) / rate, channels, rate
+
+
+def samples(path, from_s: float) -> list[int]:
+    """The decoded 16-bit samples (first channel) from ``from_s`` to the end."""
+    raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-ss", str(from_s), "-i", str(path),
+                          "-map", "0:a:0", "-f", "s16le", "-ac", "1", "-"], capture_output=True, check=True).stdout
+    return list(struct.unpack(f"<{len(raw) // 2}h", raw))
+
+
+def packet_hashes(path) -> list[str]:
+    out = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy",
+                          "-f", "framemd5", "-"], capture_output=True, text=True, check=True).stdout
+    return [line.split(",")[5].strip() for line in out.splitlines() if line and not line.startswith("#")]
+
+
+def sha(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def fixed(source, target: AudioTarget, tmp_path, name: str | None = None) -> Path:
+    before = sha(source)
+    out = tmp_path / (name or f"out.{target.format}")
+    fix_audio(str(source), target, str(out))
+    assert sha(source) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary file left
+    return out
+
+
+def is_mp3(path) -> None:
+    info = audio_track(path)
+    assert info.format == "MPEG Audio" and info.format_profile == "Layer 3"
+    facts = inspect_path(path)
+    assert (facts.format, facts.codec, facts.problem) == ("mp3", "mp3", None)
+
+
+def test_wav_stays_wav_trimmed_to_the_sample(media, tmp_path):
+    source = media.audio(seconds=3, rate=8000, channels=2, container="wav")
+    out = fixed(source, AudioTarget(format="wav", duration_s=1.2345, copy=True), tmp_path)
+    info = audio_track(out)
+    assert info.format == "PCM" and int(info.bit_depth) == 16 and int(info.channel_s) == 2
+    seconds, channels, rate = decoded(out)
+    assert (channels, rate) == (2, 8000)
+    assert 1.2345 - 1 / 8000 <= seconds <= 1.2345
+    assert inspect_path(out).duration_s == pytest.approx(seconds, abs=1e-9)
+    assert inspect_path(out).format == "wav"
+
+
+def test_a_24_bit_wav_keeps_its_depth(media, tmp_path):
+    source = media.audio(seconds=2, rate=8000, container="wav", codec="pcm_s24le")
+    out = fixed(source, AudioTarget(format="wav", duration_s=1.0, copy=True), tmp_path)
+    assert int(audio_track(out).bit_depth) == 24
+    assert decoded(out)[0] == pytest.approx(1.0, abs=1 / 8000)
+
+
+def test_a_conforming_file_is_copied_byte_for_byte(media, tmp_path):
+    source = media.audio(seconds=1, rate=44100, container="mp3")
+    out = fixed(source, AudioTarget(format="mp3", copy=True), tmp_path)
+    assert out.read_bytes() == Path(source).read_bytes()
+
+
+@pytest.mark.parametrize("container", ["m4a", "flac", "ogg"])
+def test_other_formats_become_mp3(media, tmp_path, container):
+    source = media.audio(seconds=1.5, rate=44100, channels=2, container=container)
+    out = fixed(source, AudioTarget(format="mp3"), tmp_path)
+    is_mp3(out)
+    seconds, channels, rate = decoded(out)
+    assert (channels, rate) == (2, 44100)
+    assert seconds == pytest.approx(decoded(source)[0], abs=mp3_frame_s(44100))
+
+
+def test_a_high_sample_rate_is_brought_to_one_mp3_takes(media, tmp_path):
+    source = media.audio(seconds=1, rate=96000, container="flac")
+    out = fixed(source, AudioTarget(format="mp3"), tmp_path)
+    assert int(audio_track(out).sampling_rate) == 48000
+
+
+@pytest.mark.parametrize("start", [0.0, 1.0])
+def test_mp3_trimmed_by_stream_copy_never_lasts_longer(media, tmp_path, start):
+    source = media.audio(seconds=4, rate=44100, container="mp3")
+    out = fixed(source, AudioTarget(format="mp3", start_s=start, duration_s=2.0, copy=True), tmp_path)
+    is_mp3(out)
+    frame = mp3_frame_s(44100)
+    seconds = decoded(out)[0]
+    assert 2.0 - 2 * frame <= seconds <= 2.0
+    assert inspect_path(out).duration_s <= 2.0
+    assert audio_track(out).duration / 1000 <= 2.0
+    kept, whole = packet_hashes(out), packet_hashes(source)
+    at = whole.index(kept[0])  # the source's own frames, one after another: nothing re-encoded
+    assert whole[at:at + len(kept)] == kept
+    assert abs(at * frame - start) <= frame
+
+
+def test_mp3_trim_without_copy_is_exact(media, tmp_path):
+    source = media.audio(seconds=3, rate=44100, container="mp3")
+    out = fixed(source, AudioTarget(format="mp3", duration_s=1.5), tmp_path)
+    assert inspect_path(out).duration_s == pytest.approx(1.5, abs=1 / 44100)
+    assert decoded(out)[0] == pytest.approx(1.5, abs=1 / 44100)
+
+
+def test_a_short_clip_is_padded_with_silence(media, tmp_path):
+    source = media.audio(seconds=1, rate=44100, container="wav")
+    out = fixed(source, AudioTarget(format="mp3", pad_to_s=2.5), tmp_path)
+    is_mp3(out)
+    assert decoded(out)[0] == pytest.approx(2.5, abs=mp3_frame_s(44100))
+    assert inspect_path(out).duration_s == pytest.approx(2.5, abs=mp3_frame_s(44100))
+    assert max(abs(s) for s in samples(out, 1.2)) < 200  # the added part is silence
+    assert max(abs(s) for s in samples(out, 0.2)[:4410]) > 2000  # the tone (lavfi sine: amplitude 1/8) is still there
+
+
+def test_a_short_wav_is_padded_to_the_sample(media, tmp_path):
+    source = media.audio(seconds=1, rate=8000, container="wav")
+    out = fixed(source, AudioTarget(format="wav", pad_to_s=2.0), tmp_path)
+    assert decoded(out)[0] == 2.0
+    assert audio_track(out).format == "PCM"
+
+
+def test_trim_then_pad(media, tmp_path):
+    source = media.audio(seconds=3, rate=8000, container="wav")
+    out = fixed(source, AudioTarget(format="wav", start_s=2.5, pad_to_s=2.0), tmp_path)
+    assert decoded(out)[0] == 2.0
+    assert max(abs(s) for s in samples(out, 0.6)) == 0
+
+
+def test_max_bytes_picks_a_bit_rate_under_the_limit(media, tmp_path):
+    source = media.audio(seconds=10, rate=44100, channels=2, container="wav")
+    limit = 100_000
+    free = fixed(source, AudioTarget(format="mp3"), tmp_path, "free.mp3")
+    assert free.stat().st_size >= limit  # without the limit it would not fit
+    free.unlink()
+    out = fixed(source, AudioTarget(format="mp3", max_bytes=limit), tmp_path)
+    assert out.stat().st_size < limit
+    is_mp3(out)
+    assert decoded(out)[0] == pytest.approx(10.0, abs=mp3_frame_s(44100))
+
+
+def test_an_impossible_budget_is_one_line_and_no_output(media, tmp_path):
+    source = media.audio(seconds=10, rate=44100, container="wav")
+    with pytest.raises(PrepError) as err:
+        fix_audio(str(source), AudioTarget(format="mp3", max_bytes=5_000), str(tmp_path / "out.mp3"))
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unsupported_format_is_refused(media, tmp_path):
+    source = media.audio(seconds=1, container="wav")
+    with pytest.raises(PrepError, match="mp3 or wav"):
+        fix_audio(str(source), AudioTarget(format="ogg"), str(tmp_path / "out.ogg"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_broken_source_is_one_line_and_no_output(media, tmp_path):
+    broken = media.write("broken.flac", b"fLaC" + b"\x00" * 100)
+    with pytest.raises(PrepError) as err:
+        fix_audio(str(broken), AudioTarget(format="mp3"), str(tmp_path / "out.mp3"))
+    assert "broken.flac" in str(err.value) and "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- the pure decisions ----------------------------------------------------------------------------
+
+
+@given(st.integers(20_000, 50_000_000), st.floats(0.5, 600), st.sampled_from([8000, 22050, 44100, 48000]))
+def test_the_chosen_bit_rate_fits(max_bytes, duration, rate):
+    try:
+        bps = mp3_bitrate(max_bytes, duration, rate)
+    except PrepError:
+        assert (max_bytes * 0.95 - 8192) * 8 / duration < 32_000
+        return
+    assert bps * duration / 8 + 8192 <= max_bytes * 0.95
+    assert bps <= 192_000
+
+
+@given(st.integers(1, 400_000))
+def test_mp3_rates_are_ones_lame_takes(rate):
+    assert mp3_rate(rate) in (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+    assert mp3_rate(rate) >= min(rate, 48000)
+
+
+@pytest.mark.parametrize(("tag", "bits", "codec"), [(1, 8, "pcm_u8"), (1, 16, "pcm_s16le"), (1, 24, "pcm_s24le"),
+                                                    (1, 32, "pcm_s32le"), (3, 32, "pcm_f32le"), (3, 64, "pcm_f64le"),
+                                                    (6, 8, "pcm_s16le")])
+def test_the_wav_sample_format_is_kept(tag, bits, codec):
+    head = bytearray(wav_bytes(b"\x00" * 16))
+    struct.pack_into("<H", head, 20, tag)
+    struct.pack_into("<H", head, 34, bits)
+    assert wav_pcm_codec(bytes(head)) == codec
+    assert wav_pcm_codec(b"RIFF") == "pcm_s16le"
