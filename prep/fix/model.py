@@ -91,7 +91,7 @@ class Skipped(Record):
 class RequestEdit(Record):
     """One change to the request document (not its media)."""
 
-    op: str  # "reorder" | "renumber" | "set_role" | "coerce" | "drop"
+    op: str  # "reorder" | "renumber" | "set_role" | "coerce" | "drop" | "move" (a legacy field to its current one)
     pointer: str  # where, in the document before the edit
     describe: str  # human-readable, e.g. "@image3 → @image1"
     rule: str = ""  # the rule id it fixes
