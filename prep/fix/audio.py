@@ -62,7 +62,10 @@ def fix_audio(source: str, target: AudioTarget, out: str, *, progress: ffmpeg.Pr
             elif target.format == "wav":
                 args = wav_args(source, facts, target, pcm_codec(source) if facts.format == "wav" else "pcm_s16le")
             else:
-                bps = mp3_bitrate(target.max_bytes, length, mp3_rate(facts.sample_rate), below=bps)
+                try:
+                    bps = mp3_bitrate(target.max_bytes, length, mp3_rate(facts.sample_rate), below=bps)
+                except PrepError as exc:
+                    raise PrepError(f"{what}: {exc}") from None
                 args = mp3_args(source, facts, target, bps)
             ffmpeg.run([*args, "-f", target.format, tmp], what=what, timeout=limit, progress=progress,
                        total_s=length, names={**names, tmp: os.path.basename(out)})
@@ -127,10 +130,8 @@ def mp3_bitrate(max_bytes: int | None, duration_s: float | None, rate: int, belo
         rates = [bps for bps in rates if bps < below]
     if not rates:
         raise PrepError(f"no MP3 bit rate brings it under {max_bytes} bytes")
-    if not max_bytes:
+    if not max_bytes or not duration_s:  # an unknown duration: the size is checked after writing
         return rates[0]
-    if not duration_s:
-        raise PrepError("a size budget needs the audio's duration, which is unknown")
     room = (max_bytes * SIZE_MARGIN - TAG_BYTES) * 8 / duration_s
     fits = [bps for bps in rates if bps <= room]
     if not fits:

@@ -49,8 +49,13 @@ def fix_video(source: str, target: VideoTarget, out: str, *, progress: ffmpeg.Pr
         ffmpeg.write(remux_args(source, facts), out, "mp4", what=what, timeout=limit, progress=progress,
                      total_s=length, names=names)
         return
-    video_bps, audio_bps = (None, AUDIO_BPS) if not target.max_bytes else budget(target.max_bytes, length,
-                                                                                 keeps_audio(facts, target))
+    video_bps: int | None = None
+    audio_bps = AUDIO_BPS
+    if target.max_bytes and length:  # an unknown duration gets no budget, only the size check below
+        try:
+            video_bps, audio_bps = budget(target.max_bytes, length, keeps_audio(facts, target))
+        except PrepError as exc:
+            raise PrepError(f"{what}: {exc}") from None
     with atomic_output(out) as tmp:
         for attempt in range(RETRIES + 1):
             args = encode_args(source, facts, target, video_bps=video_bps, audio_bps=audio_bps)
@@ -125,7 +130,8 @@ def even(n: int) -> int:
 
 
 def filter_graph(target: VideoTarget, fps: float | None, slower: bool) -> str:
-    """The ``-filter_complex`` graph from the (upright) decoded input ``[0:v:0]`` to ``[v]``.
+    """The filter graph from the (upright) decoded input ``[0:v:0]`` to ``[v]`` (``-pix_fmt yuv420p``
+    converts its output for the encoder).
 
     ``slower``: the output frame rate is lower than the source's, so frames are dropped before scaling."""
     rate = [f"fps={fps_text(fps)}"] if fps else []
@@ -134,7 +140,7 @@ def filter_graph(target: VideoTarget, fps: float | None, slower: bool) -> str:
     size = target.size or scale_to
     if scale_to is None or size is None:  # as the source: only make the sides even (yuv420p needs it)
         chain = [*before, "scale=trunc(iw/2)*2:trunc(ih/2)*2", *after]
-        return "[0:v:0]" + ",".join([*chain, "setsar=1", "format=yuv420p"]) + "[v]"
+        return "[0:v:0]" + ",".join([*chain, "setsar=1"]) + "[v]"
     sw, sh = scale_to
     w, h = even(size[0]), even(size[1])
     fit = target.fit if (sw, sh) != (w, h) else "none"
@@ -145,7 +151,7 @@ def filter_graph(target: VideoTarget, fps: float | None, slower: bool) -> str:
                 f"[bg]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},{blur}[blurred];"
                 f"[fg]scale={sw}:{sh}[front];"
                 "[blurred][front]overlay=x=(W-w)/2:y=(H-h)/2:shortest=1,"
-                + ",".join([*after, "setsar=1", "format=yuv420p"]) + "[v]")
+                + ",".join([*after, "setsar=1"]) + "[v]")
     steps = [*before, f"scale={sw}:{sh}"]
     if fit == "pad":
         steps.append(f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={colour(target.fill)}")
@@ -153,7 +159,14 @@ def filter_graph(target: VideoTarget, fps: float | None, slower: bool) -> str:
         steps.append(f"crop={w}:{h}")
     elif (sw, sh) != (w, h):  # "none" with unequal sizes: make it exactly the output size
         steps.append(f"scale={w}:{h}")
-    return "[0:v:0]" + ",".join([*steps, *after, "setsar=1", "format=yuv420p"]) + "[v]"
+    return "[0:v:0]" + ",".join([*steps, *after, "setsar=1"]) + "[v]"
+
+
+def video_filters(graph: str) -> list[str]:
+    """The graph as ``-vf`` when it is one chain (as a hand-written command has it), else ``-filter_complex``."""
+    if ";" in graph:
+        return ["-filter_complex", graph, "-map", "[v]"]
+    return ["-map", "0:v:0", "-vf", graph.removeprefix("[0:v:0]").removesuffix("[v]")]
 
 
 def remux_args(source: str, facts: MediaFacts) -> list[str]:
@@ -171,7 +184,7 @@ def encode_args(source: str, facts: MediaFacts, target: VideoTarget, *, video_bp
     fps = output_fps(facts, target)
     slower = bool(fps and facts.fps and fps < facts.fps)
     args = ["-ss", ffmpeg.seconds(target.start_s)] if target.start_s > 0 else []
-    args += ["-i", source, "-filter_complex", filter_graph(target, fps, slower), "-map", "[v]",
+    args += ["-i", source, *video_filters(filter_graph(target, fps, slower)),
              "-c:v", "libx264", "-preset", PRESET, "-crf", str(CRF), "-pix_fmt", "yuv420p"]
     if video_bps is not None:
         args += ["-maxrate", str(video_bps), "-bufsize", str(video_bps)]
