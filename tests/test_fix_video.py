@@ -280,6 +280,14 @@ def test_an_unreadable_source_is_one_line_and_no_output(media, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_without_imageio_ffmpeg_it_says_what_to_install(media, tmp_path, monkeypatch):
+    source = media.video(size="64x48", seconds=1)
+    monkeypatch.setitem(__import__("sys").modules, "imageio_ffmpeg", None)
+    with pytest.raises(PrepError, match=r"^fixing video and audio needs ffmpeg .*pip install .*imageio-ffmpeg"):
+        fix_video(str(source), VideoTarget(fps=24), str(tmp_path / "out.mp4"))
+    assert list(tmp_path.iterdir()) == []
+
+
 class _SlowPopen(subprocess.Popen):
     """ffmpeg reading its input at the media's own pace (``-re``), so a test can act while it runs."""
 

@@ -56,14 +56,22 @@ def first_error(stderr: str, names: dict[str, str]) -> str:
     return ""
 
 
+def exe() -> str:
+    """The ffmpeg binary (:func:`prep.deep.ffmpeg_exe`), or a PrepError saying what ``fix`` needs installed."""
+    from ..deep import ffmpeg_exe
+
+    try:
+        return ffmpeg_exe()
+    except PrepError as exc:  # its message names --deep, the first command that needed ffmpeg
+        raise PrepError(str(exc).replace("--deep needs", "fixing video and audio needs", 1)) from None
+
+
 def run(args: Sequence[str], *, what: str, timeout: float, progress: Progress | None = None,
         total_s: float | None = None, names: dict[str, str] | None = None) -> None:
     """Run ffmpeg with ``args`` (inputs, options and the output path); raise a one-line PrepError
     naming ``what`` when it fails (``names`` maps paths in ffmpeg's message to what the user sees).
     The child never outlives this call (Ctrl-C, the time limit, any error)."""
-    from ..deep import ffmpeg_exe
-
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y"]
+    cmd = [exe(), "-hide_banner", "-nostdin", "-v", "error", "-y"]
     if progress is not None:
         cmd += ["-progress", "pipe:1", "-nostats"]
     cmd += list(args)
