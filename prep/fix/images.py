@@ -33,6 +33,8 @@ _QUALITY = 90  # JPEG/WebP quality of a first encode: visually lossless for phot
 _QUALITY_FLOOR = 10  # below this a re-encode under max_bytes is not worth delivering
 _QUALITY_STEPS = 8  # binary-search steps over [floor, quality): enough to land within one step
 _REDUCE_GAP = 2  # reduce() stops at about twice the target, so LANCZOS still has pixels to filter
+_BAND_ROWS = 256  # a big downscale is resized this many output rows at a time
+_BAND_FACTOR = 1.25  # ... when the source has at least this many times the output's rows
 _BLUR_SIDE = 256  # the blurred backdrop is computed this small, then scaled up (it is a blur anyway)
 _ORIENTATION = 0x0112
 _TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
@@ -98,6 +100,8 @@ def _read(im: Image.Image, target: ImageTarget, fmt: str, name: str) -> tuple[li
     if not animated or (limit and n * target.size[0] * target.size[1] > limit):  # all frames are held until saved
         scaled = _scaled(im, stored, orientation)
         meta["icc_profile"] = scaled.info.get("icc_profile")  # the source's, or sRGB after a CMYK conversion
+        if scaled is not im:
+            im.close()  # frees the decoded source before the canvas of a pad is made
         return [_fit(scaled, target)], [], 0, meta
     meta["icc_profile"] = im.info.get("icc_profile")
     frames, durations = [], []
@@ -120,10 +124,29 @@ def _scaled(im: Image.Image, stored: tuple[int, int], orientation: int) -> Image
         im = im.reduce((max(fx, 1), max(fy, 1)))
     im = _working_mode(im)  # CMYK → RGB after reducing: fewer pixels to convert
     if im.size != stored:
-        im = im.resize(stored, Image.Resampling.LANCZOS)
+        im = _resize(im, stored)
     if orientation in _TRANSPOSE:
         im = im.transpose(Image.Transpose[_TRANSPOSE[orientation]])
     return im
+
+
+def _resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """LANCZOS to ``size``; a big downscale goes in bands of output rows, without the full-height intermediate
+    image Pillow's two-pass resize holds. The picture is the same; a pixel may differ by a level or so, as
+    each band's kernel positions are rounded a little differently."""
+    from PIL import Image
+
+    (w, h), (W, H) = im.size, size
+    # Alpha modes premultiply the whole image per call; small downscales save little: bands for big ones.
+    if im.mode not in ("L", "RGB") or h < _BAND_FACTOR * H or H <= _BAND_ROWS:
+        return im.resize(size, Image.Resampling.LANCZOS)
+    out = Image.new(im.mode, size)
+    step = h / H
+    for y0 in range(0, H, _BAND_ROWS):
+        y1 = min(H, y0 + _BAND_ROWS)
+        out.paste(im.resize((W, y1 - y0), Image.Resampling.LANCZOS, box=(0, y0 * step, w, y1 * step)), (0, y0))
+    out.info = im.info
+    return out
 
 
 def _fit(im: Image.Image, target: ImageTarget) -> Image.Image:
