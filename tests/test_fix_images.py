@@ -502,3 +502,20 @@ def test_banded_resize_gives_the_picture_of_one_resize(mode):
         assert banded.size == size and banded.mode == mode
         mse = max(ImageStat.Stat(ImageChops.difference(banded, plain).point(lambda v: v * v)).mean)
         assert mse == 0 or 10 * math.log10(255**2 / mse) > 45, (size, mse)
+
+
+@pytest.mark.parametrize("kind", ["progressive", "mpo", "grey"])
+def test_phone_jpeg_variants(tmp_path, kind):
+    """Progressive JPEGs, MPO (what many phones write: a JPEG plus a second picture) and grey JPEGs go
+    through the same draft/reduce path."""
+    picture = quadrant_marked((2400, 1800))
+    if kind == "progressive":
+        src = save(tmp_path / "p.jpg", picture, "JPEG", progressive=True)
+    elif kind == "mpo":
+        src = save(tmp_path / "p.jpg", picture, "MPO", save_all=True, append_images=[flat((2400, 1800))])
+    else:
+        src = save(tmp_path / "p.jpg", picture.convert("L"), "JPEG")
+    im = run(src, ImageTarget(size=(600, 450), scale_to=(600, 450), format="jpeg"), tmp_path / "out" / "p.jpg")
+    assert im.mode == ("L" if kind == "grey" else "RGB")
+    if kind != "grey":
+        assert near(im.getpixel((100, 100)), (255, 0, 0), 40)
