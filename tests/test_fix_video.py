@@ -17,7 +17,7 @@ from typing import ClassVar
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from media import ffmpeg_exe, media  # noqa: F401  (media is a fixture)
+from media import ffmpeg_exe, has_encoder, media  # noqa: F401  (media is a fixture)
 
 from prep.fix import ffmpeg as runner
 from prep.fix.model import VideoTarget
@@ -139,6 +139,16 @@ def test_remux_copies_aac_audio_and_reencodes_what_mp4_players_do_not_take(media
     out = fixed(opus, VideoTarget(remux_only=True), tmp_path)
     assert tracks(out)["Audio"].format == "AAC"
     assert packet_hashes(out) == packet_hashes(opus)
+
+
+def test_remux_of_hevc_writes_the_hvc1_sample_entry(media, tmp_path):
+    if not has_encoder("libx265"):
+        pytest.skip("this ffmpeg has no libx265")
+    source = media.video(size="64x48", seconds=1, codec="libx265", container="mkv")
+    out = fixed(source, VideoTarget(remux_only=True), tmp_path)
+    assert tracks(out)["Video"].codec_id == "hvc1"
+    assert packet_hashes(out) == packet_hashes(source)
+    assert inspect_path(out).codec == "hevc"
 
 
 # -- one re-encoding pass --------------------------------------------------------------------------

@@ -171,6 +171,8 @@ def video_filters(graph: str) -> list[str]:
 
 def remux_args(source: str, facts: MediaFacts) -> list[str]:
     args = ["-i", source, "-map", "0:v:0", "-c:v", "copy"]
+    if facts.codec == "hevc":  # the sample entry Apple's decoders require (ffmpeg's default is hev1)
+        args += ["-tag:v", "hvc1"]
     if facts.has_audio:
         args += ["-map", "0:a:0", "-c:a", "copy" if facts.audio_codec in _MP4_AUDIO else "aac"]
         if facts.audio_codec not in _MP4_AUDIO:
