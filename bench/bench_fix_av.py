@@ -39,7 +39,16 @@ from prep.fix.audio import fix_audio  # noqa: E402
 from prep.fix.model import AudioTarget, VideoTarget  # noqa: E402
 from prep.fix.video import PRESET, budget, fix_video  # noqa: E402
 
-MAX_BYTES = 50 * 1024 * 1024  # the planner passes the rule's limit; a bench number, not a provider's in code
+
+def _size_limit(rule_id: str) -> int:
+    """The rule set's file-size limit (the planner passes it on every job)."""
+    from prep.ruleset import DEFAULT_PROFILE, RuleBook
+
+    return next(r for r in RuleBook().get(DEFAULT_PROFILE).rules if r.id == rule_id).options["below"]
+
+
+MAX_BYTES = _size_limit("video.file-size")
+AUDIO_MAX_BYTES = _size_limit("audio.file-size")
 
 
 def make_sources(media: Media) -> dict[str, Path]:
@@ -99,10 +108,11 @@ def main() -> None:
                 lambda: fix_video(str(src["mkv"]), VideoTarget(max_bytes=MAX_BYTES), str(out / "reencode.mp4")),
             "trim mp3 20 → 15 s (fix_audio, stream copy)":
                 lambda: fix_audio(str(src["mp3"]), AudioTarget(format="mp3", duration_s=15, copy=True,
-                                                               max_bytes=MAX_BYTES), str(out / "trim.mp3")),
+                                                               max_bytes=AUDIO_MAX_BYTES), str(out / "trim.mp3")),
             "trim mp3 20 → 15 s (pydub decode-slice-encode)": lambda: _pydub_trim(src["mp3"], out / "p.mp3", "mp3"),
             "trim wav 20 → 15 s (fix_audio, ffmpeg PCM)":
-                lambda: fix_audio(str(src["wav"]), AudioTarget(format="wav", duration_s=15, copy=True),
+                lambda: fix_audio(str(src["wav"]), AudioTarget(format="wav", duration_s=15, copy=True,
+                                                               max_bytes=AUDIO_MAX_BYTES),
                                   str(out / "trim.wav")),
             "trim wav 20 → 15 s (pydub, Python slicing)": lambda: _pydub_trim(src["wav"], out / "p.wav", "wav"),
             "10 s 1080p30 → 720p 24 fps, trim 8 s (fix_video)":
