@@ -197,6 +197,22 @@ def test_a_broken_source_is_one_line_and_no_output(media, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_full_disk_is_one_line_and_no_output(media, tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    def full(src, dst):
+        Path(dst).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", full)
+    source = media.audio(seconds=1, rate=44100, container="mp3")
+    with pytest.raises(PrepError, match="No space left on device") as err:
+        fix_audio(str(source), AudioTarget(format="mp3", copy=True), str(tmp_path / "out.mp3"))
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- the pure decisions ----------------------------------------------------------------------------
 
 

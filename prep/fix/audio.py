@@ -51,8 +51,11 @@ def fix_audio(source: str, target: AudioTarget, out: str, *, progress: ffmpeg.Pr
         raise PrepError(f"{what}: audio is written as mp3 or wav, not {target.format}")
     copy = stream_copy(facts, target)
     if copy and not trims(facts, target):
-        with atomic_output(out) as tmp:
-            shutil.copyfile(source, tmp)
+        try:
+            with atomic_output(out) as tmp:
+                shutil.copyfile(source, tmp)
+        except OSError as exc:  # a full disk, a folder that cannot be written
+            raise PrepError(f"{what}: cannot write {os.path.basename(out)}: {exc.strerror or exc}") from None
         return
     with atomic_output(out) as tmp:
         bps = None
