@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 # aimed at the limit itself can land just past it. A total budget keeps this much per clip it changes.
 DURATION_MARGIN_S = 0.1
 
+# How far a resize may move a picture's width/height ratio: whole pixels cannot keep it exactly.
+ASPECT_TOLERANCE = 0.01
+
 # What the executors write (ImageTarget.format values) and what they encode video and audio tracks to.
 IMAGE_WRITABLE = ("jpeg", "png", "webp", "bmp", "tiff", "gif")
 VIDEO_OUTPUT = ("mp4", "h264", "aac")  # container, video codec, audio codec of a full transcode
@@ -209,8 +212,6 @@ def geometry(width: int, height: int, rules_limits: _Limits, *, fit: str = "pad"
         return (cw % step == 0 and ch % step == 0 and (cap is None or max(cw, ch) <= cap) and wb.ok(cw)
                 and hb.ok(ch) and (not use_aspect or ab.ok(cw / ch)) and pb.ok(cw * ch))
 
-    if mode == "none" and fits(width, height, max_side):
-        return _Geo((width, height), (width, height))
     c0: tuple[float, float]
     if mode == "pad":
         c0 = (width, width / r_t) if wide else (height * r_t, height)
@@ -233,8 +234,10 @@ def geometry(width: int, height: int, rules_limits: _Limits, *, fit: str = "pad"
     if cap is not None:
         if cap / max(c0) >= lo_s:
             hi_s = min(hi_s, cap / max(c0))
-        else:
-            cap = None  # the rules' minimum wins over --max-side
+        elif lo_s <= hi_s:
+            hi_s, cap = lo_s, None  # the rules' minimum wins over --max-side: as small as they allow
+    if mode == "none" and fits(width, height, cap):  # (an unreachable --max-side leaves a conforming picture)
+        return _Geo((width, height), (width, height))
     s = 1.0 if lo_s <= 1 <= hi_s else (hi_s if hi_s < 1 else lo_s)
     want = (c0[0] * s, c0[1] * s)
 
@@ -258,7 +261,8 @@ def geometry(width: int, height: int, rules_limits: _Limits, *, fit: str = "pad"
                 got = content(cw, ch)
                 if got is None:
                     continue
-                score = (abs(cw / ch - r_t) / r_t, abs(got[0] / got[1] - r) / r,
+                # the picture's own ratio kept (within ASPECT_TOLERANCE), then the size nearest the wanted one
+                score = (max(0.0, abs(got[0] / got[1] - r) / r - ASPECT_TOLERANCE),
                          abs(cw - want[0]) + abs(ch - want[1]), cw, ch)
                 if best is None or score < best[0]:
                     best = (score, got, (cw, ch))
@@ -454,9 +458,9 @@ def _image_format(src: str | None, lim: _Limits, lossy: bool) -> str | None:
 
 
 def _crop_refused(item: Item, size: tuple[int, int], lim: _Limits, rules: list[str], even: bool,
-                  max_side: int | None) -> list[Skipped]:
+                  max_side: int | None, why: str = "") -> list[Skipped]:
     would = geometry(*size, lim, fit="crop", even=even, max_side=max_side)
-    return [Skipped(item.pointer, r, f"needs --unsafe: crop {_wxh(would.scale_to)} → {_wxh(would.size)}")
+    return [Skipped(item.pointer, r, f"needs --unsafe: crop {_wxh(would.scale_to)} → {_wxh(would.size)}{why}")
             for r in rules]
 
 
@@ -468,7 +472,10 @@ def _fit_geometry(item: Item, size: tuple[int, int], need: dict[str, list[str]],
     geo = geometry(*size, lim, fit="crop" if crop else "pad", even=even, max_side=max_side, keep_ratio=refuse)
     if geo.problem:
         left = need.get("geometry", []) + need.get("aspect", [])
-        skipped.extend(Skipped(item.pointer, r, geo.problem) for r in left)
+        if refuse:  # only the crop would reach a size within the limits
+            skipped.extend(_crop_refused(item, size, lim, left, even, max_side, f" (at its own ratio, {geo.problem})"))
+        else:
+            skipped.extend(Skipped(item.pointer, r, geo.problem) for r in left)
         return None, left
     if refuse:
         skipped.extend(_crop_refused(item, size, lim, need.get("aspect", []), even, max_side))
