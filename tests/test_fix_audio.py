@@ -17,7 +17,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from media import ffmpeg_exe, media, wav_bytes  # noqa: F401  (media is a fixture)
 
-from prep.fix.audio import fix_audio, mp3_bitrate, mp3_frame_s, mp3_rate, wav_pcm_codec
+from prep.fix.audio import (
+    fix_audio,
+    mp3_bitrate,
+    mp3_frame_s,
+    mp3_rate,
+    parse_wav_layout,
+    wav_frames,
+    wav_pcm_codec,
+)
 from prep.fix.model import AudioTarget
 from prep.inspect import inspect_path
 from prep.model import PrepError
@@ -97,6 +105,53 @@ def test_a_conforming_file_is_copied_byte_for_byte(media, tmp_path):
     source = media.audio(seconds=1, rate=44100, container="mp3")
     out = fixed(source, AudioTarget(format="mp3", copy=True), tmp_path)
     assert out.read_bytes() == Path(source).read_bytes()
+
+
+def pcm(path) -> bytes:
+    """Every sample ffmpeg decodes, as signed 16-bit (all channels)."""
+    return subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le",
+                           "-"], capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize(("channels", "codec"), [(1, "pcm_s16le"), (2, "pcm_s24le"), (6, "pcm_s16le"),
+                                                 (2, "pcm_f32le"), (1, "pcm_u8")])
+def test_a_wav_is_cut_in_python_sample_for_sample(media, tmp_path, monkeypatch, channels, codec):
+    source = media.audio(seconds=2, rate=8000, channels=channels, container="wav", codec=codec)
+    monkeypatch.setattr("prep.fix.ffmpeg.run", lambda *a, **k: pytest.fail("a plain WAV needs no ffmpeg run"))
+    out = fixed(source, AudioTarget(format="wav", start_s=0.5, duration_s=1.0, copy=True), tmp_path)
+    whole, cut = pcm(source), pcm(out)
+    frame = 2 * channels
+    assert cut == whole[4000 * frame:12000 * frame]  # frames 4000–11999, exactly those
+    assert audio_track(out).channel_s == channels
+    assert inspect_path(out).duration_s == 1.0
+
+
+def test_unsigned_8_bit_silence_is_0x80(media, tmp_path):
+    source = media.audio(seconds=1, rate=8000, container="wav", codec="pcm_u8")
+    out = fixed(source, AudioTarget(format="wav", pad_to_s=2.0), tmp_path)
+    assert decoded(out)[0] == 2.0
+    assert max(abs(s) for s in samples(out, 1.0)) == 0  # 0x80 decodes to 0; 0x00 would be full scale
+
+
+def test_wav_tags_are_kept(media, tmp_path):
+    plain = media.audio(seconds=1, rate=8000, container="wav")
+    tagged = tmp_path.parent / f"{tmp_path.name}-tagged.wav"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(plain), "-c", "copy", "-metadata", "title=Bells",
+                    str(tagged)], check=True)
+    out = fixed(tagged, AudioTarget(format="wav", duration_s=0.5, copy=True), tmp_path)
+    from pymediainfo import MediaInfo
+
+    assert MediaInfo.parse(str(out)).general_tracks[0].title == "Bells"
+    assert decoded(out)[0] == 0.5
+
+
+def test_an_rf64_wav_goes_through_ffmpeg_exactly(media, tmp_path):
+    plain = media.audio(seconds=2, rate=8000, container="wav")
+    rf64 = tmp_path.parent / f"{tmp_path.name}-rf64.wav"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(plain), "-c", "copy", "-rf64", "always",
+                    str(rf64)], check=True)
+    out = fixed(rf64, AudioTarget(format="wav", duration_s=1.0, copy=True), tmp_path)
+    assert pcm(out) == pcm(plain)[:16000]
 
 
 @pytest.mark.parametrize("container", ["m4a", "flac", "ogg"])
@@ -214,6 +269,31 @@ def test_a_full_disk_is_one_line_and_no_output(media, tmp_path, monkeypatch):
 
 
 # -- the pure decisions ----------------------------------------------------------------------------
+
+
+@given(st.integers(1, 8), st.sampled_from([8, 16, 24, 32]), st.integers(0, 500), st.integers(0, 3))
+def test_a_plain_wav_layout_is_read(channels, bits, frames, cut):
+    width = (bits + 7) // 8
+    data = bytes(frames * channels * width)
+    head = bytearray(wav_bytes(data, rate=8000, channels=channels))
+    struct.pack_into("<HIIHH", head, 22, channels, 8000, 8000 * channels * width, channels * width, bits)
+    whole = bytes(head)[:len(head) - cut] if cut < len(data) else bytes(head)
+    layout = parse_wav_layout(whole, len(whole))
+    assert layout is not None
+    assert layout.frames == (len(whole) - 44) // (channels * width)
+    assert layout.data_offset == 44 and layout.silence == (0x80 if bits == 8 else 0)
+    first, kept, padded = wav_frames(layout, AudioTarget(format="wav", duration_s=0.01, pad_to_s=0.05))
+    assert first == 0 and kept == min(layout.frames, 80) and kept + padded == 400
+
+
+def test_other_wavs_are_left_to_ffmpeg():
+    head = bytearray(wav_bytes(b"\x00" * 64))
+    assert parse_wav_layout(bytes(head), len(head)) is not None
+    adpcm = bytearray(head)
+    struct.pack_into("<H", adpcm, 20, 2)
+    assert parse_wav_layout(bytes(adpcm), len(adpcm)) is None
+    assert parse_wav_layout(b"RF64" + bytes(head[4:]), len(head)) is None
+    assert parse_wav_layout(bytes(head[:36]), 36) is None  # no data chunk in sight
 
 
 @given(st.integers(20_000, 50_000_000), st.floats(0.5, 600), st.sampled_from([8000, 22050, 44100, 48000]))

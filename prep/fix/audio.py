@@ -3,8 +3,11 @@
 - MP3 kept as MP3 (``copy``): a trim is a stream copy cut on MP3 frame boundaries (``-c copy``,
   ``-frames:a``), tens of times faster than decoding and encoding again, and never longer than asked
   (at most one frame shorter). With nothing to cut, the file is copied byte for byte.
-- WAV kept as WAV: "re-encoded" to the same PCM sample format, which costs what a copy costs but cuts
-  to the sample (a PCM stream copy cuts on the demuxer's packets, up to tens of ms too long).
+- WAV kept as WAV: a plain PCM WAV is cut (and padded with silence) in Python, to the sample, its
+  samples copied as they are under a rebuilt header, with no ffmpeg process (pydub's own WAV path is
+  Python too, so an ffmpeg run would be ten times slower than it). Other WAVs (RF64…) go through
+  ffmpeg in the same PCM sample format (a PCM stream copy would cut on the demuxer's packets, tens of
+  ms too long).
 - Anything else (M4A, FLAC, OGG…, or a WAV over the size limit) becomes MP3 with libmp3lame at a
   constant bit rate: the highest of the usual rates (at most :data:`MP3_BPS`) that keeps the file under
   ``max_bytes``. A clip shorter than ``pad_to_s`` gets silence at its end (``apad``) up to that length.
@@ -20,7 +23,7 @@ import os
 import shutil
 import struct
 
-from ..model import MediaFacts, PrepError
+from ..model import MediaFacts, PrepError, Record, record
 from . import ffmpeg
 from .files import atomic_output
 from .model import AudioTarget
@@ -56,6 +59,9 @@ def fix_audio(source: str, target: AudioTarget, out: str, *, progress: ffmpeg.Pr
                 shutil.copyfile(source, tmp)
         except OSError as exc:  # a full disk, a folder that cannot be written
             raise PrepError(f"{what}: cannot write {os.path.basename(out)}: {exc.strerror or exc}") from None
+        return
+    if target.format == "wav" and facts.format == "wav" and (layout := wav_layout(source)) is not None:
+        _write_wav(source, out, layout, target, what)
         return
     with atomic_output(out) as tmp:
         bps = None
@@ -182,6 +188,104 @@ def mp3_args(source: str, facts: MediaFacts, target: AudioTarget, bps: int) -> l
     if (facts.channels or 0) > 2:
         args += ["-ac", "2"]
     return [*args, "-map_metadata", "0"]
+
+
+@record
+class WavLayout(Record):
+    """Where a plain PCM WAV keeps its samples, and what to copy around them."""
+
+    fmt: bytes  # the 'fmt ' chunk's body, copied as it is
+    extra: tuple[bytes, ...]  # whole LIST chunks (tags) before the data, copied as they are
+    data_offset: int
+    frames: int  # whole sample frames in the data (cut at the file's end)
+    block_align: int
+    rate: int
+    silence: int  # the byte value of silence: 0x80 for unsigned 8-bit, else 0
+
+
+def wav_layout(path: str) -> WavLayout | None:
+    """The layout of the WAV at ``path`` when it is plain RIFF PCM (integer or float) whose data chunk
+    starts in its first 64 KiB; None otherwise (RF64, compressed codecs…: ffmpeg handles those)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError:
+        return None
+    return parse_wav_layout(head, size)
+
+
+def parse_wav_layout(head: bytes, size: int) -> WavLayout | None:
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    fmt, extra, off = None, [], 12
+    while off + 8 <= len(head):
+        cid, length = head[off:off + 4], struct.unpack_from("<I", head, off + 4)[0]
+        if cid == b"data":
+            if fmt is None or len(fmt) < 16:
+                return None
+            tag, channels, rate, _, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
+            if tag == 0xFFFE and len(fmt) >= 26:
+                tag = struct.unpack_from("<H", fmt, 24)[0]
+            width = 4 if tag == 1 and bits == 24 and block_align == 4 * channels else (bits + 7) // 8
+            if tag not in (1, 3) or not channels or not rate or not bits or block_align != width * channels:
+                return None
+            available = size - (off + 8)
+            data = available if length in (0, 0xFFFFFFFF) else min(length, available)
+            return WavLayout(fmt=fmt, extra=tuple(extra), data_offset=off + 8, frames=max(0, data) // block_align,
+                             block_align=block_align, rate=rate, silence=0x80 if tag == 1 and bits <= 8 else 0)
+        body = head[off + 8:off + 8 + length]
+        if cid == b"fmt ":
+            fmt = body
+        elif cid == b"LIST" and len(body) == length:
+            extra.append(head[off:off + 8 + length + (length & 1)])
+        off += 8 + length + (length & 1)
+    return None
+
+
+def wav_frames(layout: WavLayout, target: AudioTarget) -> tuple[int, int, int]:
+    """``(first frame, frames kept, frames of silence added)`` for the trim and padding of ``target``."""
+    first = min(layout.frames, round(target.start_s * layout.rate))
+    kept = layout.frames - first
+    if target.duration_s is not None:
+        kept = min(kept, math.floor(target.duration_s * layout.rate + 1e-9))
+    padded = 0 if target.pad_to_s is None else max(0, round(target.pad_to_s * layout.rate) - kept)
+    return first, kept, padded
+
+
+def _write_wav(source: str, out: str, layout: WavLayout, target: AudioTarget, what: str) -> None:
+    """The trim (and padding) of a PCM WAV written in Python: the samples copied as they are, cut to the
+    sample, with no ffmpeg process at all (the header is rebuilt around them)."""
+    first, kept, padded = wav_frames(layout, target)
+    data = (kept + padded) * layout.block_align
+    fmt = layout.fmt + b"\0" * (len(layout.fmt) & 1)
+    riff = 4 + 8 + len(fmt) + sum(map(len, layout.extra)) + 8 + data + (data & 1)
+    if riff >= 1 << 32:
+        raise PrepError(f"{what}: the WAV would pass 4 GiB; trim it or write MP3")
+    if target.max_bytes and riff + 8 >= target.max_bytes:
+        raise PrepError(f"{what}: the wav output is {riff + 8} bytes, not under {target.max_bytes} "
+                        f"(only an MP3 re-encode can make it smaller)")
+    try:
+        with atomic_output(out) as tmp, open(source, "rb") as src, open(tmp, "wb") as dst:
+            dst.write(b"RIFF" + struct.pack("<I", riff) + b"WAVE" + b"fmt " + struct.pack("<I", len(layout.fmt))
+                      + fmt + b"".join(layout.extra) + b"data" + struct.pack("<I", data))
+            src.seek(layout.data_offset + first * layout.block_align)
+            left = kept * layout.block_align
+            while left:
+                chunk = src.read(min(left, 1 << 20))
+                if not chunk:
+                    raise PrepError(f"{what}: the WAV ended early while being copied")
+                dst.write(chunk)
+                left -= len(chunk)
+            silence = bytes([layout.silence]) * min(padded * layout.block_align, 1 << 20)
+            left = padded * layout.block_align
+            while left:
+                dst.write(silence[:left])
+                left -= min(left, len(silence))
+            if data & 1:
+                dst.write(b"\0")
+    except OSError as exc:
+        raise PrepError(f"{what}: cannot write {os.path.basename(out)}: {exc.strerror or exc}") from None
 
 
 def pcm_codec(path: str) -> str:
