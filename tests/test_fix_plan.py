@@ -529,7 +529,7 @@ def test_output_names_are_stable_and_collision_free():
     facts = facts_of(req, image(800, 600, "png"), image(800, 600, "png"), image(800, 600, "png"),
                      image(800, 600), image(800, 600, "heic"))
     jobs, _ = plan(req, facts)
-    assert [j.output for j in jobs] == ["cat.png", "cat-2.png", "cat.png", "Cat.jpg", "cat-2.jpg"]
+    assert [j.output for j in jobs] == ["cat.png", "cat-2.png", "cat-3.png", "Cat.jpg", "cat-2.jpg"]
     assert jobs[0].source == jobs[2].source == os.path.join(BASE, "a", "cat.png")
 
 
@@ -728,3 +728,40 @@ options = {{ min = {low_ratio}, max = {high_ratio} }}
     t = jobs[0].target
     if t is not None:
         assert lo <= min(t.size) and max(t.size) <= hi and low_ratio <= t.size[0] / t.size[1] <= high_ratio
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(px_lo=st.integers(100_000, 1_000_000), px_k=st.floats(1.5, 20), fps_lo=st.integers(10, 30),
+       fps_span=st.integers(0, 50), d_lo=st.floats(1, 3), d_span=st.floats(2, 27), total_k=st.floats(1, 3),
+       clips=st.lists(st.tuples(st.integers(16, 8000), st.integers(16, 8000), st.floats(1, 240), st.floats(3, 60)),
+                      min_size=1, max_size=4), trim=st.sampled_from(["proportional", "first"]))
+def test_property_overridden_video_limits_are_met(px_lo, px_k, fps_lo, fps_span, d_lo, d_span, total_k, clips, trim):
+    d_lo, d_hi = round(d_lo, 2), round(d_lo + d_span, 2)
+    total = round(d_hi * total_k, 2)
+    profile = overlay(f"""
+[rules."video.pixels"]
+options = {{ min = {px_lo}, max = {int(px_lo * px_k)}, enforced_min = {px_lo} }}
+
+[rules."video.fps"]
+options = {{ min = {fps_lo}, max = {fps_lo + fps_span} }}
+
+[rules."video.duration"]
+options = {{ min = {d_lo}, max = {d_hi}, enforced_min = {d_lo}, enforced_max = {d_hi} }}
+
+[rules."video.total-duration"]
+options = {{ max = {total}, enforced_max = {total} }}
+""")
+    req = request(_image("a.jpg"), *(_video(f"c{i}.mp4") for i in range(len(clips))))
+    facts = facts_of(req, image(800, 600), *(video(w, h, fps=fps, seconds=s) for w, h, fps, s in clips))
+    jobs, skipped, left = _clean_and_idempotent(req, facts, profile, unsafe=True, trim=trim)
+    if any("cannot fit" in s.reason for s in skipped):  # more clips than the total leaves their minimum for
+        assert len(clips) * (d_lo + DURATION_MARGIN_S) > total - len(clips) * DURATION_MARGIN_S
+        assert {f.rule for f in left} == {"video.total-duration"}
+        return
+    assert left == [] and skipped == []
+    for job in jobs[1:]:
+        t = job.target
+        if t is not None and t.size is not None:
+            assert px_lo <= t.size[0] * t.size[1] <= int(px_lo * px_k)
+        if t is not None and t.fps is not None:
+            assert fps_lo <= t.fps <= fps_lo + fps_span

@@ -170,6 +170,26 @@ class _Geo:
         self.scale_to, self.size, self.fit, self.problem = scale_to, size, fit, problem
 
 
+def ratio_range(lim: _Limits) -> _Bounds:
+    """The width/height ratios a picture can have under the limits: the ratio rules, narrowed by what the
+    side and pixel ranges leave (at most 6000 px long and 300 px short is at most 20:1)."""
+    out = _Bounds()
+    a = lim.bound("aspect")
+    out.lo, out.hi, out.below = a.lo, a.hi, a.below
+    wb, hb, pb = lim.bound("width"), lim.bound("height"), lim.bound("pixels")
+    lows = [wb.lo / hb.top if wb.lo is not None and hb.top else None,
+            wb.lo ** 2 / pb.top if wb.lo is not None and pb.top else None]
+    highs = [wb.top / hb.lo if wb.top is not None and hb.lo else None,
+             pb.top / hb.lo ** 2 if pb.top is not None and hb.lo else None]
+    for low in lows:
+        if low is not None:
+            out.lo = low if out.lo is None else max(out.lo, low)
+    for high in highs:
+        if high is not None:
+            out.hi = high if out.hi is None else min(out.hi, high)
+    return out
+
+
 def _nearest_ratio(r: float, a: _Bounds) -> float:
     if a.lo is not None and r < a.lo:
         return a.lo
@@ -200,11 +220,12 @@ def geometry(width: int, height: int, rules_limits: _Limits, *, fit: str = "pad"
     wb, hb, ab, pb = lim.bound("width"), lim.bound("height"), lim.bound("aspect"), lim.bound("pixels")
     r = width / height
     mode, r_t, use_aspect = "none", r, True
-    if not ab.ok(r):
+    reachable = ratio_range(lim)
+    if not reachable.ok(r):
         if keep_ratio:
             use_aspect = False
         else:
-            mode, r_t = ("crop" if fit == "crop" else "pad"), _nearest_ratio(r, ab)
+            mode, r_t = ("crop" if fit == "crop" else "pad"), _nearest_ratio(r, reachable)
     step = 2 if even else 1
     wide = r > r_t
 
@@ -468,7 +489,7 @@ def _fit_geometry(item: Item, size: tuple[int, int], need: dict[str, list[str]],
                   even: bool, max_side: int | None, skipped: list[Skipped]) -> tuple[_Geo | None, list[str]]:
     """The geometry an item gets, and the ids of the geometry rules it leaves unfixed (listed in ``skipped``)."""
     crop = options.aspect == "crop"
-    refuse = crop and not options.unsafe and not lim.bound("aspect").ok(size[0] / size[1])
+    refuse = crop and not options.unsafe and not ratio_range(lim).ok(size[0] / size[1])
     geo = geometry(*size, lim, fit="crop" if crop else "pad", even=even, max_side=max_side, keep_ratio=refuse)
     if geo.problem:
         left = need.get("geometry", []) + need.get("aspect", [])
@@ -509,7 +530,7 @@ def _plan_image(item: Item, facts: MediaFacts, need: dict[str, list[str]], lim: 
                        for r in need.get("format", []))
         return None, [], [], False
     if fmt != facts.format:
-        steps.append(f"convert {facts.format} → {fmt}")
+        steps.append(f"convert {facts.format or 'unknown'} → {fmt}")
     if need.get("bytes") and max_bytes is not None:
         steps.append(f"re-encode under {max_bytes / MB:g} MB")
     if not steps:
@@ -600,7 +621,7 @@ def _plan_audio(item: Item, facts: MediaFacts, need: dict[str, list[str]], clip:
         fmt = next((f for f in ("mp3", "wav") if lim.format_ok(f)), fmt)
     steps: list[str] = []
     if fmt != facts.format:
-        steps.append(f"convert {facts.format} → {fmt}")
+        steps.append(f"convert {facts.format or 'unknown'} → {fmt}")
     elif not codec_ok:
         steps.append(f"transcode {facts.audio_codec or facts.codec or '?'} → {fmt}")
     duration = pad_to = None
@@ -636,22 +657,20 @@ def _scheme(url: str) -> str:
 
 
 class _Names:
-    """Output file names: stable (in item order), collision-free (case-insensitively), one per distinct job."""
+    """Output file names: stable (in item order) and collision-free, case-insensitively (macOS, Windows).
+    Every job gets its own, even two items of the same file: the runner may remove a data: URL's file once
+    it is inlined, and it finds the same input twice by itself (its content cache)."""
 
     def __init__(self) -> None:
         self.used: set[str] = set()
-        self.by_job: dict[tuple, str] = {}
 
-    def name(self, key: tuple, stem: str, ext: str) -> str:
-        if key in self.by_job:
-            return self.by_job[key]
+    def name(self, stem: str, ext: str) -> str:
         stem = stem.strip(". ") or "media"
         name, n = stem + ext, 1
         while name.casefold() in self.used:
             n += 1
             name = f"{stem}-{n}{ext}"
         self.used.add(name.casefold())
-        self.by_job[key] = name
         return name
 
 
@@ -672,11 +691,9 @@ def _output_name(names: _Names, item: Item, source: str, local: bool, facts: Med
     else:
         stem, ext = _UNSAFE_NAME.sub("-", item.pointer).strip("-") or "inline", ""
     fmt = _out_format(target, facts)
-    if target is None and local:
-        return names.name((source, None), stem, ext)
-    if not (fmt and ext.lower() in _SAME_EXT.get(fmt, (_EXT.get(fmt),))):
+    if not (target is None and local) and not (fmt and ext.lower() in _SAME_EXT.get(fmt, (_EXT.get(fmt),))):
         ext = _EXT.get(fmt or "", f".{fmt}" if fmt else ".bin")
-    return names.name((source, target), stem, ext)
+    return names.name(stem, ext)
 
 
 def plan_media(request: Request, profile: Profile, facts: dict, findings: list[Finding], options: FixOptions,
