@@ -19,6 +19,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     suffix = os.path.splitext(name)[1]
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".part{suffix}", dir=folder)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; an output gets a normal file's mode
     try:
         yield tmp
         os.replace(tmp, path)
@@ -33,3 +34,15 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    """The process's umask, read once (reading it means setting it, so not on every file)."""
+    if not _UMASK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _UMASK.append(mask)
+    return _UMASK[0]
