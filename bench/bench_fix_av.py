@@ -95,7 +95,8 @@ def _bare_reencode(source: Path, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--audio-only", action="store_true", help="only the audio trims (cheap: use many runs)")
+    parser.add_argument("--only", choices=["container", "audio", "full"],
+                        help="only this comparison (to give it many runs on a loaded machine)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", module="pydub")  # "Couldn't find ffmpeg": we set the converter
     with tempfile.TemporaryDirectory(prefix="bench-fix-av-") as tmp:
@@ -125,8 +126,9 @@ def main() -> None:
             "10 s 1080p30 → 720p 24 fps, trim 8 s (bare ffmpeg)":
                 lambda: _bare_reencode(src["mp4"], out / "bare.mp4"),
         }
-        if args.audio_only:
-            jobs = {name: job for name, job in jobs.items() if name.startswith("trim")}
+        groups = {"container": ("remux", "re-encode"), "audio": ("trim",), "full": ("10 s",)}
+        if args.only:
+            jobs = {name: job for name, job in jobs.items() if name.startswith(groups[args.only])}
         times: dict[str, list[float]] = {name: [] for name in jobs}
         for _ in range(args.runs):
             for name, job in jobs.items():
