@@ -134,6 +134,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "0.02–0.3 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
     p.set_defaults(func=cmd_inspect)
 
+    fix = _common("API profile (default: from config, else inferred from each request)", quiet="list what was "
+                  "not fixed and what remains, not each step")
+    p = sub.add_parser("fix", parents=[fix], help="conform requests and their media into a new folder",
+                       description="Write a copy of each request, and of its media, that the API accepts: resize, pad, "
+                                   "convert, re-encode, reorder, renumber. The originals are never modified.")
+    p.add_argument("requests", nargs="+", metavar="REQUEST", help="request files")
+    p.add_argument("--out", metavar="DIR", help="output folder: DIR/request.json and DIR/media/ (several requests: "
+                                                "one sub-folder each)")
+    p.add_argument("--diff", action="store_true", help="print the plan and the request's JSON diff; write nothing")
+    p.add_argument("--unsafe", action="store_true", help="also apply fixes that drop content (trim, crop, drop a "
+                                                         "parameter)")
+    p.add_argument("--aspect", choices=("pad", "crop"), default="pad", help="bring a ratio into range by padding "
+                                                                            "(default) or cropping (unsafe)")
+    p.add_argument("--pad-color", default="#000000", metavar="C", help="padding colour #RRGGBB, or blur")
+    p.add_argument("--trim", choices=("proportional", "first"), default="proportional",
+                   help="how a total-duration budget is shared across clips")
+    p.add_argument("--max-side", type=_non_negative_int, metavar="N", help="also scale images to at most N px a side")
+    p.add_argument("--extract", action="store_true", help="write fixed data: URL media as files")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
+    p.add_argument("-j", "--jobs", type=_non_negative_int, metavar="N", help="media files fixed at once "
+                                                                                "(default: one per CPU)")
+    p.set_defaults(func=cmd_fix)
+
     p = sub.add_parser("rules", parents=[_common("show the rules as this profile has them (default: every profile)")],
                        help="list the rules (all, or those an id prefix names), or print one rule's documentation")
     p.add_argument("rule_id", nargs="?", metavar="ID", help="a rule id (its page) or a prefix such as param (a list)")
@@ -330,6 +354,36 @@ def cmd_inspect(args, config) -> int:
             reports.append(outcome)
     sys.stdout.write(media_report.render(reports, errors, fmt=args.format, color=_color(args), quiet=args.quiet))
     return exit_code([*reports, *errors], args.fail_on or config.fail_on or "error")
+
+
+def cmd_fix(args, config) -> int:
+    import re
+
+    from .fix.model import FixOptions
+    from .fix.report import document, text
+    from .fix.run import failing, fix_requests
+    from .lint import Checker
+
+    if args.pad_color != "blur" and not re.fullmatch(r"#[0-9a-fA-F]{6}", args.pad_color):
+        raise PrepError(f"--pad-color {args.pad_color!r}: give #RRGGBB or blur")
+    if not args.diff and not args.out:
+        raise PrepError("fix needs --out DIR (or --diff to only show the plan)")
+    options = FixOptions(unsafe=args.unsafe, aspect=args.aspect, pad_color=args.pad_color, trim=args.trim,
+                         max_side=args.max_side or None, extract=args.extract)
+    book = _book(args, config)
+    checker = Checker(book, profile=args.profile or config.profile, severity=config.severity)
+    try:
+        results = fix_requests(args.requests, args.out, options, checker, diff=args.diff, jobs=args.jobs)
+    finally:
+        checker.close()
+    fail_on = args.fail_on or config.fail_on or "error"
+    if args.format == "json":
+        sys.stdout.write(document(results, fail_on=fail_on))
+    else:
+        sys.stdout.write(text(results, fail_on=fail_on, quiet=args.quiet))
+    if args.diff:
+        return 1 if any(failing(r.before, fail_on) for r in results) else 0
+    return 1 if any(failing(r.remaining, fail_on) for r in results) else 0
 
 
 def cmd_rules(args, config) -> int:

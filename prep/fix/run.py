@@ -1,0 +1,267 @@
+"""Carry out a fix: check each request, plan, run the media jobs, write the request, check the result.
+
+Originals are never modified: every output goes to the output folder through a temporary file renamed
+into place. A media file that already conforms is copied, not re-encoded, so fixing a fixed request
+changes no media byte. The same source fixed the same way for several requests is processed once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..model import SEVERITY_RANK, Finding, PrepError, Record, record
+from .files import atomic_output, write_bytes_atomic
+from .model import FixOptions, MediaJob, Plan
+
+# A data: URL's media type → the suffix its decoded bytes are written under (for the tools that read them).
+_SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/bmp": ".bmp",
+             "image/tiff": ".tiff", "image/gif": ".gif", "audio/mpeg": ".mp3", "audio/mp3": ".mp3",
+             "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav"}
+_MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+                ".bmp": "image/bmp", ".tiff": "image/tiff", ".tif": "image/tiff", ".gif": "image/gif",
+                ".mp3": "audio/mpeg", ".wav": "audio/wav", ".mp4": "video/mp4"}
+
+
+@record
+class FixResult(Record):
+    """One request's fix: its plan, where the output went ('' with --diff) and what still fails."""
+
+    source: str
+    out: str
+    plan: Plan
+    remaining: tuple[Finding, ...] = ()
+    before: tuple[Finding, ...] = ()
+    diff: str = ""  # with --diff: the request's JSON, before and after, as a unified diff
+
+
+def fix_requests(paths: list[str], out_dir: str | None, options: FixOptions, checker, *, diff: bool = False,
+                 jobs: int | None = None) -> list[FixResult]:
+    """Fix each request file of ``paths`` into ``out_dir`` (one request: the folder itself; several: one
+    sub-folder each, named after the request file). ``checker`` is a prep.lint.Checker (profile, rules,
+    selection). With ``diff`` nothing is written."""
+    if not paths:
+        raise PrepError("no request files to fix")
+    outs = _output_folders(paths, out_dir) if not diff else {p: "" for p in paths}
+    done: dict[tuple, str] = {}  # (source, target) → an output already made this run
+    results = []
+    for path in paths:
+        results.append(_fix_one(path, outs[path], options, checker, diff=diff, jobs=jobs, done=done))
+    return results
+
+
+def _output_folders(paths: list[str], out_dir: str | None) -> dict[str, str]:
+    if not out_dir:
+        raise PrepError("fix needs --out DIR (or --diff to only show the plan)")
+    if len(paths) == 1:
+        return {paths[0]: out_dir}
+    outs: dict[str, str] = {}
+    taken: set[str] = set()
+    for path in paths:
+        stem = Path(path).stem or "request"
+        name, n = stem, 1
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}"
+        taken.add(name)
+        outs[path] = os.path.join(out_dir, name)
+    return outs
+
+
+def _fix_one(path: str, out: str, options: FixOptions, checker, *, diff: bool, jobs: int | None,
+             done: dict) -> FixResult:
+    from .plan import plan_media
+    from .request import edit_request
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        from ..paths import describe_os_error
+
+        raise PrepError(f"{path}: {describe_os_error(exc)}") from None
+    seen = checker.analyse(data, path)
+    if seen.document is None or seen.request is None:
+        first = seen.findings[0].message if seen.findings else "not a request"
+        raise PrepError(f"{path}: cannot fix a file that is not a request ({first})")
+    base_dir = Path(path).resolve().parent
+    media_jobs, skipped = plan_media(seen.request, seen.profile, seen.facts or {}, seen.findings, options, base_dir)
+    _, edits, request_skipped = edit_request(seen.document, seen.profile, seen.findings, options)
+    plan = Plan(path, seen.profile.name, tuple(media_jobs), tuple(edits), tuple(skipped) + tuple(request_skipped))
+    before = tuple(seen.findings)
+    if diff:
+        planned = _set_urls(seen.document, {j.value_pointer: _new_url(j, options) for j in media_jobs})
+        after = edit_request(planned, seen.profile, seen.findings, options)[0]
+        return FixResult(path, "", plan, before=before, diff=_json_diff(seen.document, after, path))
+    out_json = os.path.join(out, "request.json")
+    _refuse_overwriting(path, out_json, media_jobs, out)
+    urls = _run_jobs(media_jobs, os.path.join(out, "media"), options, jobs, done)
+    # URLs are replaced in the document as written (their pointers are the original ones), then the
+    # request-level edits run on it: they move items, never rewrite a URL.
+    written = _set_urls(seen.document, urls)
+    final, _, _ = edit_request(written, seen.profile, seen.findings, options)
+    text = json.dumps(final, ensure_ascii=False, indent=2) + "\n"
+    write_bytes_atomic(out_json, text.encode("utf-8"))
+    result = checker.check_source(out_json)
+    remaining = tuple(getattr(result, "findings", ()))
+    return FixResult(path, out_json, plan, remaining, before)
+
+
+def _refuse_overwriting(path: str, out_json: str, jobs: list[MediaJob], out: str) -> None:
+    """Never write over an input: not the request, not a media file it points at."""
+    inputs = {os.path.realpath(path)} | {os.path.realpath(j.source) for j in jobs if not j.source.startswith("data:")}
+    outputs = [out_json] + [os.path.join(out, "media", j.output) for j in jobs]
+    for target in outputs:
+        if os.path.realpath(target) in inputs:
+            raise PrepError(f"--out {out}: writing {target} would overwrite an original; choose another folder")
+
+
+def _new_url(job: MediaJob, options: FixOptions) -> str:
+    if job.source.startswith("data:") and not options.extract:
+        return f"data:{_MEDIA_TYPES.get(Path(job.output).suffix.lower(), 'application/octet-stream')};base64,…"
+    return f"media/{job.output}"
+
+
+def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers: int | None,
+              done: dict) -> dict[str, str]:
+    """Make every job's output; returns value pointer → the URL to write in the request."""
+    urls: dict[str, str] = {}
+    work: list[tuple[MediaJob, str, str]] = []  # (job, source path, output path) still to make
+    temps: list[str] = []
+    try:
+        for job in jobs:
+            source = _materialise(job.source, temps)
+            out_path = os.path.join(media_dir, job.output)
+            key = (_identity(source), job.target)
+            if key in done and os.path.exists(done[key]):
+                _copy(done[key], out_path)
+            elif job.target is None:
+                _copy(source, out_path)
+                done[key] = out_path
+            else:
+                work.append((job, source, out_path))
+                done[key] = out_path
+        _execute(work, workers)
+        for job in jobs:
+            out_path = os.path.join(media_dir, job.output)
+            if job.source.startswith("data:") and not options.extract:
+                suffix = Path(job.output).suffix.lower()
+                media_type = _MEDIA_TYPES.get(suffix, "application/octet-stream")
+                urls[job.value_pointer] = f"data:{media_type};base64," + base64.b64encode(
+                    Path(out_path).read_bytes()).decode("ascii")
+                os.unlink(out_path)
+            else:
+                urls[job.value_pointer] = f"media/{job.output}"
+        if os.path.isdir(media_dir) and not os.listdir(media_dir):
+            os.rmdir(media_dir)
+    finally:
+        for tmp in temps:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return urls
+
+
+def _execute(work: list[tuple[MediaJob, str, str]], workers: int | None) -> None:
+    """Run the jobs that change media: in parallel processes when there are several (bounded by the
+    cores), else here. The jobs are plain records: another executor could take them as they are."""
+    if not work:
+        return
+    n = min(len(work), workers or os.cpu_count() or 1)
+    if n <= 1:
+        for job, source, out_path in work:
+            run_job(job.kind, source, job.target, out_path)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=n) as pool:
+        futures = [pool.submit(run_job, job.kind, source, job.target, out_path) for job, source, out_path in work]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def run_job(kind: str, source: str, target, out_path: str) -> None:
+    """Make one output (in whichever process runs it)."""
+    if kind == "image":
+        from .images import fix_image
+
+        fix_image(source, target, out_path)
+    elif kind == "video":
+        from .video import fix_video
+
+        fix_video(source, target, out_path)
+    elif kind == "audio":
+        from .audio import fix_audio
+
+        fix_audio(source, target, out_path)
+    else:
+        raise PrepError(f"no fix for {kind} media")
+
+
+def _materialise(source: str, temps: list[str]) -> str:
+    """A path to the source's bytes: the path itself, or a data: URL decoded into a temporary file."""
+    if not source.startswith("data:"):
+        return source
+    from ..inspect import parse_data_url
+
+    try:
+        media_type, payload = parse_data_url(source)
+    except (ValueError, binascii.Error) as exc:
+        raise PrepError(f"cannot decode a data: URL: {exc}") from None
+    fd, tmp = tempfile.mkstemp(prefix="seedance-prep-", suffix=_SUFFIXES.get(media_type, ".bin"))
+    temps.append(tmp)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(payload)
+    return tmp
+
+
+def _identity(path: str) -> tuple:
+    st = os.stat(path)
+    return (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+
+def _copy(source: str, out_path: str) -> None:
+    with atomic_output(out_path) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def _set_urls(document: dict, urls: dict[str, str]) -> dict:
+    """A copy of ``document`` with the string at each JSON pointer of ``urls`` replaced."""
+    from ..pointer import unescape
+
+    doc = json.loads(json.dumps(document))
+    for pointer, url in urls.items():
+        parts = [unescape(p) for p in pointer.split("/")[1:]]
+        node = doc
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        last = parts[-1]
+        if isinstance(node, list):
+            node[int(last)] = url
+        else:
+            node[last] = url
+    return doc
+
+
+def _json_diff(before: dict, after: dict, path: str) -> str:
+    import difflib
+
+    a = json.dumps(before, ensure_ascii=False, indent=2).splitlines(keepends=True)
+    b = json.dumps(after, ensure_ascii=False, indent=2).splitlines(keepends=True)
+    return "".join(difflib.unified_diff(a, b, fromfile=path, tofile=f"{path} (fixed)"))
+
+
+def failing(findings, fail_on: str = "error") -> list[Finding]:
+    """The findings at or above ``fail_on``."""
+    rank = SEVERITY_RANK[fail_on]
+    return [f for f in findings if SEVERITY_RANK.get(f.severity, 0) >= rank]

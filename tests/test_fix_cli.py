@@ -1,0 +1,127 @@
+"""`seedance-prep fix` end to end: a failing request and its media in, a folder that checks clean out,
+the originals untouched. Outputs are measured again by independent readers (Pillow, pymediainfo)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+MEDIA_JOB = ROOT / "fixtures" / "media-job"
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def job(tmp_path) -> Path:
+    """A copy of fixtures/media-job (a 3000×600 banner, a 15 fps clip) to fix."""
+    folder = tmp_path / "job"
+    shutil.copytree(MEDIA_JOB, folder)
+    return folder
+
+
+def test_the_media_job_is_fixed_end_to_end_and_checks_clean(cli, job, tmp_path):
+    from PIL import Image
+    from pymediainfo import MediaInfo
+
+    before = digests(job)
+    out = tmp_path / "out"
+    run = cli("fix", str(job / "request.json"), "--out", str(out))
+    assert run.code == 0, run.out + run.err
+    assert "check: clean" in run.out
+    assert digests(job) == before  # the originals are untouched
+    fixed = json.loads((out / "request.json").read_text())
+    urls = [item.get("image_url", item.get("video_url", {})).get("url") for item in fixed["content"][1:]]
+    assert all(u.startswith("media/") for u in urls)
+    # Measured again, by readers other than the project's inspector.
+    banner = out / [u for u in urls if "banner" in u][0]
+    with Image.open(banner) as im:
+        assert 0.4 <= im.width / im.height <= 2.5 and min(im.size) >= 300
+    clip = out / [u for u in urls if u.endswith(".mp4")][0]
+    video = next(t for t in MediaInfo.parse(clip).tracks if t.track_type == "Video")
+    assert 24 <= float(video.frame_rate) <= 60
+    assert cli("check", str(out / "request.json")).code == 0
+
+
+def test_fixing_a_fixed_request_changes_no_media_byte(cli, job, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert cli("fix", str(job / "request.json"), "--out", str(first)).code == 0
+    run = cli("fix", str(first / "request.json"), "--out", str(second), "--format", "json")
+    assert run.code == 0, run.out + run.err
+    plan = json.loads(run.out)["results"][0]["plan"]
+    assert all(j["copy"] for j in plan["jobs"]) and not plan["edits"]
+    assert digests(first / "media") == digests(second / "media")
+
+
+def test_diff_shows_the_plan_and_writes_nothing(cli, job, tmp_path):
+    out = tmp_path / "never"
+    run = cli("fix", str(job / "request.json"), "--out", str(out), "--diff")
+    assert run.code == 1  # the request as it is still fails
+    assert "banner.png" in run.out and "clip.mp4" in run.out and "nothing written" in run.out
+    assert "+" in run.out and "media/" in run.out  # the request's JSON diff
+    assert not out.exists()
+
+
+def test_json_plan_names_each_job_its_rules_and_target(cli, job):
+    run = cli("fix", str(job / "request.json"), "--diff", "--format", "json")
+    doc = json.loads(run.out)
+    jobs = {j["output"]: j for j in doc["results"][0]["plan"]["jobs"]}
+    banner = next(j for name, j in jobs.items() if name.startswith("banner"))
+    assert "image.aspect-ratio" in banner["rules"] and banner["target"]["size"][0] / banner["target"]["size"][1] <= 2.5
+    clip = next(j for name, j in jobs.items() if name.startswith("clip"))
+    assert "video.fps" in clip["rules"] and 24 <= clip["target"]["fps"] <= 60
+    product = next(j for name, j in jobs.items() if name.startswith("product"))
+    assert product["copy"] and product["target"] is None
+
+
+def test_several_requests_get_a_folder_each(cli, job, tmp_path):
+    other = job / "again.json"
+    other.write_text((job / "request.json").read_text())
+    out = tmp_path / "out"
+    run = cli("fix", str(job / "request.json"), str(other), "--out", str(out))
+    assert run.code == 0, run.out + run.err
+    assert (out / "request" / "request.json").is_file() and (out / "again" / "request.json").is_file()
+    assert digests(out / "request" / "media") == digests(out / "again" / "media")
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "--out"),
+    (("--out", "{job}"), "overwrite an original"),
+    (("--out", "{out}", "--pad-color", "red"), "--pad-color"),
+])
+def test_bad_invocations_are_one_line_and_exit_2(cli, job, tmp_path, args, message):
+    args = [a.format(job=job, out=tmp_path / "o") for a in args]
+    run = cli("fix", str(job / "request.json"), *args)
+    assert run.code == 2 and message in run.err and len(run.err.strip().splitlines()) == 1
+    assert "Traceback" not in run.err
+
+
+def test_a_file_that_is_not_a_request_is_exit_2(cli, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    run = cli("fix", str(bad), "--out", str(tmp_path / "o"))
+    assert run.code == 2 and "not a request" in run.err
+
+
+def test_outputs_get_a_normal_file_mode_and_no_temporary_file_is_left(tmp_path):
+    import os
+    import stat
+
+    from prep.fix.files import atomic_output, write_bytes_atomic
+
+    target = tmp_path / "x.json"
+    write_bytes_atomic(target, b"{}")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask  # not mkstemp's private 0600
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output(tmp_path / "y.mp4") as tmp:
+            Path(tmp).write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
