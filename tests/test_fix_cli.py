@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from media import media  # noqa: F401  (the fixture)
 
 MEDIA_JOB = ROOT / "fixtures" / "media-job"
 
@@ -125,3 +126,56 @@ def test_outputs_get_a_normal_file_mode_and_no_temporary_file_is_left(tmp_path):
             Path(tmp).write_bytes(b"half")
             raise KeyboardInterrupt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_the_python_api_returns_the_plan_and_what_remains(job, tmp_path):
+    from prep.fix import fix
+
+    result = fix(str(job / "request.json"), str(tmp_path / "out"))
+    assert result.remaining == () and result.out == str(tmp_path / "out" / "request.json")
+    assert {r for j in result.plan.jobs for r in j.rules} >= {"image.aspect-ratio", "video.fps"}
+    planned = fix(str(job / "request.json"), diff=True)
+    assert planned.out == "" and planned.diff and not (tmp_path / "never").exists()
+
+
+def test_an_inline_image_is_fixed_and_written_back_as_a_data_url(cli, tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 150), "red").save(buf, "PNG")  # 200 px: under the 300 px minimum side
+    request = tmp_path / "inline.json"
+    request.write_text(json.dumps({"model": "doubao-seedance-2-0-260128", "content": [
+        {"type": "text", "text": "a red card"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()},
+         "role": "reference_image"}]}))
+    out = tmp_path / "out"
+    run = cli("fix", str(request), "--out", str(out))
+    assert run.code == 0, run.out + run.err
+    url = json.loads((out / "request.json").read_text())["content"][1]["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+        assert min(im.size) >= 300 and abs(im.width / im.height - 200 / 150) < 0.01
+    assert not (out / "media").exists()  # inlined, not written as a file
+
+
+def test_content_dropping_fixes_wait_for_unsafe(cli, tmp_path, media):
+    long_clip = media.audio(seconds=17.0, container="wav")
+    shutil.copy(long_clip, tmp_path / "song.wav")
+    shutil.copy(MEDIA_JOB / "product.jpg", tmp_path / "product.jpg")
+    request = tmp_path / "song.json"
+    request.write_text(json.dumps({"model": "doubao-seedance-2-0-260128", "content": [
+        {"type": "text", "text": "dance to it"},
+        {"type": "image_url", "image_url": {"url": "product.jpg"}, "role": "reference_image"},
+        {"type": "audio_url", "audio_url": {"url": "song.wav"}, "role": "reference_audio"}]}))
+    safe = cli("fix", str(request), "--out", str(tmp_path / "safe"))
+    assert safe.code == 1 and "not fixed" in safe.out and "--unsafe" in safe.out and "audio.duration" in safe.out
+    unsafe = cli("fix", str(request), "--out", str(tmp_path / "unsafe"), "--unsafe")
+    assert unsafe.code == 0, unsafe.out + unsafe.err
+    from pymediainfo import MediaInfo
+
+    track = next(t for t in MediaInfo.parse(tmp_path / "unsafe" / "media" / "song.wav").tracks
+                 if t.track_type == "Audio")
+    assert float(track.duration) / 1000 <= 15.0
