@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
     p.add_argument("-j", "--jobs", type=_non_negative_int, metavar="N", help="media files fixed at once "
                                                                                 "(default: one per CPU)")
+    p.add_argument("--no-cache", action="store_true", help="run every media job again (by default an output "
+                                                           "already made from the same bytes the same way is reused)")
     p.set_defaults(func=cmd_fix)
 
     p = sub.add_parser("rules", parents=[_common("show the rules as this profile has them (default: every profile)")],
@@ -360,7 +362,7 @@ def cmd_fix(args, config) -> int:
     import re
 
     from .fix.model import FixOptions
-    from .fix.report import document, text
+    from .fix.report import Progress, document, text
     from .fix.run import failing, fix_requests
     from .lint import Checker
 
@@ -372,9 +374,14 @@ def cmd_fix(args, config) -> int:
                          max_side=args.max_side or None, extract=args.extract)
     book = _book(args, config)
     checker = Checker(book, profile=args.profile or config.profile, severity=config.severity)
+    # Progress on stderr: live lines on a terminal, plain lines in a log, nothing with -q or JSON.
+    progress = Progress.for_stream(sys.stderr, quiet=args.quiet or args.format == "json" or args.diff)
     try:
-        results = fix_requests(args.requests, args.out, options, checker, diff=args.diff, jobs=args.jobs)
+        results = fix_requests(args.requests, args.out, options, checker, diff=args.diff, jobs=args.jobs,
+                               cache=not args.no_cache, progress=progress)
     finally:
+        if progress is not None:
+            progress.close()
         checker.close()
     fail_on = args.fail_on or config.fail_on or "error"
     if args.format == "json":

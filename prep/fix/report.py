@@ -69,3 +69,99 @@ def _plain(target):
     if target is None:
         return None
     return {name: (list(v) if isinstance(v, tuple) else v) for name, v in zip(target._fields, target)}
+
+
+class Progress:
+    """What ``fix`` shows on stderr while media jobs run.
+
+    ``tty``: one updating line per running job (its file, what is done to it, ffmpeg's percent), redrawn in
+    place with two ANSI sequences (cursor up N lines, clear to the end); a finished job leaves one line above
+    them, with 100%. ``plain`` (not a terminal, e.g. CI logs): a line when a job starts and one when it ends,
+    nothing in between. Redraws are at most ten a second; the live lines are cleared by :meth:`close`.
+    """
+
+    def __init__(self, stream, *, tty: bool) -> None:
+        self.stream = stream
+        self.tty = tty
+        self.running: dict[int, list] = {}  # id → [name, what, percent or None, start time]
+        self._drawn = 0  # live lines on screen
+        self._last = 0.0
+
+    @classmethod
+    def for_stream(cls, stream, *, quiet: bool = False) -> Progress | None:
+        """The display for ``stream`` (None with -q)."""
+        if quiet:
+            return None
+        try:
+            tty = bool(stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            tty = False
+        return cls(stream, tty=tty)
+
+    def start(self, job_id: int, name: str, what: str) -> None:
+        import time
+
+        self.running[job_id] = [name, what, None, time.monotonic()]
+        if self.tty:
+            self._render(force=True)
+        else:
+            self._write(f"fixing {name}: {what}\n")
+
+    def update(self, job_id: int, done_s: float, total_s: float | None) -> None:
+        entry = self.running.get(job_id)
+        if entry is None or not total_s or total_s <= 0:
+            return
+        entry[2] = max(0, min(100, int(100 * done_s / total_s)))
+        if self.tty:
+            self._render()
+
+    def finish(self, job_id: int, *, cached: bool = False) -> None:
+        import time
+
+        entry = self.running.pop(job_id, None)
+        if entry is None:
+            return
+        name, what, _, t0 = entry
+        how = "from the cache" if cached else f"{time.monotonic() - t0:.1f} s"
+        if self.tty:
+            self._clear()
+            self._write(self._fit(f"  {name}: {what} 100% ({how})") + "\n")
+            self._render(force=True)
+        else:
+            self._write(f"done {name} ({how})\n")
+
+    def close(self) -> None:
+        if self.tty:
+            self._clear()
+
+    def _fit(self, line: str) -> str:
+        import shutil
+
+        width = max(20, shutil.get_terminal_size((100, 24)).columns - 1)
+        return line if len(line) <= width else line[: width - 1] + "…"
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self._write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+    def _render(self, *, force: bool = False) -> None:
+        import time
+
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        lines = [self._fit(f"  {name}: {what} " + (f"{pct:3d}%" if pct is not None else "…"))
+                 for name, what, pct, _ in self.running.values()]
+        self._clear()
+        if lines:
+            self._write("".join(line + "\n" for line in lines))
+        self._drawn = len(lines)
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from ..model import SEVERITY_RANK, Finding, PrepError, Record, record
 from .files import atomic_output, write_bytes_atomic
@@ -41,18 +45,50 @@ class FixResult(Record):
 
 
 def fix_requests(paths: list[str], out_dir: str | None, options: FixOptions, checker, *, diff: bool = False,
-                 jobs: int | None = None) -> list[FixResult]:
+                 jobs: int | None = None, cache: bool = True, progress=None) -> list[FixResult]:
     """Fix each request file of ``paths`` into ``out_dir`` (one request: the folder itself; several: one
     sub-folder each, named after the request file). ``checker`` is a prep.lint.Checker (profile, rules,
-    selection). With ``diff`` nothing is written."""
+    selection). With ``diff`` nothing is written. ``cache``: reuse (and keep) outputs of jobs already
+    done, by content hash (:mod:`prep.fix.cache`). ``progress``: a :class:`prep.fix.report.Progress`
+    (or anything with its ``start``/``update``/``finish`` methods) told about each media job."""
     if not paths:
         raise PrepError("no request files to fix")
     outs = _output_folders(paths, out_dir) if not diff else {p: "" for p in paths}
     done: dict[tuple, str] = {}  # (source, target) → an output already made this run
     results = []
-    for path in paths:
-        results.append(_fix_one(path, outs[path], options, checker, diff=diff, jobs=jobs, done=done))
+    store = None
+    if cache and not diff:
+        from .cache import FixCache
+
+        store = FixCache()
+    ctx = _RunContext(store, progress)
+    try:
+        for path in paths:
+            results.append(_fix_one(path, outs[path], options, checker, diff=diff, jobs=jobs, done=done, ctx=ctx))
+    finally:
+        if store is not None:
+            store.close()
     return results
+
+
+class _RunContext:
+    """What every request of one run shares: the output cache and the progress display."""
+
+    def __init__(self, cache, progress) -> None:
+        self.cache = cache
+        self.progress = progress or _NoProgress()
+        self.next_id = 0
+
+
+class _NoProgress:
+    def start(self, job_id: int, name: str, what: str) -> None:
+        pass
+
+    def update(self, job_id: int, done_s: float, total_s: float | None) -> None:
+        pass
+
+    def finish(self, job_id: int, *, cached: bool = False) -> None:
+        pass
 
 
 def _output_folders(paths: list[str], out_dir: str | None) -> dict[str, str]:
@@ -74,7 +110,7 @@ def _output_folders(paths: list[str], out_dir: str | None) -> dict[str, str]:
 
 
 def _fix_one(path: str, out: str, options: FixOptions, checker, *, diff: bool, jobs: int | None,
-             done: dict) -> FixResult:
+             done: dict, ctx: _RunContext) -> FixResult:
     from .plan import plan_media
     from .request import edit_request
 
@@ -99,7 +135,7 @@ def _fix_one(path: str, out: str, options: FixOptions, checker, *, diff: bool, j
         return FixResult(path, "", plan, before=before, diff=_json_diff(seen.document, after, path))
     out_json = os.path.join(out, "request.json")
     _refuse_overwriting(path, out_json, media_jobs, out)
-    urls = _run_jobs(media_jobs, os.path.join(out, "media"), options, jobs, done)
+    urls = _run_jobs(media_jobs, os.path.join(out, "media"), options, jobs, done, ctx)
     # URLs are replaced in the document as written (their pointers are the original ones), then the
     # request-level edits run on it: they move items, never rewrite a URL.
     written = _set_urls(seen.document, urls)
@@ -127,11 +163,12 @@ def _new_url(job: MediaJob, options: FixOptions) -> str:
 
 
 def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers: int | None,
-              done: dict) -> dict[str, str]:
+              done: dict, ctx: _RunContext) -> dict[str, str]:
     """Make every job's output; returns value pointer → the URL to write in the request."""
     urls: dict[str, str] = {}
-    work: list[tuple[MediaJob, str, str]] = []  # (job, source path, output path) still to make
+    work: list[_Work] = []  # the jobs still to run
     temps: list[str] = []
+    cache, progress = ctx.cache, ctx.progress
     try:
         for job in jobs:
             source = _materialise(job.source, temps)
@@ -143,9 +180,21 @@ def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers
                 _copy(source, out_path)
                 done[key] = out_path
             else:
-                work.append((job, source, out_path))
+                job_id = ctx.next_id
+                ctx.next_id += 1
+                cache_key = _cache_key(cache, source, job)
+                if cache_key is not None and cache.fetch(cache_key, out_path):
+                    progress.start(job_id, job.output, _what(job))
+                    progress.finish(job_id, cached=True)
+                else:
+                    work.append(_Work(job_id, job, source, out_path, cache_key))
                 done[key] = out_path
-        _execute(work, workers)
+
+        def finished(item: _Work) -> None:
+            if item.cache_key is not None:
+                cache.store(item.cache_key, item.out_path)
+
+        _execute(work, workers, progress, finished)
         for job in jobs:
             out_path = os.path.join(media_dir, job.output)
             if job.source.startswith("data:") and not options.extract:
@@ -167,31 +216,155 @@ def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers
     return urls
 
 
-def _execute(work: list[tuple[MediaJob, str, str]], workers: int | None) -> None:
+class _Work(NamedTuple):
+    job_id: int
+    job: MediaJob
+    source: str
+    out_path: str
+    cache_key: str | None
+
+
+def _cache_key(cache, source: str, job: MediaJob) -> str | None:
+    if cache is None or not cache.enabled:
+        return None
+    from .cache import job_key
+
+    digest = cache.source_hash(source)
+    return None if digest is None else job_key(digest, job.kind, job.target)
+
+
+def _what(job: MediaJob) -> str:
+    return "; ".join(job.steps) or f"fix {job.kind}"
+
+
+def _execute(work: list[_Work], workers: int | None, progress, finished: Callable[[_Work], None]) -> None:
     """Run the jobs that change media: in parallel processes when there are several (bounded by the
-    cores), else here. The jobs are plain records: another executor could take them as they are."""
+    cores), else here. The jobs are plain records: another executor could take them as they are.
+    Worker processes send their progress back on a queue the parent drains while it waits."""
     if not work:
         return
     n = min(len(work), workers or os.cpu_count() or 1)
     if n <= 1:
-        for job, source, out_path in work:
-            run_job(job.kind, source, job.target, out_path)
+        for item in work:
+            progress.start(item.job_id, item.job.output, _what(item.job))
+            run_job(item.job.kind, item.source, item.job.target, item.out_path,
+                    progress=functools.partial(progress.update, item.job_id))
+            progress.finish(item.job_id)
+            finished(item)
         return
-    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+    import queue as queues
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    with ProcessPoolExecutor(max_workers=n) as pool:
-        futures = [pool.submit(run_job, job.kind, source, job.target, out_path) for job, source, out_path in work]
+    mp = multiprocessing.get_context()
+    events = mp.Queue()
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp, initializer=_worker_init, initargs=(events,))
+
+    def drain() -> None:
+        while True:
+            try:
+                event = events.get_nowait()
+            except (queues.Empty, OSError, ValueError, EOFError):
+                return
+            if event[0] == "start":
+                begin(by_id.get(event[1]))
+            elif event[0] == "progress" and event[1] in started:
+                progress.update(event[1], event[2], event[3])
+
+    def begin(item: _Work | None) -> None:
+        if item is not None and item.job_id not in started:
+            started.add(item.job_id)
+            progress.start(item.job_id, item.job.output, _what(item.job))
+
+    by_id = {item.job_id: item for item in work}
+    started: set[int] = set()
+    try:
+        futures = {pool.submit(_worker_job, item.job_id, item.job.kind, item.source, item.job.target,
+                               item.out_path): item for item in work}
+        pending = set(futures)
+        while pending:
+            ready, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            drain()
+            for future in ready:
+                future.result()  # a job's error stops the run (its output was never written)
+                item = futures[future]
+                begin(item)  # its start event may still be on its way
+                progress.finish(item.job_id)
+                finished(item)
+        drain()
+    except BaseException:  # an error, or Ctrl-C: stop everything now, never wait for the rest
+        _stop_pool(pool)
+        raise
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        events.close()
+        events.cancel_join_thread()
+
+
+def _stop_pool(pool) -> None:
+    """Cancel what has not started, interrupt what has (its ffmpeg goes with it), and shut down."""
+    import signal
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
         try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+            os.kill(proc.pid, signal.SIGINT)  # a running job kills its ffmpeg child on the way out
+        except (OSError, ValueError, TypeError):
+            pass
+    for proc in processes:
+        try:
+            proc.join(timeout=1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=1.0)
+        except (OSError, ValueError, AssertionError):
+            pass
 
 
-def run_job(kind: str, source: str, target, out_path: str) -> None:
-    """Make one output (in whichever process runs it)."""
+# In a worker process: the queue progress goes back on, and whether a job is running (Ctrl-C only
+# interrupts a job; an idle worker waits to be stopped by the parent, without a traceback).
+_EVENTS: list = []
+_BUSY: list[bool] = [False]
+
+
+def _worker_init(events) -> None:
+    import signal
+
+    _EVENTS[:] = [events]
+
+    def on_sigint(signum, frame) -> None:
+        if _BUSY[0]:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
+def _worker_job(job_id: int, kind: str, source: str, target, out_path: str) -> None:
+    events = _EVENTS[0] if _EVENTS else None
+    sent = [0.0, -1.0]  # time and percent of the last progress event sent
+
+    def report(done_s: float, total_s: float | None) -> None:
+        if events is None:
+            return
+        now = time.monotonic()
+        pct = round(100 * done_s / total_s) if total_s else -1.0
+        if pct != sent[1] and now - sent[0] >= 0.1:
+            sent[:] = [now, pct]
+            events.put(("progress", job_id, done_s, total_s))
+
+    if events is not None:
+        events.put(("start", job_id))
+    _BUSY[0] = True
+    try:
+        run_job(kind, source, target, out_path, progress=report)
+    finally:
+        _BUSY[0] = False
+
+
+def run_job(kind: str, source: str, target, out_path: str, *, progress=None) -> None:
+    """Make one output (in whichever process runs it). ``progress(done_s, total_s)``: ffmpeg's progress."""
     if kind == "image":
         from .images import fix_image
 
@@ -199,11 +372,11 @@ def run_job(kind: str, source: str, target, out_path: str) -> None:
     elif kind == "video":
         from .video import fix_video
 
-        fix_video(source, target, out_path)
+        fix_video(source, target, out_path, progress=progress)
     elif kind == "audio":
         from .audio import fix_audio
 
-        fix_audio(source, target, out_path)
+        fix_audio(source, target, out_path, progress=progress)
     else:
         raise PrepError(f"no fix for {kind} media")
 
