@@ -117,6 +117,67 @@ def test_big_jpeg_downscale_matches_plain_lanczos(tmp_path):
     assert max(diff) < 3, diff
 
 
+# dB at the target size against a full decode + LANCZOS. The fast path measured 36.7–38.0 dB here (2000×1500
+# test pattern, with and without noise) and 38.8–41.1 dB at 8000×6000 (bench/bench_fix_images.py); every 2×
+# upscale from 1/8, a visibly soft picture, 28.3–34.0 dB. The floor sits between.
+PSNR_FLOOR = 35.0
+
+
+def _psnr(a, b) -> float:
+    import math
+
+    from PIL import ImageChops, ImageStat
+
+    rms = ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).rms
+    mse = sum(r * r for r in rms) / len(rms)
+    return 10 * math.log10(255**2 / mse) if mse else math.inf
+
+
+@pytest.mark.parametrize("noise_strength", [0, 10])
+def test_draft_short_of_the_target_then_upscaled_is_close_to_full_decode(tmp_path, noise_strength):
+    """A 2000×1500 photo to 512×384 decodes at 1/4 (500×375, 2.3% short) and is upscaled: its picture stays
+    above PSNR_FLOOR against a full decode + LANCZOS, where a 2× upscale from 1/8 (a soft picture) falls below."""
+    from media import run_ffmpeg
+    from PIL import Image
+
+    from prep.fix.images import _draft_request
+
+    src = tmp_path / "photo.jpg"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=2000x1500", "-vf", f"noise=alls={noise_strength}:allf=t",
+               "-frames:v", "1", "-q:v", "3", str(src))
+    size = (512, 384)
+    assert _draft_request((2000, 1500), size) == (500, 375)  # the fast path is the one taken
+    out = tmp_path / "out" / "small.png"
+    run(src, ImageTarget(size=size, scale_to=size, format="png"), out)
+    reference = Image.open(src).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    assert _psnr(reference, Image.open(out)) > PSNR_FLOOR
+    soft = Image.open(src)
+    soft.draft("RGB", (250, 187))
+    assert soft.size == (250, 188)
+    assert _psnr(reference, soft.resize(size, Image.Resampling.LANCZOS)) < PSNR_FLOOR  # the floor tells them apart
+
+
+@given(w=st.integers(1, 20000), h=st.integers(1, 20000), tw=st.integers(1, 20000), th=st.integers(1, 20000))
+def test_draft_request_picks_the_smallest_scale_within_the_shortfall(w, h, tw, th):
+    """What Pillow's draft() does with the request (its formula) is the smallest DCT scale whose picture is at
+    least the target less 3% a side, or no scaling."""
+    from prep.fix.images import _DRAFT_SHORTFALL, _draft_request
+
+    assume(tw < w and th < h)
+    rw, rh = _draft_request((w, h), (tw, th))
+    assert 1 <= rw <= w and 1 <= rh <= h
+    chosen = min(w // rw, h // rh)
+    scale = next(a for a in (8, 4, 2, 1) if chosen >= a)  # JpegImageFile.draft
+
+    def fits(a: int) -> bool:
+        return w >= a and h >= a and -(-w // a) >= (1 - _DRAFT_SHORTFALL) * tw and \
+            -(-h // a) >= (1 - _DRAFT_SHORTFALL) * th
+
+    assert fits(scale)
+    assert not any(fits(a) for a in (8, 4, 2) if a > scale)
+    assert -(-w // scale) >= 0.97 * tw and -(-h // scale) >= 0.97 * th  # at most a 3.1% upscale follows
+
+
 # -- fit -------------------------------------------------------------------------------------------
 
 
