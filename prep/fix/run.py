@@ -315,7 +315,7 @@ def _stop_pool(pool) -> None:
             pass
     for proc in processes:
         try:
-            proc.join(timeout=1.0)
+            proc.join(timeout=3.0)
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=1.0)
@@ -323,10 +323,12 @@ def _stop_pool(pool) -> None:
             pass
 
 
-# In a worker process: the queue progress goes back on, and whether a job is running (Ctrl-C only
-# interrupts a job; an idle worker waits to be stopped by the parent, without a traceback).
+# In a worker process: the queue progress goes back on, whether a job is running (Ctrl-C only
+# interrupts a job; an idle worker waits to be stopped by the parent, without a traceback) and whether
+# Ctrl-C came (a job already queued to this worker then stops before it starts).
 _EVENTS: list = []
 _BUSY: list[bool] = [False]
+_STOPPING: list[bool] = [False]
 
 
 def _worker_init(events) -> None:
@@ -335,6 +337,7 @@ def _worker_init(events) -> None:
     _EVENTS[:] = [events]
 
     def on_sigint(signum, frame) -> None:
+        _STOPPING[0] = True
         if _BUSY[0]:
             raise KeyboardInterrupt
 
@@ -354,6 +357,8 @@ def _worker_job(job_id: int, kind: str, source: str, target, out_path: str) -> N
             sent[:] = [now, pct]
             events.put(("progress", job_id, done_s, total_s))
 
+    if _STOPPING[0]:
+        raise KeyboardInterrupt
     if events is not None:
         events.put(("start", job_id))
     _BUSY[0] = True

@@ -1,0 +1,151 @@
+"""Benchmark a whole ``fix`` run: one request with 9 images, 3 videos and 3 audio clips, all needing a fix.
+
+Run: ``python bench/bench_fix_request.py [--workers 2]``. Makes its sources in a temporary folder (Pillow
+and ffmpeg): nine 1600×300 PNGs (ratio 5.3: padded), three 2 s 640×360 15 fps H.264 clips (too few
+pixels and too few frames a second: scaled and re-encoded at 24 fps) and three 3 s FLAC tones (a format
+the API refuses: encoded to MP3). Then, with a fresh ``SEEDANCE_PREP_HOME`` (an empty cache):
+
+* cold: ``prep.fix.fix()`` end to end (check, plan, run the 15 media jobs on ``--workers`` processes,
+  write the request, check it again), into a new folder;
+* warm: the same into another new folder: every job is a cache hit (target: ≥ 20× faster than cold);
+* the time inside the executors (Pillow and ffmpeg: ``run_job``, timed in each worker), summed over the
+  jobs, against the cold wall time. With N workers busy in parallel the executors' share of the wall time
+  is at most their sum / N; what is left is the share spent outside ffmpeg/Pillow (checking, planning,
+  hashing, process start-up, waiting for the slowest job).
+
+Each run is a fresh measurement (``--runs`` cold/warm pairs, each cold on an emptied cache; medians).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from media import run_ffmpeg  # noqa: E402  (tests/media.py: the test generators)
+
+
+def make_request(folder: Path) -> Path:
+    from PIL import Image, ImageDraw
+
+    content: list[dict] = [{"type": "text", "text": "a product film from these references"}]
+    for i in range(9):
+        im = Image.new("RGB", (1600, 300), (20 * i, 90, 200 - 15 * i))
+        ImageDraw.Draw(im).ellipse((100 + 100 * i, 50, 300 + 100 * i, 250), fill=(255, 255, 255))
+        name = f"banner{i + 1}.png"
+        im.save(folder / name)
+        content.append({"type": "image_url", "image_url": {"url": name}, "role": "reference_image"})
+    for i in range(3):
+        name = f"clip{i + 1}.mp4"
+        run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=15:duration=2,hue=h={40 * i}",
+                   "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(folder / name))
+        content.append({"type": "video_url", "video_url": {"url": name}, "role": "reference_video"})
+    for i in range(3):
+        name = f"tone{i + 1}.flac"
+        run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency={330 + 110 * i}:sample_rate=44100:duration=3",
+                   "-c:a", "flac", str(folder / name))
+        content.append({"type": "audio_url", "audio_url": {"url": name}, "role": "reference_audio"})
+    request = folder / "request.json"
+    request.write_text(json.dumps({"model": "doubao-seedance-2-0-260128", "content": content}, indent=2))
+    return request
+
+
+def _timed_run_job(log: str):
+    """``prep.fix.run.run_job`` wrapped to append its wall time to ``log`` (workers are forked after
+    this is installed, so they run the wrapper too)."""
+    import prep.fix.run as run
+
+    original = run.run_job
+
+    def timed(kind, source, target, out_path, *, progress=None):
+        t0 = time.perf_counter()
+        try:
+            return original(kind, source, target, out_path, progress=progress)
+        finally:
+            with open(log, "a") as fh:
+                fh.write(f"{kind} {time.perf_counter() - t0:.6f}\n")
+
+    run.run_job = timed
+
+
+def _executor_seconds(log: str) -> tuple[float, dict[str, float]]:
+    by_kind: dict[str, float] = {}
+    try:
+        lines = Path(log).read_text().splitlines()
+    except FileNotFoundError:
+        return 0.0, by_kind
+    for line in lines:
+        kind, seconds = line.split()
+        by_kind[kind] = by_kind.get(kind, 0.0) + float(seconds)
+    return sum(by_kind.values()), by_kind
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    import warnings
+
+    warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory(prefix="bench-fix-request-") as tmp:
+        root = Path(tmp)
+        src = root / "src"
+        src.mkdir()
+        t0 = time.perf_counter()
+        request = make_request(src)
+        print(f"sources made in {time.perf_counter() - t0:.1f} s: 9 PNG 1600×300, 3 MP4 640×360 15 fps 2 s, "
+              f"3 FLAC 3 s; {args.workers} workers, {os.cpu_count()} CPUs")
+        log = str(root / "executors.log")
+        _timed_run_job(log)
+        from prep.fix import fix
+
+        colds, warms, shares, sums = [], [], [], []
+        for n in range(args.runs):
+            home = root / f"home{n}"
+            os.environ["SEEDANCE_PREP_HOME"] = str(home)
+            if os.path.exists(log):
+                os.unlink(log)
+            t0 = time.perf_counter()
+            cold = fix(str(request), str(root / f"cold{n}"), jobs=args.workers)
+            cold_s = time.perf_counter() - t0
+            executors, by_kind = _executor_seconds(log)
+            os.unlink(log)
+            t0 = time.perf_counter()
+            warm = fix(str(request), str(root / f"warm{n}"), jobs=args.workers)
+            warm_s = time.perf_counter() - t0
+            ran_warm, _ = _executor_seconds(log)
+            fixed = [j for j in cold.plan.jobs if j.target is not None]
+            assert len(fixed) == 15, f"{len(fixed)} jobs need a fix, expected 15"
+            assert not [f for f in cold.remaining if f.severity == "error"], cold.remaining
+            assert ran_warm == 0.0, "the warm run ran an executor"
+            for job in cold.plan.jobs:  # the warm outputs are the cold ones, byte for byte
+                a = (root / f"cold{n}" / "media" / job.output).read_bytes()
+                b = (root / f"warm{n}" / "media" / job.output).read_bytes()
+                assert a == b, job.output
+            colds.append(cold_s)
+            warms.append(warm_s)
+            sums.append(executors)
+            shares.append(max(0.0, 1 - executors / args.workers / cold_s))
+            print(f"run {n + 1}: cold {cold_s:.2f} s, warm {warm_s:.3f} s ({cold_s / warm_s:.0f}×); executors "
+                  f"{executors:.2f} s summed (" + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(by_kind.items()))
+                  + f"); outside ffmpeg/Pillow ≥ {shares[-1]:.0%} of the cold wall time")
+            shutil.rmtree(home, ignore_errors=True)
+        cold_m, warm_m = statistics.median(colds), statistics.median(warms)
+        print(f"median: cold {cold_m:.2f} s, warm {warm_m:.3f} s, warm {cold_m / warm_m:.0f}× faster "
+              f"(target ≥ 20×); executors {statistics.median(sums):.2f} s summed over 15 jobs; "
+              f"share outside ffmpeg/Pillow ≥ {statistics.median(shares):.0%}")
+
+
+if __name__ == "__main__":
+    main()
