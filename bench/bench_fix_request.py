@@ -63,7 +63,7 @@ def make_request(folder: Path) -> Path:
 def _timed_run_job(log: str):
     """``prep.fix.run.run_job`` wrapped to append its wall time to ``log`` (workers are forked after
     this is installed, so they run the wrapper too)."""
-    import prep.fix.run as run
+    from prep.fix import run
 
     original = run.run_job
 
@@ -122,7 +122,7 @@ def main() -> None:
             executors, by_kind = _executor_seconds(log)
             os.unlink(log)
             t0 = time.perf_counter()
-            warm = fix(str(request), str(root / f"warm{n}"), jobs=args.workers)
+            fix(str(request), str(root / f"warm{n}"), jobs=args.workers)
             warm_s = time.perf_counter() - t0
             ran_warm, _ = _executor_seconds(log)
             fixed = [j for j in cold.plan.jobs if j.target is not None]

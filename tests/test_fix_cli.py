@@ -179,3 +179,95 @@ def test_content_dropping_fixes_wait_for_unsafe(cli, tmp_path, media):
     track = next(t for t in MediaInfo.parse(tmp_path / "unsafe" / "media" / "song.wav").tracks
                  if t.track_type == "Audio")
     assert float(track.duration) / 1000 <= 15.0
+
+
+class FakeTty:
+    """A stderr that says it is a terminal, keeping what is written to it."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_on_a_terminal_each_job_gets_a_live_line_that_ends_at_100_percent(cli, job, tmp_path, monkeypatch, workers):
+    import sys
+
+    tty = FakeTty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    run = cli("fix", str(job / "request.json"), "--out", str(tmp_path / "out"), "-j", workers, "--no-cache")
+    assert run.code == 0, run.out + tty.text
+    lines = tty.text.replace("\x1b[J", "\n").splitlines()
+    for name in ("banner", "clip"):
+        assert any(name in line and "100%" in line for line in lines), tty.text
+        assert any(name in line and "100%" not in line for line in lines), tty.text  # while it ran
+    assert "\x1b[" in tty.text  # redrawn in place
+    assert "product" not in tty.text  # a plain copy is no job to watch
+    # The live lines are gone at the end: the last thing drawn is a finished job or a clear.
+    tail = tty.text.rsplit("\x1b[J", 1)[-1]
+    assert all("100%" in line for line in tail.splitlines()), tail
+    assert "check: clean" in run.out and "\x1b" not in run.out
+
+
+def test_a_cache_hit_shows_on_the_terminal_too(cli, job, tmp_path, monkeypatch):
+    import sys
+
+    assert cli("fix", str(job / "request.json"), "--out", str(tmp_path / "first")).code == 0
+    tty = FakeTty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    assert cli("fix", str(job / "request.json"), "--out", str(tmp_path / "second")).code == 0
+    assert any("banner" in line and "100%" in line and "cache" in line for line in tty.text.splitlines())
+
+
+def test_without_a_terminal_progress_is_plain_lines(cli, job, tmp_path):
+    run = cli("fix", str(job / "request.json"), "--out", str(tmp_path / "out"), "--no-cache")
+    assert run.code == 0
+    assert "\x1b" not in run.err
+    err = run.err.splitlines()
+    for name in ("banner", "clip"):
+        assert any(line.startswith("fixing ") and name in line for line in err), run.err
+        assert any(line.startswith("done ") and name in line for line in err), run.err
+
+
+@pytest.mark.parametrize("flags", [("-q",), ("--format", "json")])
+def test_quiet_and_json_print_no_progress(cli, job, tmp_path, monkeypatch, flags):
+    import sys
+
+    tty = FakeTty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    run = cli("fix", str(job / "request.json"), "--out", str(tmp_path / "out"), "--no-cache", *flags)
+    assert run.code == 0 and tty.text == ""
+    if "json" in flags:
+        doc = json.loads(run.out)  # stdout is the JSON document alone
+        assert doc["summary"]["jobs"] == 2
+
+
+def test_the_display_shows_ffmpeg_percent_and_clears_its_lines():
+    from prep.fix.report import Progress
+
+    tty = FakeTty()
+    p = Progress(tty, tty=True)
+    p.start(0, "clip.mp4", "15 fps → 24 fps")
+    p.start(1, "song.mp3", "wav → mp3")
+    p._last = float("-inf")  # no redraw throttle for this one update
+    p.update(0, 2.5, 5.0)
+    assert " 50%" in tty.parts[-1] and "song.mp3" in tty.parts[-1]
+    p.finish(0)
+    p.finish(1, cached=True)
+    p.close()
+    text = tty.text
+    assert "clip.mp4: 15 fps → 24 fps 100%" in text and "song.mp3: wav → mp3 100% (from the cache)" in text
+    assert text.endswith("\n")
