@@ -80,15 +80,21 @@ class FixCache:
 
     # --- source hashes -------------------------------------------------------------------------
 
-    def source_hash(self, path: str) -> str | None:
-        """The sha256 of ``path``'s bytes (memoised by size, mtime and inode); None if unreadable."""
+    def source_hash(self, path: str, *, memo: bool = True) -> str | None:
+        """The sha256 of ``path``'s bytes (memoised by size, mtime and inode unless ``memo`` is false:
+        a temporary file, e.g. a decoded data: URL, is never seen again); None if unreadable."""
+        if not memo:
+            try:
+                return file_sha256(path)
+            except OSError:
+                return None
         try:
             st = os.stat(path)
             real = os.path.realpath(path)
         except OSError:
             return None
-        memo = self._memo()
-        seen = memo.get(real)
+        table = self._memo()
+        seen = table.get(real)
         stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
         if isinstance(seen, list) and len(seen) == 4 and seen[:3] == stamp and isinstance(seen[3], str):
             return seen[3]
@@ -96,8 +102,8 @@ class FixCache:
             digest = file_sha256(path)
         except OSError:
             return None
-        memo.pop(real, None)
-        memo[real] = [*stamp, digest]
+        table.pop(real, None)
+        table[real] = [*stamp, digest]
         self._hashes_dirty = True
         return digest
 

@@ -229,7 +229,7 @@ def _cache_key(cache, source: str, job: MediaJob) -> str | None:
         return None
     from .cache import job_key
 
-    digest = cache.source_hash(source)
+    digest = cache.source_hash(source, memo=not job.source.startswith("data:"))
     return None if digest is None else job_key(digest, job.kind, job.target)
 
 
