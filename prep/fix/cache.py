@@ -8,8 +8,8 @@ Layout, under ``<cache_dir>/fix-cache/`` (:func:`prep.paths.cache_dir`, i.e. ``$
 - ``jobs/<key>.json``: ``{"object": <sha256>, "size": <bytes>}`` where ``key`` is the sha256 of the
   source's content hash, the job's kind, its target record's repr (records are named tuples of plain
   values, so the repr is canonical) and :data:`FIX_REVISION`;
-- ``hashes.json``: a memo of source hashes, realpath → [size, mtime_ns, inode, sha256], so an unchanged
-  source is not read again (any rewrite changes its size, mtime or inode: a miss).
+- ``hashes.json``: a memo of source hashes, realpath → [size, mtime_ns, ctime_ns, inode, sha256], so an
+  unchanged source is not read again (any rewrite changes its ctime at least: a miss).
 
 Sources and outputs are hashed in 1 MiB chunks, never whole in memory. Every write goes through a
 temporary file and a rename, so a reader sees a whole entry or none. An object is hashed again while it
@@ -81,7 +81,7 @@ class FixCache:
     # --- source hashes -------------------------------------------------------------------------
 
     def source_hash(self, path: str, *, memo: bool = True) -> str | None:
-        """The sha256 of ``path``'s bytes (memoised by size, mtime and inode unless ``memo`` is false:
+        """The sha256 of ``path``'s bytes (memoised by size, mtime, ctime and inode unless ``memo`` is false:
         a temporary file, e.g. a decoded data: URL, is never seen again); None if unreadable."""
         if not memo:
             try:
@@ -95,9 +95,9 @@ class FixCache:
             return None
         table = self._memo()
         seen = table.get(real)
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
-        if isinstance(seen, list) and len(seen) == 4 and seen[:3] == stamp and isinstance(seen[3], str):
-            return seen[3]
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        if isinstance(seen, list) and len(seen) == 5 and seen[:4] == stamp and isinstance(seen[4], str):
+            return seen[4]
         try:
             digest = file_sha256(path)
         except OSError:
