@@ -209,7 +209,8 @@ def test_eviction_drops_the_least_recently_used_objects(tmp_path):
     assert not cache.fetch(f"{1:064x}", str(tmp_path / "gone.bin")) and not (tmp_path / "gone.bin").exists()
 
 
-def test_source_hashes_are_memoised_and_rechecked(tmp_path):
+def test_source_hashes_are_memoised_and_rechecked(tmp_path, monkeypatch):
+    import prep.fix.cache
     from prep.fix.cache import FixCache, file_sha256
 
     src = tmp_path / "a.bin"
@@ -217,6 +218,9 @@ def test_source_hashes_are_memoised_and_rechecked(tmp_path):
     cache = FixCache(str(tmp_path / "c"))
     assert cache.source_hash(str(src)) == hashlib.sha256(src.read_bytes()).hexdigest() == file_sha256(str(src))
     cache.close()
+    with monkeypatch.context() as m:
+        m.setattr(prep.fix.cache, "file_sha256", lambda path: pytest.fail("an unchanged source was read again"))
+        assert FixCache(str(tmp_path / "c")).source_hash(str(src)) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
     src.write_bytes(b"y" * 3_000_001)
     again = FixCache(str(tmp_path / "c"))
     assert again.source_hash(str(src)) == hashlib.sha256(b"y" * 3_000_001).hexdigest()
