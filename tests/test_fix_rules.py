@@ -201,6 +201,12 @@ def total_ok(out: Out, kind: str) -> None:
 VIDEO = {"size": "864x480", "fps": 24, "seconds": 3.0}  # a clip every video rule of ark passes
 
 
+def _ark(rule: str, option: str):
+    from prep.ruleset import RuleBook
+
+    return RuleBook().get("ark").rule(rule).options[option]
+
+
 def _video(j: Job, name: str = "clip.mp4", **kw) -> dict:
     return item("video", j.put(j.media.video(**{**VIDEO, **kw}), name))
 
@@ -284,6 +290,9 @@ CASES = [
          overlay='[rules."image.file-size"]\noptions = { below = 60000 }\n'),
     # -- video
     Case("video.format-mkv", "video.format", lambda j: req(_video(j, "clip.mkv", container="mkv")),
+         lambda o: video_ok(o)),
+    Case("video.format-mkv-at-the-minimum", "video.format",  # ms times in Matroska: the remux kept 1.999 s
+         lambda j: req(_video(j, "clip.mkv", container="mkv", seconds=_ark("video.duration", "min"))),
          lambda o: video_ok(o)),
     Case("video.pixels", "video.pixels", lambda j: req(_video(j, size="640x360")),
          lambda o: video_ok(o, ratio=640 / 360)),

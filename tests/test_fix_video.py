@@ -130,6 +130,20 @@ def test_remux_copies_the_streams_into_mp4(media, tmp_path):
     assert inspect_path(out).format == "mp4"
 
 
+@pytest.mark.parametrize("fps, seconds, bframes", [(24, 2.0, False), (24, 2.0, True), (30000 / 1001, 2.002, True),
+                                                   (60, 2.0, False)])
+def test_remux_of_millisecond_times_keeps_the_duration(media, tmp_path, fps, seconds, bframes):
+    """Matroska keeps whole milliseconds: copied as they are, a 2.000 s clip at 24 fps lasted 1.999 s in MP4
+    (its last frame 41 ms long), under a 2 s minimum the source met."""
+    extra = ("-preset", "medium") if bframes else ()
+    source = media.video(size="64x48", fps=fps, seconds=seconds, container="mkv", extra=extra)
+    out = fixed(source, VideoTarget(remux_only=True), tmp_path)
+    assert packet_hashes(out) == packet_hashes(source)
+    assert decoded_frames(out) == decoded_frames(source) == round(fps * seconds)
+    assert round(float(tracks(out)["Video"].duration)) == round(seconds * 1000)  # pymediainfo: ms
+    assert inspect_path(out).duration_s == pytest.approx(seconds, abs=0.0005)
+
+
 def test_remux_copies_aac_audio_and_reencodes_what_mp4_players_do_not_take(media, tmp_path):
     aac = media.video(size="64x48", seconds=1, container="mov", audio=True)
     out = fixed(aac, VideoTarget(remux_only=True), tmp_path)

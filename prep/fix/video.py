@@ -173,11 +173,26 @@ def remux_args(source: str, facts: MediaFacts) -> list[str]:
     args = ["-i", source, "-map", "0:v:0", "-c:v", "copy"]
     if facts.codec == "hevc":  # the sample entry Apple's decoders require (ffmpeg's default is hev1)
         args += ["-tag:v", "hvc1"]
+    if facts.fps:
+        args += ["-bsf:v", last_frame_duration(facts.fps)]
     if facts.has_audio:
         args += ["-map", "0:a:0", "-c:a", "copy" if facts.audio_codec in _MP4_AUDIO else "aac"]
         if facts.audio_codec not in _MP4_AUDIO:
             args += ["-b:a", str(AUDIO_BPS)]
     return [*args, "-map_metadata", "0", "-movflags", "+faststart"]
+
+
+def last_frame_duration(fps: float) -> str:
+    """A bitstream filter giving every packet one frame's duration at ``fps``, in the source's time base.
+
+    An MP4 track lasts until its last sample's end, and the last sample lasts its packet's duration.
+    Matroska, WebM and FLV keep times in whole milliseconds, and their demuxer gives a 24 fps frame
+    41 ms, not 41.67: a 2.000 s clip remuxed as it is lasts 1.999 s, under a 2 s minimum the source met.
+    Rounding the frame time to the time base puts the end back where the source's header had it. Times
+    (pts, dts) stay as they are; only durations change, and MP4 keeps only the last one.
+    """
+    rate = fps_text(fps)
+    return f"setts=pts=PTS:dts=DTS:duration=max(1\\,round(1/(({rate})*TB)))"
 
 
 def encode_args(source: str, facts: MediaFacts, target: VideoTarget, *, video_bps: int | None,
