@@ -157,6 +157,7 @@ class MediaFacts(Record):
     ``format`` the container or image format in lower case (``jpeg``, ``png``, ``mp4``, ``mov``,
     ``wav``, ``mp3``...); ``codec`` and ``audio_codec`` use ffmpeg's codec names (``h264``, ``hevc``,
     ``aac``, ``mp3``, ``pcm``...); ``problem`` is set when the file is empty, truncated or not decodable.
+    Fields are added before ``unjudged`` (the facts cache keeps ``source`` last).
     """
 
     kind: str | None
@@ -176,6 +177,10 @@ class MediaFacts(Record):
     rotation: int = 0
     frames: int | None = None
     problem: str | None = None
+    # Images, from the header: "rgb", "rgba", "gray", "graya", "cmyk", "ycck" (a JPEG's Adobe YCCK, decoded
+    # as CMYK), "palette", "palette+alpha", "lab"; None when not read (other formats, video, audio).
+    color_mode: str | None = None
+    animated: bool = False  # more than one frame: GIF, APNG, animated WebP
     # Why facts a parser would normally give are missing though the file may be fine (the fallback
     # reader is not installed, or ran out of time or memory): the rules say they could not judge.
     unjudged: str | None = None

@@ -479,3 +479,168 @@ def test_tiff_pixel_layouts_no_decoder_reads_are_unreadable(mode, tag, value, wo
     facts = inspect_bytes(data)
     assert facts.problem and words in facts.problem, facts.problem
     assert not _pillow_decodes(data)
+
+
+# -- colour mode and animation, held to Pillow ----------------------------------------------------------
+
+
+def _pillow_color_mode(im, fmt: str) -> str:
+    """The inspector's colour-mode name for what Pillow opened (its mode and ``info["transparency"]``)."""
+    mode, transparent = im.mode, "transparency" in im.info
+    if fmt in ("BMP", "GIF") and mode in ("1", "L"):  # Pillow expands a grey palette; the file is indexed
+        return "palette+alpha" if transparent else "palette"
+    names = {"1": "gray", "L": "gray", "I": "gray", "I;16": "gray", "I;16B": "gray", "F": "gray", "LA": "graya",
+             "RGB": "rgb", "RGBX": "rgb", "YCbCr": "rgb", "RGBA": "rgba", "P": "palette", "PA": "palette+alpha",
+             "CMYK": "cmyk", "LAB": "lab"}
+    name = names[mode]
+    if transparent and name in ("gray", "rgb", "palette"):
+        name = {"gray": "graya", "rgb": "rgba", "palette": "palette+alpha"}[name]
+    return name
+
+
+def _picture(mode: str, frames: int, fmt: str, **options) -> bytes:
+    """``frames`` different pictures in ``mode`` (converted from a half-transparent RGBA picture, which keeps
+    a transparent palette entry where the mode has one), saved as ``fmt``."""
+    from PIL import Image
+
+    pictures = []
+    for i in range(frames):
+        if mode in ("1", "I;16", "F", "LAB", "YCbCr"):
+            pictures.append(Image.new(mode, (40, 30)))
+        else:
+            pictures.append(Image.new("RGBA", (40, 30), (40 * i % 256, 90, 150, 200 - 70 * i)).convert(mode))
+    if frames > 1:
+        options.update(save_all=True, append_images=pictures[1:], duration=100)
+    buf = io.BytesIO()
+    pictures[0].save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+_MODE_CASES = [
+    *(("JPEG", mode, 1, {}) for mode in ("L", "RGB", "CMYK")),
+    *(("PNG", mode, 1, {}) for mode in ("1", "L", "I;16", "LA", "RGB", "RGBA", "P")),
+    ("PNG", "L", 1, {"transparency": 5}), ("PNG", "RGB", 1, {"transparency": (1, 2, 3)}),
+    ("PNG", "P", 1, {"bits": 4}), ("PNG", "RGB", 2, {}), ("PNG", "RGBA", 3, {}), ("PNG", "RGB", 1, {"save_all": True}),
+    *(("GIF", mode, 1, {}) for mode in ("P", "L", "RGB")),
+    ("GIF", "P", 1, {"transparency": 0}), ("GIF", "RGB", 3, {}), ("GIF", "RGBA", 2, {}),
+    ("GIF", "P", 2, {"transparency": 1}),
+    *(("WEBP", mode, frames, options) for mode in ("RGB", "RGBA") for frames, options in
+      ((1, {}), (1, {"lossless": True}), (2, {}), (2, {"lossless": True}), (1, {"save_all": True}))),
+    *(("BMP", mode, 1, {}) for mode in ("1", "L", "P", "RGB", "RGBA")),
+    *(("TIFF", mode, 1, {}) for mode in ("1", "L", "LA", "I;16", "F", "RGB", "RGBA", "P", "CMYK", "LAB", "YCbCr")),
+    ("TIFF", "RGB", 1, {"compression": "jpeg"}), ("TIFF", "RGBA", 1, {"compression": "tiff_lzw"}),
+]
+
+
+@pytest.mark.parametrize(("fmt", "mode", "frames", "options"), _MODE_CASES,
+                         ids=[f"{f}-{m}-{n}-{'-'.join(o)}" for f, m, n, o in _MODE_CASES])
+def test_color_mode_and_animation_agree_with_pillow(fmt, mode, frames, options):
+    from PIL import Image
+
+    data = _picture(mode, frames, fmt, **options)
+    facts = inspect_bytes(data)
+    assert facts.problem is None, facts.problem
+    with Image.open(io.BytesIO(data)) as im:
+        assert facts.color_mode == _pillow_color_mode(im, fmt), im.mode
+        if fmt != "TIFF":  # a TIFF's pages are no animation (Pillow calls them frames too)
+            assert facts.animated is getattr(im, "is_animated", False)
+        assert facts.animated is (frames > 1 and fmt != "TIFF")
+
+
+def test_color_mode_of_a_ycck_jpeg():
+    from PIL import Image
+
+    data = _saved("jpeg", mode="CMYK")
+    assert inspect_bytes(data).color_mode == "cmyk"
+    at = data.index(b"Adobe")
+    ycck = data[: at + 11] + b"\x02" + data[at + 12 :]  # APP14 transform 2: YCCK
+    assert inspect_bytes(ycck).color_mode == "ycck"
+    assert Image.open(io.BytesIO(ycck)).mode == "CMYK"  # what libjpeg decodes it to
+
+
+@pytest.mark.parametrize(("kwargs", "pillow_mode", "color_mode"), [
+    ({"bits": 16, "compression": 3, "masks": (0xF800, 0x7E0, 0x1F)}, "RGB", "rgb"),
+    ({"bits": 32, "compression": 3, "masks": (0xFF0000, 0xFF00, 0xFF)}, "RGB", "rgb"),
+    ({"bits": 32, "compression": 3, "header": 124, "masks": (0xFF, 0xFF00, 0xFF0000, 0xFF000000)}, "RGBA", "rgba"),
+    ({"bits": 32, "compression": 3, "header": 124, "masks": (0xFF0000, 0xFF00, 0xFF, 0)}, "RGB", "rgb"),
+    ({"bits": 32}, "RGB", "rgb"),
+    ({"bits": 8}, "P", "palette"),
+])
+def test_bmp_color_mode_from_bit_count_and_alpha_mask(kwargs, pillow_mode, color_mode):
+    from PIL import Image
+
+    data = _bmp(**kwargs)
+    assert inspect_bytes(data).color_mode == color_mode
+    assert Image.open(io.BytesIO(data)).mode == pillow_mode
+
+
+@pytest.mark.parametrize(("extra", "pillow_mode", "color_mode"), [(0, "RGB", "rgb"), (1, "RGBA", "rgba"),
+                                                                   (2, "RGBA", "rgba")])
+def test_tiff_extra_sample_is_alpha_unless_unspecified(extra, pillow_mode, color_mode):
+    from PIL import Image
+
+    data = tiff_with(_picture("RGBA", 1, "TIFF"), 338, extra)
+    assert inspect_bytes(data).color_mode == color_mode
+    assert Image.open(io.BytesIO(data)).mode == pillow_mode
+
+
+def test_tiff_pages_are_not_an_animation():
+    facts = inspect_bytes(_picture("RGB", 3, "TIFF"))
+    assert (facts.frames, facts.animated) == (3, False)
+
+
+def test_gif_walk_crosses_big_first_frames_in_bounded_reads():
+    """A second image after a first one of several 64 KiB windows is found; no read is larger than a window."""
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(3)
+    pictures = [Image.frombytes("RGB", (400, 300), rng.randbytes(400 * 300 * 3)) for _ in range(2)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, format="GIF", save_all=True, append_images=pictures[1:], duration=100)
+    data = buf.getvalue()
+    assert len(data) > 3 * 65536
+    reads: list[int] = []
+
+    def read(off, n):
+        reads.append(n)
+        return data[off : off + n]
+
+    facts = inspect_reader(read, len(data), "big.gif")
+    assert (facts.problem, facts.color_mode, facts.animated) == (None, "palette", True)
+    assert Image.open(io.BytesIO(data)).is_animated
+    assert max(reads) <= 65536
+    one = io.BytesIO()
+    pictures[0].save(one, format="GIF")
+    assert inspect_bytes(one.getvalue()).animated is False
+
+
+def test_tiny_lossless_webp_is_readable():
+    data = _picture("RGB", 1, "WEBP", lossless=True)
+    assert len(data) < 12 + 30  # shorter than the bytes a VP8X header needs
+    facts = inspect_bytes(data)
+    assert (facts.problem, facts.width, facts.color_mode) == (None, 40, "rgb")
+    assert _pillow_decodes(data)
+
+
+def test_image_facts_are_strict_json():
+    import json
+
+    for fmt, mode, frames, options in _MODE_CASES:
+        facts = inspect_bytes(_picture(mode, frames, fmt, **options))
+        assert json.loads(json.dumps(facts._asdict(), allow_nan=False))["color_mode"] == facts.color_mode
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "BMP", "TIFF"])
+def test_opaque_palette_is_palette(fmt):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    picture = Image.new("P", (40, 30), 3)
+    picture.putpalette([v for i in range(256) for v in (i, 255 - i, 80)])
+    picture.save(buf, format=fmt)
+    facts = inspect_bytes(buf.getvalue())
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        assert (im.mode, "transparency" in im.info) == ("P", False)
+    assert facts.color_mode == "palette"

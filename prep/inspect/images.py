@@ -8,6 +8,12 @@ fail. tests/oracle/test_oracle_images.py holds these verdicts against both, file
 
 Every read is bounded: a segment or chunk is read only up to what its header fields need (EXIF is
 read up to 64 KiB), and chunk walks stop after a fixed number of steps.
+
+``color_mode`` is what the header says the pixels are (JPEG components and Adobe transform, PNG colour type
+and tRNS, GIF palette and transparency, WebP alpha flag or hint, BMP bit count and alpha mask, TIFF
+photometric interpretation and samples); ``animated`` says a GIF has a second image, an APNG's acTL more
+than one frame, a WebP a second ANMF frame. tests/test_inspect_images.py holds both to Pillow's ``mode``,
+``info["transparency"]`` and ``is_animated``.
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ _JPEG_SEGMENTS = 100_000  # markers and fill bytes before the first scan (real f
 
 
 def _jpeg(src: _Source, kind: str, fmt: str) -> MediaFacts:
-    off, frame, rotation, scan, exif_seen = 2, None, 0, None, False
+    off, frame, rotation, scan, exif_seen, adobe = 2, None, 0, None, False, None
     for _ in range(_JPEG_SEGMENTS):
         if off >= src.size:
             break
@@ -100,9 +106,13 @@ def _jpeg(src: _Source, kind: str, fmt: str) -> MediaFacts:
             seg = src.exact(off + 4, length - 2, "JPEG EXIF segment")
             if seg[:6] == b"Exif\x00\x00":
                 exif_seen, rotation = True, _rotation(seg[6:])
+        elif code == 0xEE and length >= 14:  # APP14 "Adobe": its transform says how 3 or 4 components are coded
+            seg = src.exact(off + 4, 12, "JPEG Adobe segment")
+            if seg[:5] == b"Adobe":
+                adobe = seg[11]  # libjpeg keeps the last one it sees
         elif code in _SOF and frame is None:
-            sof = src.exact(off + 4, 5, "JPEG frame header")
-            frame = (code, sof[0], _u16be(sof, 3), _u16be(sof, 1))  # marker, precision, width, height
+            sof = src.exact(off + 4, 6, "JPEG frame header")
+            frame = (code, sof[0], _u16be(sof, 3), _u16be(sof, 1), sof[5])  # marker, precision, size, components
         elif code == 0xDA:
             scan = off
             break
@@ -111,11 +121,20 @@ def _jpeg(src: _Source, kind: str, fmt: str) -> MediaFacts:
         raise _Corrupt(f"JPEG has more than {_JPEG_SEGMENTS} markers before its image data")
     if frame is None or scan is None:
         raise _Corrupt("JPEG has no frame header or no image data (truncated?)")
-    code, precision, width, height = frame
+    code, precision, width, height, components = frame
     unjudged = _jpeg_frame_verdict(code, precision)
     if not _jpeg_ends(src, scan):
         raise _Corrupt("JPEG has no end-of-image marker (truncated)")
-    return _image(src, kind, fmt, width, height, rotation=rotation, unjudged=unjudged)
+    return _image(src, kind, fmt, width, height, rotation=rotation, unjudged=unjudged,
+                  color_mode=_jpeg_color_mode(components, adobe))
+
+
+def _jpeg_color_mode(components: int, adobe: int | None) -> str | None:
+    """libjpeg's reading (jdapimin.c): 1 component is grey, 3 are RGB (YCbCr or not: decoded to RGB), 4 are
+    CMYK, or YCCK when an Adobe segment gives a transform other than 0."""
+    if components == 4:
+        return "ycck" if adobe else "cmyk"
+    return {1: "gray", 3: "rgb"}.get(components)
 
 
 def _jpeg_frame_verdict(code: int, precision: int) -> str | None:
@@ -156,6 +175,8 @@ def _jpeg_ends(src: _Source, scan: int) -> bool:
 # Bit depths allowed for each colour type (PNG spec, 11.2.2 IHDR) and samples per pixel.
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
 _PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_PNG_MODES = {0: "gray", 2: "rgb", 3: "palette", 4: "graya", 6: "rgba"}
+_PNG_MODES_TRNS = {0: "graya", 2: "rgba", 3: "palette+alpha"}  # a tRNS chunk gives a transparent colour
 _PNG_CHUNKS = 1 << 16  # chunk headers walked when the IEND chunk is not in the last 4 KiB
 _PNG_INFLATE_MAX = 512 << 20  # raw image bytes inflated, at most, to tell a complete image from a cut one
 
@@ -175,7 +196,7 @@ def _png(src: _Source, kind: str, fmt: str) -> MediaFacts:
                        f"interlace method {interlace}; the PNG standard (and libpng) knows only 0, 0 and 0–1")
     if width > 0x7FFFFFFF or height > 0x7FFFFFFF:
         raise _Corrupt(f"PNG header gives a size of {width}×{height} pixels (at most 2^31-1 each)")
-    rotation, frames, frame_control = 0, None, False
+    rotation, frames, frame_control, trns = 0, None, False, False
     off = 8
     for _ in range(256):  # chunks before the image data: acTL (animation), fcTL, eXIf, iCCP
         hdr = src.at(off, 8)
@@ -190,6 +211,8 @@ def _png(src: _Source, kind: str, fmt: str) -> MediaFacts:
             frames = _u32be(src.exact(off + 8, 4, "PNG acTL chunk"), 0) or None
         elif ctype == b"fcTL":
             frame_control = True
+        elif ctype == b"tRNS":
+            trns = True
         elif ctype == b"eXIf":
             rotation = _rotation(src.exact(off + 8, min(length, _EXIF_READ), "PNG eXIf chunk"))
         elif ctype == b"iCCP":
@@ -204,7 +227,9 @@ def _png(src: _Source, kind: str, fmt: str) -> MediaFacts:
     unjudged = None
     if b"IEND" not in src.at(max(0, src.size - 4096), 4096):
         unjudged = _png_without_iend(src, off, width, height, depth, colour, interlace == 1, bool(frames))
-    return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames, unjudged=unjudged)
+    color_mode = (_PNG_MODES_TRNS if trns and colour in _PNG_MODES_TRNS else _PNG_MODES)[colour]
+    return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames, unjudged=unjudged,
+                  color_mode=color_mode, animated=bool(frames and frames > 1))
 
 
 def _apng_first_frame(src: _Source, off: int) -> None:
@@ -306,7 +331,54 @@ def _gif(src: _Source, kind: str, fmt: str) -> MediaFacts:
         if not ends:
             unjudged = (f"the GIF is cut short inside image {whole + 1}: decoders read the {whole} whole "
                         f"image{'s' if whole > 1 else ''} before the cut (Pillow's first frame, ffmpeg's frames)")
-    return _image(src, kind, fmt, _u16le(lsd, 0), _u16le(lsd, 2), unjudged=unjudged)
+    transparent, images = _gif_start(src, lsd[4])
+    return _image(src, kind, fmt, _u16le(lsd, 0), _u16le(lsd, 2), unjudged=unjudged,
+                  color_mode="palette+alpha" if transparent else "palette", animated=images > 1)
+
+
+_GIF_WINDOW = 1 << 16  # bytes read at once while walking sub-blocks
+_GIF_STEPS = 1 << 18  # blocks and sub-blocks walked, at most, looking for a second image (~64 MiB of data)
+
+
+def _gif_start(src: _Source, flags: int) -> tuple[bool, int]:
+    """``(transparent, images)``: whether the first image's graphic control extension gives a transparent
+    colour (Pillow's ``info["transparency"]``), and how many image descriptors the walk meets, counting to 2
+    (an animation). The walk reads 64 KiB windows and stops at the trailer, bad data, the end of the file or
+    after :data:`_GIF_STEPS` blocks (a first image over ~64 MiB: counted as one)."""
+    off = 13 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+    transparent, images, base, window = False, 0, -1, b""
+    for _ in range(_GIF_STEPS):
+        if not base <= off < base + len(window) - 1:  # need the byte at off and the next one
+            base, window = off, src.at(off, _GIF_WINDOW)
+            if len(window) < 2:
+                break
+        p = off - base
+        intro = window[p]
+        if intro == 0x2C:  # image descriptor
+            images += 1
+            if images > 1:
+                break
+            desc = src.at(off, 10)
+            if len(desc) < 10:
+                break
+            off += 10 + ((3 << ((desc[9] & 7) + 1)) if desc[9] & 0x80 else 0) + 1  # + LZW code size
+        elif intro == 0x21:  # extension: label, then sub-blocks
+            if window[p + 1] == 0xF9 and not images:
+                gce = src.at(off + 2, 2)
+                transparent = len(gce) == 2 and gce[0] >= 4 and bool(gce[1] & 1)
+            off += 2
+        else:  # the trailer, or bytes that are no block
+            break
+        while True:  # data sub-blocks up to a zero length
+            if not base <= off < base + len(window):
+                base, window = off, src.at(off, _GIF_WINDOW)
+                if not window:
+                    return transparent, images
+            length = window[off - base]
+            off += 1 + length
+            if not length:
+                break
+    return transparent, images
 
 
 def _gif_blocks(src: _Source, flags: int) -> tuple[bool, int]:
@@ -348,8 +420,10 @@ _WEBP_CHUNKS = 1 << 16  # chunks walked to find the EXIF chunk (after the frames
 
 def _webp(src: _Source, kind: str, fmt: str) -> MediaFacts:
     _check_riff_size(src)
-    chunk = src.exact(12, 30, "WebP header")
-    ctype, rotation = chunk[:4], 0
+    chunk = src.at(12, 30)  # a tiny lossless picture is shorter than 30 bytes: each kind checks what it reads
+    ctype, rotation, alpha, animated = chunk[:4], 0, False, False
+    if len(chunk) < {b"VP8 ": 18, b"VP8L": 13, b"VP8X": 18}.get(ctype, 8):
+        raise _Corrupt(f"WebP header is cut short at byte {src.size} (truncated)")
     if ctype == b"VP8 ":
         if chunk[11:14] != b"\x9d\x01\x2a":
             raise _Corrupt("WebP VP8 frame has no start code")
@@ -359,27 +433,37 @@ def _webp(src: _Source, kind: str, fmt: str) -> MediaFacts:
             raise _Corrupt("WebP lossless stream has no signature")
         bits = _u32le(chunk, 9)
         width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        alpha = bool(bits >> 28 & 1)  # the alpha_is_used hint
     elif ctype == b"VP8X":
         width = 1 + int.from_bytes(chunk[12:15], "little")
         height = 1 + int.from_bytes(chunk[15:18], "little")
-        if chunk[8] & 0x08:  # the EXIF flag
-            rotation = _webp_exif_rotation(src)
+        alpha = bool(chunk[8] & 0x10)  # the alpha flag
+        if chunk[8] & 0x0A:  # the EXIF or animation flag
+            rotation, animated = _webp_walk(src, bool(chunk[8] & 0x08), bool(chunk[8] & 0x02))
     else:
         raise _Corrupt(f"WebP has an unknown first chunk {ctype!r}")
-    return _image(src, kind, fmt, width, height, rotation=rotation)
+    return _image(src, kind, fmt, width, height, rotation=rotation, color_mode="rgba" if alpha else "rgb",
+                  animated=animated)
 
 
-def _webp_exif_rotation(src: _Source) -> int:
-    off = 12
+def _webp_walk(src: _Source, exif: bool, animation: bool) -> tuple[int, bool]:
+    """``(rotation, animated)``: the EXIF chunk's orientation, and whether an animation has a second frame
+    (ANMF chunk); the walk reads chunk headers only and stops once it knows both."""
+    off, rotation, frames = 12, 0, 0
     for _ in range(_WEBP_CHUNKS):
         hdr = src.at(off, 8)
         if len(hdr) < 8:
             break
         size = _u32le(hdr, 4)
-        if hdr[:4] == b"EXIF":
-            return _rotation(src.at(off + 8, min(size, _EXIF_READ)))
+        if hdr[:4] == b"EXIF" and exif:
+            rotation, exif = _rotation(src.at(off + 8, min(size, _EXIF_READ))), False
+        elif hdr[:4] == b"ANMF" and animation:
+            frames += 1
+            animation = frames < 2
+        if not exif and not animation:
+            break
         off += 8 + size + (size & 1)
-    return 0
+    return rotation, frames > 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -434,4 +518,10 @@ def _bmp(src: _Source, kind: str, fmt: str) -> MediaFacts:
     if needed > src.size:
         raise _Corrupt(f"BMP header claims {needed} bytes of header and pixels but the file has "
                        f"{src.size} (truncated)")
-    return _image(src, kind, fmt, width, abs(height))
+    if bits <= 8:
+        color_mode = "palette"
+    elif bits == 32 and compression == 3 and header >= 56 and _u32le(src.exact(66, 4, "BMP bit fields"), 0):
+        color_mode = "rgba"  # Pillow reads an alpha mask (and only with bit fields); plain 32-bit pixels are BGRX
+    else:
+        color_mode = "rgb"
+    return _image(src, kind, fmt, width, abs(height), color_mode=color_mode)

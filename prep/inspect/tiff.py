@@ -20,10 +20,10 @@ _TIFF_CODECS = {1: "none", 2: "CCITT RLE", 3: "CCITT G3", 4: "CCITT G4", 5: "LZW
                 34925: "LZMA", 50000: "Zstandard"}
 _TIFF_UNREAD = {9: "JBIG", 10: "JBIG", 33003: "JPEG 2000", 33005: "JPEG 2000", 34661: "JBIG",
                 34712: "JPEG 2000", 34887: "LERC", 50001: "WebP", 50002: "JPEG XL", 52546: "JPEG XL"}
-# The tags the facts need: size, bits and samples, compression, strips and tiles, orientation,
-# planar configuration. Only these are read; a directory's other tags (a Photoshop layer block, an
+# The tags the facts need: size, bits and samples, compression, photometric interpretation, strips and
+# tiles, orientation, planar configuration, extra samples. Only these are read; a directory's other tags (a Photoshop layer block, an
 # ICC profile, XMP) are skipped however large they are.
-_TIFF_TAGS = {256, 257, 258, 259, 273, 274, 277, 278, 279, 284, 322, 323, 324, 325}
+_TIFF_TAGS = {256, 257, 258, 259, 262, 273, 274, 277, 278, 279, 284, 322, 323, 324, 325, 338}
 _TIFF_INTEGER = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i", 13: "I", 16: "Q", 17: "q", 18: "Q"}
 _TIFF_ENTRIES = 4096  # entries in one directory (real files have a few dozen)
 _TIFF_ARRAYS = (273, 279, 324, 325)  # strip and tile offsets and byte counts
@@ -53,7 +53,27 @@ def _tiff(src: _Source, kind: str, fmt: str) -> MediaFacts:
                            "truncated)")
     rotation = _EXIF_ROTATION.get(tags.get(274, (1,))[0], 0)
     frames = _tiff_frames(src, e, big, first)
-    return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames if frames > 1 else None)
+    return _image(src, kind, fmt, width, height, rotation=rotation, frames=frames if frames > 1 else None,
+                  color_mode=_tiff_color_mode(tags.get(262, (-1,))[0], samples, tags.get(338, ())))
+
+
+# Photometric interpretations: 0/1 grey (white or black is zero), 2 RGB, 3 palette, 5 separated (CMYK),
+# 6 YCbCr (decoded to RGB), 8/9/10 CIE, ICC and ITU L*a*b*.
+_TIFF_PHOTOMETRIC = {0: "gray", 1: "gray", 2: "rgb", 3: "palette", 5: "cmyk", 6: "rgb", 8: "lab", 9: "lab", 10: "lab"}
+_TIFF_COLOUR_SAMPLES = {"gray": 1, "rgb": 3, "palette": 1, "cmyk": 4, "lab": 3}
+
+
+def _tiff_color_mode(photometric: int, samples: int, extra: tuple[int, ...]) -> str | None:
+    """The colour mode of the first page: an extra sample is alpha unless ExtraSamples says 0 (unspecified
+    data), as Pillow reads it; None for interpretations it has no mode for (masks, LogLuv…)."""
+    mode = _TIFF_PHOTOMETRIC.get(photometric)
+    if mode is None:
+        return None
+    if photometric == 6:  # subsampled YCbCr: 3 samples decoded to RGB
+        return "rgb" if samples == 3 else None
+    if samples > _TIFF_COLOUR_SAMPLES[mode] and mode in ("gray", "rgb") and extra[:1] != (0,):
+        return mode + "a"
+    return mode
 
 
 def _tiff_header(src: _Source) -> tuple[str, bool, int]:
