@@ -270,6 +270,18 @@ def test_findings_without_a_request_fix_are_skipped_and_media_ones_left_alone(bo
     assert not e and not s  # the media planner's
 
 
+def test_an_inline_video_is_left_to_extract(book):
+    """url.video-base64: with --extract the runner writes the video as a file and the finding goes; without
+    it the finding is listed, saying so (it once said "not fixed" even when --extract had fixed it)."""
+    doc = ark(text("go"), media("video", "data:video/mp4;base64,AAAAIGZ0eXBpc29t"))
+    before, out, edits, skipped, _ = fix(book, doc)
+    assert "url.video-base64" in rules(before) and out == doc and not edits
+    (why,) = [s.reason for s in skipped if s.rule == "url.video-base64"]
+    assert "--extract" in why
+    _, out, edits, skipped, _ = fix(book, doc, options=FixOptions(extract=True))
+    assert out == doc and not edits and "url.video-base64" not in rules(skipped)
+
+
 def test_unknown_fields_are_kept_unless_dropping_is_asked(book):
     doc = ark(media("video", "v.mp4"), text("go"), x_client="crm", extra={"a": 1})
     _, safe_out, _, _, _ = fix(book, doc)

@@ -57,6 +57,10 @@ def edit_request(document: dict, profile: Profile, findings: Iterable[Finding], 
             _set_role(out, request, f, rule, edits, skipped)
         elif rule.check == "order":
             order_findings.append(f)
+        elif rule.check == "no_data_uri":
+            if not options.extract:  # with --extract the runner writes the media as a file: the finding goes
+                skipped.append(Skipped(f.pointer, f.rule, "needs --extract: write it as a file beside the "
+                                                          f"request (or {rule.fix or 'upload it'})"))
         elif rule.check == "placeholders":
             skipped.append(Skipped(f.pointer, f.rule, f"'{f.actual}' refers past the {f.expected} "
                                                       "item(s) of its kind: which one was meant cannot be inferred"))
