@@ -388,6 +388,34 @@ def test_total_budget_first_keeps_the_first_clips():
     assert 8 + b.duration_s + c.duration_s <= option(ARK, "video.total-duration", "max") - 2 * DURATION_MARGIN_S + 1e-9
 
 
+@pytest.mark.parametrize("trim", ["proportional", "first"])
+def test_a_clip_the_sharing_would_cut_by_less_than_its_margin_stays_whole(trim):
+    """A clip just over the minimum was cut to minimum + margin (2.125 s → 2.1 s, "trim 2.1 s → 2.1 s"): a
+    re-encode that dropped 25 ms only to pay for its own margin. It stays whole; the long clip pays."""
+    low = option(ARK, "video.duration", "min")
+    total = option(ARK, "video.total-duration", "max")
+    short, long = low + DURATION_MARGIN_S * 1.25, total - low + 1
+    req = request(_image("a.jpg"), _video("a.mp4"), _video("b.mp4"))
+    order = (short, long) if trim == "proportional" else (long, short)
+    facts = facts_of(req, image(800, 600), *(video(seconds=d) for d in order))
+    jobs, skipped = plan(req, facts, unsafe=True, trim=trim)
+    cut = {j.pointer: j.target.duration_s for j in jobs if j.target is not None}
+    short_at = "/content/2" if trim == "proportional" else "/content/3"
+    long_at = "/content/3" if trim == "proportional" else "/content/2"
+    assert short_at not in cut and list(cut) == [long_at] and not skipped
+    assert short + cut[long_at] <= total - DURATION_MARGIN_S + 1e-9  # the one cut keeps its margin
+    left, _ = evaluate(req, ARK, facts=apply(facts, jobs))
+    assert not [f for f in left if f.rule.startswith("video.")]
+
+
+@pytest.mark.parametrize("a, b, text", [(16.0, 14.9, "16.0 s → 14.9 s"), (2.125, 2.1, "2.12 s → 2.10 s"),
+                                        (2.1004, 2.1, "2.100 s → 2.100 s"), (1.0, 2.1, "1.0 s → 2.1 s")])
+def test_durations_in_steps_are_told_apart(a, b, text):
+    from prep.fix.plan import span
+
+    assert span(a, b) == text
+
+
 def test_remote_clips_count_in_the_budget_but_are_not_cut():
     req = request(_image("a.jpg"), _video("https://example.com/a.mp4"), _video("b.mp4"))
     facts = facts_of(req, image(800, 600), video(seconds=10), video(seconds=10))

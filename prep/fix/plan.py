@@ -362,6 +362,35 @@ def share_budget(durations: list[float], floors: list[float], budget: float, mod
     return [held.get(i, durations[i] * factor) for i in range(n)]
 
 
+def _uncut_small(clips: list[_Clip], shares: list[float], budget: float, changed: int) -> list[float]:
+    """``shares`` with the cuts that only the margin of cutting paid for undone, smallest first: every clip
+    cut keeps DURATION_MARGIN_S of the budget, so a clip the sharing took 25 ms from can often stay as it
+    is (no re-encode, nothing dropped) once it no longer needs its margin. ``budget`` is what the clips
+    may last together; ``changed`` counts the other clips changed (each keeps its margin too), as a clip of
+    ``clips`` changed before the sharing does."""
+    out = list(shares)
+
+    def fits(values: list[float]) -> bool:
+        cut = changed + sum(1 for c, v in zip(clips, values) if v < c.planned - 1e-9 or c.planned != c.source)
+        return sum(values) <= budget - DURATION_MARGIN_S * cut + 1e-9
+
+    for i in sorted(range(len(clips)), key=lambda i: clips[i].planned - out[i]):
+        if out[i] < clips[i].planned - 1e-9:
+            trial = out[:i] + [clips[i].planned] + out[i + 1:]
+            if fits(trial):
+                out = trial
+    return out
+
+
+def span(a: float, b: float) -> str:
+    """``"2.1 s → 2.0 s"``: two durations with the decimals that tell them apart (at most three)."""
+    for digits in (1, 2, 3):
+        left, right = f"{a:.{digits}f}", f"{b:.{digits}f}"
+        if left != right:
+            break
+    return f"{left} s → {right} s"
+
+
 def _down_ms(x: float) -> float:
     """``x`` rounded down to a millisecond (plan values read well and never round up past a limit)."""
     return math.floor(x * 1000 + 1e-6) / 1000
@@ -398,13 +427,13 @@ def _plan_durations(kind: str, clips: list[_Clip], lim: _Limits, found: dict[str
             to = _down_ms(max(top - DURATION_MARGIN_S, (b.lo or 0.0) + (top - (b.lo or 0.0)) / 2))
             clip.planned = to
             clip.rules.extend(rules)
-            clip.unsafe_steps.extend((r, f"trim {d:.1f} s → {to:.1f} s") for r in rules)
+            clip.unsafe_steps.extend((r, f"trim {span(d, to)}") for r in rules)
         elif b.lo is not None and d < b.lo:
             if kind == "audio":
                 to = floor if top is None else min(floor, (b.lo + top) / 2)
                 clip.planned = clip.pad_to = to
                 clip.rules.extend(rules)
-                clip.steps.append(f"pad {d:.1f} s → {to:.1f} s with silence")
+                clip.steps.append(f"pad {span(d, to)} with silence")
             else:
                 skipped.extend(Skipped(clip.item.pointer, r, f"cannot be lengthened: {d:.2f} s, at least {b.lo:g} s")
                                for r in rules)
@@ -436,10 +465,11 @@ def _plan_durations(kind: str, clips: list[_Clip], lim: _Limits, found: dict[str
         _settle(clips, options, skipped)
         return
     why = f" ({word} last {sum(c.source for c in clips):.1f} s together; at most {lim.total:g} s)"
+    shares = _uncut_small(cuttable, [_down_ms(x) for x in shares], lim.total - fixed, changed - sum(
+        1 for c in cuttable if c.planned != c.source))
     for clip, share in zip(cuttable, shares):
-        share = _down_ms(share)
         if share < clip.planned - 1e-9:
-            step = f"trim {clip.source:.1f} s → {share:.1f} s{why}"
+            step = f"trim {span(clip.source, share)}{why}"
             clip.unsafe_steps = [(r, step) for r in dict.fromkeys([r for r, _ in clip.unsafe_steps] + rule_ids)]
             clip.planned = share
             clip.rules.extend(rule_ids)
@@ -590,7 +620,7 @@ def _plan_video(item: Item, facts: MediaFacts, need: dict[str, list[str]], clip:
     duration = None
     if trimmed and clip is not None:
         duration = clip.planned
-        steps.append(f"trim {clip.source:.1f} s → {clip.planned:.1f} s")
+        steps.append(f"trim {span(clip.source, clip.planned)}")
     max_bytes = lim.max_bytes()
     if need.get("bytes") and max_bytes is not None:
         steps.append(f"re-encode under {max_bytes / MB:g} MB")
@@ -629,7 +659,7 @@ def _plan_audio(item: Item, facts: MediaFacts, need: dict[str, list[str]], clip:
         steps += clip.steps
         if trimmed:
             duration = clip.planned
-            steps.append(f"trim {clip.source:.1f} s → {clip.planned:.1f} s")
+            steps.append(f"trim {span(clip.source, clip.planned)}")
         if padded:
             pad_to = clip.pad_to
     max_bytes = lim.max_bytes()
