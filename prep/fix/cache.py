@@ -34,8 +34,11 @@ import shutil
 from .. import paths
 from .files import atomic_output
 
-# Bump when an executor starts writing different bytes for the same source and target.
+# Bump when an executor starts writing different bytes for the same source and target. The key also
+# holds a hash of the executors' own source files, Pillow's version and the ffmpeg binary's name and size
+# (:func:`code_revision`), so an edited executor or an upgraded encoder never reuses an old output.
 FIX_REVISION = 1
+_EXECUTORS = ("images.py", "video.py", "audio.py", "ffmpeg.py", "files.py")
 _CHUNK = 1 << 20
 _DEFAULT_MB = 2048
 _MAX_JOBS = 20000
@@ -50,8 +53,52 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+_REVISION: list[str] = []
+
+
+def code_revision() -> str:
+    """:data:`FIX_REVISION`, the executors' source and the encoders' versions, hashed (once a process)."""
+    if not _REVISION:
+        h = hashlib.sha256(f"fix/{FIX_REVISION}".encode())
+        here = os.path.dirname(os.path.abspath(__file__))
+        for name in _EXECUTORS:
+            try:
+                with open(os.path.join(here, name), "rb") as fh:
+                    h.update(fh.read())
+            except OSError:
+                h.update(b"?")
+        h.update(_encoders().encode("utf-8", "replace"))
+        _REVISION.append(h.hexdigest())
+    return _REVISION[0]
+
+
+def _encoders() -> str:
+    """Pillow's version and which ffmpeg binary runs (imageio-ffmpeg's, by name and size, or
+    IMAGEIO_FFMPEG_EXE), found without importing imageio-ffmpeg (30 ms) on a run that may not need it."""
+    parts = []
+    try:
+        from PIL import __version__ as pillow
+
+        parts.append(f"pillow={pillow}")
+    except ImportError:
+        parts.append("pillow=?")
+    parts.append(f"exe={os.environ.get('IMAGEIO_FFMPEG_EXE', '')}")
+    try:
+        from importlib.util import find_spec
+
+        spec = find_spec("imageio_ffmpeg")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            binaries = os.path.join(folder, "binaries")
+            for name in sorted(os.listdir(binaries)):
+                if name.startswith("ffmpeg"):
+                    parts.append(f"{name}:{os.path.getsize(os.path.join(binaries, name))}")
+    except (ImportError, OSError, ValueError):
+        parts.append("ffmpeg=?")
+    return "\0".join(parts)
+
+
 def job_key(source_hash: str, kind: str, target) -> str:
-    text = f"fix/{FIX_REVISION}\0{source_hash}\0{kind}\0{type(target).__name__}{target!r}"
+    text = f"{code_revision()}\0{source_hash}\0{kind}\0{type(target).__name__}{target!r}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
