@@ -163,5 +163,5 @@ class Progress:
         try:
             self.stream.write(text)
             self.stream.flush()
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):  # a closed or missing stderr: no display, no error
             pass
