@@ -388,6 +388,20 @@ def test_total_budget_first_keeps_the_first_clips():
     assert 8 + b.duration_s + c.duration_s <= option(ARK, "video.total-duration", "max") - 2 * DURATION_MARGIN_S + 1e-9
 
 
+def test_an_unread_fact_is_not_listed_as_not_fixed_when_the_file_is_rewritten():
+    """A .ts clip whose frame rate the inspector cannot read is remuxed to MP4, which the check after the fix
+    reads again: media.unjudged was listed as "not fixed" beside "check: clean". A file kept as it is still
+    lists it."""
+    req = request(_image("a.jpg"), _video("a.ts"), _video("b.mp4"))
+    facts = facts_of(req, image(800, 600), video(fmt="ts", fps=None), video(fps=None))
+    findings, _ = evaluate(req, ARK, facts=facts)
+    assert {(f.pointer.split("/")[2], f.rule) for f in findings if f.rule == "media.unjudged"} == {("2", "media.unjudged"),
+                                                                                             ("3", "media.unjudged")}
+    jobs, skipped = plan(req, facts)
+    assert job_at(jobs, "/content/2").target is not None and job_at(jobs, "/content/3").target is None
+    assert [(s.pointer, s.rule) for s in skipped] == [("/content/3", "media.unjudged")]
+
+
 @pytest.mark.parametrize("trim", ["proportional", "first"])
 def test_a_clip_the_sharing_would_cut_by_less_than_its_margin_stays_whole(trim):
     """A clip just over the minimum was cut to minimum + margin (2.125 s → 2.1 s, "trim 2.1 s → 2.1 s"): a

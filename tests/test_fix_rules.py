@@ -294,6 +294,8 @@ CASES = [
     Case("video.format-mkv-at-the-minimum", "video.format",  # ms times in Matroska: the remux kept 1.999 s
          lambda j: req(_video(j, "clip.mkv", container="mkv", seconds=_ark("video.duration", "min"))),
          lambda o: video_ok(o)),
+    Case("video.format-ts", "video.format",  # its frame rate unread (media.unjudged): read again on the MP4
+         lambda j: req(_video(j, "clip.ts", container="mpegts")), lambda o: video_ok(o)),
     Case("video.pixels", "video.pixels", lambda j: req(_video(j, size="640x360")),
          lambda o: video_ok(o, ratio=640 / 360)),
     Case("video.dimensions", "video.dimensions", lambda j: req(_video(j)),
@@ -409,6 +411,7 @@ def test_fix_meets_the_rule(case: Case, cli, media, tmp_path):  # noqa: F811
     args = [*case.args, *rules_args, *([case.gate] if case.gate else [])]
     run = cli("fix", str(request), "--out", str(out), *args)
     assert run.code == 0, run.out + run.err
+    assert "not fixed" not in run.out, run.out
     assert digests(src) == originals  # the originals are untouched
 
     after = findings(cli, out / "request.json", rules_args)

@@ -745,6 +745,10 @@ def plan_media(request: Request, profile: Profile, facts: dict, findings: list[F
             by_value.setdefault(f.pointer, []).append(f)
 
     skipped: list[Skipped] = []
+    # A fact the inspector could not read (media.unjudged) is read again on the output: a file the plan
+    # rewrites (remux, transcode) is judged afresh by the check after the fix, so it is not "not fixed".
+    unjudged = {r.id for r, *_ in profile.media_plan if r.check == "facts_known"}
+    rejudge: dict[str, list[Finding]] = {}
     entries: list[tuple[Item, MediaFacts, str, bool]] = []  # (item, facts, source, local) of items with a job
     need: dict[str, dict[str, list[str]]] = {}  # item pointer → category → ids of the rules asking for it
     total_rules: dict[str, list[str]] = {"video": [], "audio": []}
@@ -791,6 +795,9 @@ def plan_media(request: Request, profile: Profile, facts: dict, findings: list[F
         wants: dict[str, list[str]] = {}
         for f in here:
             what = fixes.get(f.rule)
+            if what is None and f.rule in unjudged and got.kind == item.kind:
+                rejudge.setdefault(item.pointer, []).append(f)  # listed only if the item is not rewritten
+                continue
             if what is None or got.kind != item.kind:
                 skipped.append(Skipped(item.pointer, f.rule, f"no automatic fix: {f.message}"))
                 continue
@@ -823,6 +830,9 @@ def plan_media(request: Request, profile: Profile, facts: dict, findings: list[F
             elif kind == "audio":
                 target, steps, fixed, unsafe = _plan_audio(item, got, wants, clip_of.get(item.pointer),
                                                            limits["audio"], options)
+        if target is None:
+            skipped.extend(Skipped(item.pointer, f.rule, f"no automatic fix: {f.message}")
+                           for f in rejudge.get(item.pointer, []))
         output = _output_name(names, item, source, local, got, target)
         jobs.append(MediaJob(pointer=item.pointer, value_pointer=item.value_pointer or "", kind=kind, source=source,
                              output=output, target=target, steps=tuple(steps),
