@@ -187,7 +187,8 @@ def last_frame_duration(fps: float) -> str:
 
     An MP4 track lasts until its last sample's end, and the last sample lasts its packet's duration.
     Matroska, WebM and FLV keep times in whole milliseconds, and their demuxer gives a 24 fps frame
-    41 ms, not 41.67: a 2.000 s clip remuxed as it is lasts 1.999 s, under a 2 s minimum the source met.
+    41 ms, not 41.67: a clip of a whole number of seconds remuxed as it is lost a millisecond, enough to
+    fall under a duration minimum the source met.
     Rounding the frame time to the time base puts the end back where the source's header had it. Times
     (pts, dts) stay as they are; only durations change, and MP4 keeps only the last one.
     """
