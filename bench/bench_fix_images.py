@@ -84,7 +84,9 @@ def _one(variant: str, src: Path, out: Path, side: int) -> dict:
 def _psnr(a, b) -> float:
     from PIL import ImageChops, ImageStat
 
-    rms = ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).rms
+    if a.mode != b.mode:
+        a, b = a.convert("RGB"), b.convert("RGB")
+    rms = ImageStat.Stat(ImageChops.difference(a, b)).rms
     mse = sum(r * r for r in rms) / len(rms)
     return 10 * math.log10(255**2 / mse) if mse else math.inf
 
@@ -111,7 +113,7 @@ def _quality(src: Path, side: int, tmp: Path) -> None:
     rows = [("fix_image (PNG output)", Image.open(out)), (f"draft 1/{old} + LANCZOS (before)", drafted(old)),
             ("draft 1/8 + LANCZOS (2x up)", drafted(8)), ("the reference's q90 JPEG", Image.open(buf))]
     for name, im in rows:
-        print(f"  {name:34s} {_psnr(ref, im):5.1f} dB")
+        print(f"  {name:34s} {_psnr(ref, im):5.1f} dB   luma {_psnr(ref.convert('L'), im.convert('L')):5.1f} dB")
 
 
 def main() -> None:
