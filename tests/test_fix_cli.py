@@ -184,7 +184,9 @@ def test_content_dropping_fixes_wait_for_unsafe(cli, tmp_path, media):
 class FakeTty:
     """A stderr that says it is a terminal, keeping what is written to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, monkeypatch=None) -> None:
+        if monkeypatch is not None:  # a wide terminal: lines are cut to its width
+            monkeypatch.setenv("COLUMNS", "200")
         self.parts: list[str] = []
 
     def isatty(self) -> bool:
@@ -206,7 +208,7 @@ class FakeTty:
 def test_on_a_terminal_each_job_gets_a_live_line_that_ends_at_100_percent(cli, job, tmp_path, monkeypatch, workers):
     import sys
 
-    tty = FakeTty()
+    tty = FakeTty(monkeypatch)
     monkeypatch.setattr(sys, "stderr", tty)
     run = cli("fix", str(job / "request.json"), "--out", str(tmp_path / "out"), "-j", workers, "--no-cache")
     assert run.code == 0, run.out + tty.text
@@ -226,7 +228,7 @@ def test_a_cache_hit_shows_on_the_terminal_too(cli, job, tmp_path, monkeypatch):
     import sys
 
     assert cli("fix", str(job / "request.json"), "--out", str(tmp_path / "first")).code == 0
-    tty = FakeTty()
+    tty = FakeTty(monkeypatch)
     monkeypatch.setattr(sys, "stderr", tty)
     assert cli("fix", str(job / "request.json"), "--out", str(tmp_path / "second")).code == 0
     assert any("banner" in line and "100%" in line and "cache" in line for line in tty.text.splitlines())
@@ -246,7 +248,7 @@ def test_without_a_terminal_progress_is_plain_lines(cli, job, tmp_path):
 def test_quiet_and_json_print_no_progress(cli, job, tmp_path, monkeypatch, flags):
     import sys
 
-    tty = FakeTty()
+    tty = FakeTty(monkeypatch)
     monkeypatch.setattr(sys, "stderr", tty)
     run = cli("fix", str(job / "request.json"), "--out", str(tmp_path / "out"), "--no-cache", *flags)
     assert run.code == 0 and tty.text == ""
@@ -255,10 +257,10 @@ def test_quiet_and_json_print_no_progress(cli, job, tmp_path, monkeypatch, flags
         assert doc["summary"]["jobs"] == 2
 
 
-def test_the_display_shows_ffmpeg_percent_and_clears_its_lines():
+def test_the_display_shows_ffmpeg_percent_and_clears_its_lines(monkeypatch):
     from prep.fix.report import Progress
 
-    tty = FakeTty()
+    tty = FakeTty(monkeypatch)
     p = Progress(tty, tty=True)
     p.start(0, "clip.mp4", "15 fps → 24 fps")
     p.start(1, "song.mp3", "wav → mp3")
@@ -269,5 +271,20 @@ def test_the_display_shows_ffmpeg_percent_and_clears_its_lines():
     p.finish(1, cached=True)
     p.close()
     text = tty.text
-    assert "clip.mp4: 15 fps → 24 fps 100%" in text and "song.mp3: wav → mp3 100% (from the cache)" in text
+    assert all(len(line) <= 200 for line in text.splitlines())
+    assert "clip.mp4 100%  15 fps → 24 fps" in text and "song.mp3 100%  wav → mp3 (from the cache)" in text
     assert text.endswith("\n")
+
+
+def test_on_a_narrow_terminal_lines_are_cut_after_the_name_and_percent(monkeypatch):
+    from prep.fix.report import Progress
+
+    tty = FakeTty()
+    monkeypatch.setenv("COLUMNS", "30")
+    p = Progress(tty, tty=True)
+    p.start(0, "clip.mp4", "scale 1920×1080 → 1280×720; 30 fps → 24 fps; trim 20.0 s → 15.0 s")
+    p.finish(0)
+    p.close()
+    lines = [line for line in tty.text.replace("\x1b[J", "\n").splitlines() if "clip.mp4" in line]
+    assert lines and all(len(line.split("\x1b[")[0]) <= 29 for line in lines)
+    assert any("clip.mp4 100%" in line for line in lines)

@@ -74,7 +74,7 @@ def _plain(target):
 class Progress:
     """What ``fix`` shows on stderr while media jobs run.
 
-    ``tty``: one updating line per running job (its file, what is done to it, ffmpeg's percent), redrawn in
+    ``tty``: one updating line per running job (its file, ffmpeg's percent, what is done to it), redrawn in
     place with two ANSI sequences (cursor up N lines, clear to the end); a finished job leaves one line above
     them, with 100%. ``plain`` (not a terminal, e.g. CI logs): a line when a job starts and one when it ends,
     nothing in between. Redraws are at most ten a second; the live lines are cleared by :meth:`close`.
@@ -125,7 +125,7 @@ class Progress:
         how = "from the cache" if cached else f"{time.monotonic() - t0:.1f} s"
         if self.tty:
             self._clear()
-            self._write(self._fit(f"  {name}: {what} 100% ({how})") + "\n")
+            self._write(self._fit(f"  {name} 100%  {what} ({how})") + "\n")
             self._render(force=True)
         else:
             self._write(f"done {name} ({how})\n")
@@ -152,7 +152,7 @@ class Progress:
         if not force and now - self._last < 0.1:
             return
         self._last = now
-        lines = [self._fit(f"  {name}: {what} " + (f"{pct:3d}%" if pct is not None else "…"))
+        lines = [self._fit(f"  {name} " + (f"{pct:3d}%" if pct is not None else "   …") + f"  {what}")
                  for name, what, pct, _ in self.running.values()]
         self._clear()
         if lines:
