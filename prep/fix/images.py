@@ -39,7 +39,7 @@ _QUALITY_STEPS = 8  # binary-search steps over [floor, quality): enough to land 
 # by ≤ 3.1% with LANCZOS. Measured on test-pattern JPEGs against a full decode and LANCZOS: 38.8–41.1 dB PSNR
 # (44–48 dB on luma) at 8000×6000 → 2048×1536, 36.7–38.0 dB at 2000×1500 → 512×384, against 28–34 dB for a
 # 2× upscale (visibly soft) and 30.6 dB for the output's own quality-90 encode: the shortcut changes the
-# picture less than the JPEG output does. On a very noisy source (bench --noise 30) it is 31.9 dB (37.5 on
+# picture less than the JPEG output does. On a very noisy source (bench --noise 30) it is 32 dB (37.5 on
 # luma: the noise is averaged differently) against 29.1 dB for that encode.
 _DRAFT_SHORTFALL = 0.03
 _REDUCE_GAP = 2  # reduce() stops at about twice the target, so LANCZOS still has pixels to filter
