@@ -15,11 +15,11 @@ from __future__ import annotations
 
 
 def fix(request_path: str, out_dir: str | None = None, *, profile: str | None = None, rules: tuple[str, ...] = (),
-        diff: bool = False, jobs: int | None = None, **options):
+        diff: bool = False, jobs: int | None = None, cache: bool = True, **options):
     """Fix one request file into ``out_dir`` (with ``diff``, only plan it) and return its
     :class:`~prep.fix.run.FixResult`. ``options`` are :class:`~prep.fix.model.FixOptions` fields
     (``unsafe``, ``aspect``, ``pad_color``, ``trim``, ``max_side``, ``extract``); ``rules`` are extra
-    rule files, as ``--rules``. Raises :class:`~prep.model.PrepError` when it cannot run."""
+    rule files, as ``--rules``; ``cache`` False makes every job run again (as ``--no-cache``). Raises :class:`~prep.model.PrepError` when it cannot run."""
     from ..lint import Checker
     from ..ruleset import RuleBook
     from .model import FixOptions
@@ -27,6 +27,7 @@ def fix(request_path: str, out_dir: str | None = None, *, profile: str | None = 
 
     checker = Checker(RuleBook(extra_files=list(rules)), profile=profile)
     try:
-        return fix_requests([request_path], out_dir, FixOptions(**options), checker, diff=diff, jobs=jobs)[0]
+        return fix_requests([request_path], out_dir, FixOptions(**options), checker, diff=diff, jobs=jobs,
+                            cache=cache)[0]
     finally:
         checker.close()
