@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from media import Media, media, run_ffmpeg  # noqa: F401  (media is a fixture)
 
 pytest.importorskip("pymediainfo")
@@ -46,6 +48,19 @@ def mediainfo(path: Path) -> dict:
 
 def seconds(track) -> float:
     return float(track.duration) / 1000
+
+
+def played(path: Path) -> float:
+    """How long ffmpeg's decoder plays ``path``, counted in samples. pymediainfo's MP3 duration counts
+    every frame, the encoder's delay and padding included, which decoders drop (gapless playback)."""
+    import subprocess
+
+    from media import ffmpeg_exe
+
+    rate = 8000
+    raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le",
+                          "-ac", "1", "-ar", str(rate), "-"], capture_output=True, check=True).stdout
+    return len(raw) / 2 / rate
 
 
 def pil(path_or_bytes) -> tuple[str, tuple[int, int]]:
@@ -186,13 +201,13 @@ def audio_ok(out: Out, n: int = 0):
     g, a = t["General"], t["Audio"]
     assert {"MPEG Audio": "mp3", "Wave": "wav"}.get(g.format) in out.lim.o("audio.format")["values"], g.format
     assert a.format in ("MPEG Audio", "PCM"), a.format
-    assert out.lim.within("audio.duration", seconds(a)), seconds(a)
+    assert out.lim.within("audio.duration", played(path)), played(path)
     assert out.lim.within("audio.file-size", int(g.file_size)), g.file_size
     return t
 
 
 def total_ok(out: Out, kind: str) -> None:
-    total = sum(seconds(mediainfo(p)["Audio" if kind == "audio" else "Video"]) for p in out.paths(kind))
+    total = sum(played(p) if kind == "audio" else seconds(mediainfo(p)["Video"]) for p in out.paths(kind))
     assert total <= out.lim.o(f"{kind}.total-duration")["max"], total
 
 
@@ -457,3 +472,79 @@ def test_what_fix_cannot_do_is_listed(name, rule, build, cli, media, tmp_path): 
     assert digests(src) == originals
     after = findings(cli, tmp_path / "out" / "request.json", [])
     assert {f["rule"] for f in after} == {rule}, after  # only what could not be fixed remains
+
+
+# ---------------------------------------------------------------------------------------------------
+# Any picture size, end to end: the limits lowered by an overlay so that the pictures stay small
+
+
+_SMALL_LIMITS = """
+[rules."image.dimensions"]
+options = { min = 60, max = 400 }
+
+[rules."image.aspect-ratio"]
+options = { min = 0.5, max = 2 }
+"""
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(w=st.integers(8, 900), h=st.integers(8, 900), crop=st.booleans(), fmt=st.sampled_from(["png", "jpeg", "gif"]))
+def test_any_picture_size_is_fixed_end_to_end(cli, tmp_path, w, h, crop, fmt):
+    import tempfile
+
+    from PIL import Image
+
+    base = Path(tempfile.mkdtemp(dir=tmp_path))
+    folder = base / "in"
+    folder.mkdir()
+    (base / "limits.toml").write_text(_SMALL_LIMITS)
+    rules_args = ["--rules", str(base / "limits.toml")]
+    Image.new("RGB", (w, h), (200, 40, 40)).save(folder / f"pic.{fmt}", fmt.upper())
+    request = folder / "request.json"
+    request.write_text(json.dumps(req(item("image", f"pic.{fmt}"))))
+    originals = digests(folder)
+    args = [*rules_args, *(["--aspect", "crop", "--unsafe"] if crop else [])]
+    run = cli("fix", str(request), "--out", str(base / "out"), *args)
+    lim = Limits(profile(_SMALL_LIMITS, base))
+    ratio_ok = lim.within("image.aspect-ratio", w / h)
+    assert run.code == 0, run.out + run.err
+    assert digests(folder) == originals
+    out = Out(base / "out", json.loads((base / "out" / "request.json").read_text()), lim)
+    _, (ow, oh) = image_ok(out)
+    if ratio_ok:  # only resized: the ratio kept within 1 %
+        assert abs(ow / oh / (w / h) - 1) < 0.01 or (ow, oh) == (w, h), (w, h, ow, oh)
+    assert not [f for f in findings(cli, base / "out" / "request.json", rules_args) if f["severity"] == "error"]
+    second = cli("fix", str(base / "out" / "request.json"), "--out", str(base / "again"), "--format", "json",
+                 *args)
+    plan = second.json()["results"][0]["plan"]
+    assert second.code == 0 and all(j["copy"] for j in plan["jobs"]), plan
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(clips=st.lists(st.tuples(st.integers(5, 90), st.sampled_from(["wav", "mp3"])), min_size=1, max_size=3),
+       trim=st.sampled_from(["proportional", "first"]))
+def test_any_set_of_audio_clips_is_fixed_end_to_end(cli, media, tmp_path, clips, trim):  # noqa: F811
+    """Clips of 0.5–9 s (tenths), WAV or MP3: each padded or cut into the duration range, the total cut
+    under the budget, measured again by pymediainfo; a second fix is a no-op."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(dir=tmp_path))
+    folder = base / "in"
+    folder.mkdir()
+    job = Job(media, folder)
+    items = [_audio(job, f"c{n}.{fmt}", seconds=tenths / 10, container=fmt) for n, (tenths, fmt) in enumerate(clips)]
+    request = folder / "request.json"
+    request.write_text(json.dumps(req(job.image(), *items)))
+    originals = digests(folder)
+    run = cli("fix", str(request), "--out", str(base / "out"), "--unsafe", "--trim", trim)
+    assert run.code == 0, run.out + run.err
+    assert digests(folder) == originals
+    out = Out(base / "out", json.loads((base / "out" / "request.json").read_text()), Limits(profile(None, base)))
+    for n in range(len(clips)):
+        audio_ok(out, n)
+    total_ok(out, "audio")
+    assert not findings(cli, base / "out" / "request.json", [])
+    second = cli("fix", str(base / "out" / "request.json"), "--out", str(base / "again"), "--format", "json",
+                 "--unsafe", "--trim", trim)
+    plan = second.json()["results"][0]["plan"]
+    assert second.code == 0 and all(j["copy"] for j in plan["jobs"]), plan

@@ -66,18 +66,21 @@ def fix_audio(source: str, target: AudioTarget, out: str, *, progress: ffmpeg.Pr
     with atomic_output(out) as tmp:
         bps = None
         for _ in range(len(_MPEG1_KBPS)):
+            run_names = {**names, tmp: os.path.basename(out)}
             if copy and target.format == "mp3":
-                args = copy_args(source, facts, target)
-            elif target.format == "wav":
-                args = wav_args(source, facts, target, pcm_codec(source) if facts.format == "wav" else "pcm_s16le")
+                _copy_frames(source, facts, target, tmp, what, limit, progress, run_names)
             else:
-                try:
-                    bps = mp3_bitrate(target.max_bytes, length, mp3_rate(facts.sample_rate), below=bps)
-                except PrepError as exc:
-                    raise PrepError(f"{what}: {exc}") from None
-                args = mp3_args(source, facts, target, bps)
-            ffmpeg.run([*args, "-f", target.format, tmp], what=what, timeout=limit, progress=progress,
-                       total_s=length, names={**names, tmp: os.path.basename(out)})
+                if target.format == "wav":
+                    args = wav_args(source, facts, target,
+                                    pcm_codec(source) if facts.format == "wav" else "pcm_s16le")
+                else:
+                    try:
+                        bps = mp3_bitrate(target.max_bytes, length, mp3_rate(facts.sample_rate), below=bps)
+                    except PrepError as exc:
+                        raise PrepError(f"{what}: {exc}") from None
+                    args = mp3_args(source, facts, target, bps)
+                ffmpeg.run([*args, "-f", target.format, tmp], what=what, timeout=limit, progress=progress,
+                           total_s=length, names=run_names)
             if not target.max_bytes or (size := os.path.getsize(tmp)) < target.max_bytes:
                 return
             if bps is None:
@@ -148,16 +151,54 @@ def mp3_bitrate(max_bytes: int | None, duration_s: float | None, rate: int, belo
     return fits[0]
 
 
-def copy_args(source: str, facts: MediaFacts, target: AudioTarget) -> list[str]:
-    """A stream copy of whole MP3 frames: the start rounded to a frame boundary, as many frames as fit."""
+def copy_args(source: str, facts: MediaFacts, target: AudioTarget, frames: int | None = None) -> list[str]:
+    """A stream copy of whole MP3 frames: the start rounded to a frame boundary, as many frames as fit
+    (or ``frames``)."""
     frame = mp3_frame_s(facts.sample_rate)
     args: list[str] = []
     if target.start_s > 0:
         args += ["-ss", ffmpeg.seconds(round(target.start_s / frame) * frame)]
     args += ["-i", source, "-map", "0:a:0", "-c:a", "copy", "-map_metadata", "0"]
     if target.duration_s is not None:
-        args += ["-frames:a", str(max(1, math.floor(target.duration_s / frame + 1e-9)))]
+        args += ["-frames:a", str(frames if frames is not None else copy_frames(target.duration_s, frame))]
     return args
+
+
+def _copy_frames(source: str, facts: MediaFacts, target: AudioTarget, tmp: str, what: str, limit: float,
+                 progress: ffmpeg.Progress | None, names: dict) -> None:
+    """The stream-copy cut, with as many whole frames as last at most ``target.duration_s`` once played.
+
+    A player drops the encoder's delay at the start and the padding the LAME header names at the end
+    (gapless playback; the inspector, like ffmpeg, does too), and a copy keeps both numbers: frames
+    counted by their raw length came out up to two frames and the delay short (at 8 kHz a frame is 72 ms
+    and the delay 138 ms: a 2.15 s cut lasted 1.95 s). The first cut shows how much a player drops
+    from this file; a second cut takes that many more frames' worth when it fits."""
+    from ..inspect import inspect_path
+
+    frame = mp3_frame_s(facts.sample_rate)
+    args = copy_args(source, facts, target)
+    ffmpeg.run([*args, "-f", "mp3", tmp], what=what, timeout=limit, progress=progress,
+               total_s=target.duration_s, names=names)
+    if target.duration_s is None:
+        return
+    frames = copy_frames(target.duration_s, frame)
+    played = inspect_path(tmp).duration_s
+    if played is None:
+        return
+    dropped = frames * frame - played  # what a player drops from these frames
+    more = copy_frames(target.duration_s + dropped, frame)
+    if more > frames:
+        ffmpeg.run([*copy_args(source, facts, target, frames=more), "-f", "mp3", tmp], what=what, timeout=limit,
+                   progress=progress, total_s=target.duration_s, names=names)
+        after = inspect_path(tmp).duration_s
+        if after is not None and after > target.duration_s + 1e-6:  # never longer than asked
+            ffmpeg.run([*args, "-f", "mp3", tmp], what=what, timeout=limit, progress=progress,
+                       total_s=target.duration_s, names=names)
+
+
+def copy_frames(duration_s: float, frame_s: float) -> int:
+    """Whole frames of ``frame_s`` in ``duration_s`` (at least one)."""
+    return max(1, math.floor(duration_s / frame_s + 1e-9))
 
 
 def _cut(target: AudioTarget, facts: MediaFacts) -> tuple[list[str], list[str]]:
