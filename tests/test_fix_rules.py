@@ -548,3 +548,54 @@ def test_any_set_of_audio_clips_is_fixed_end_to_end(cli, media, tmp_path, clips,
                  "--unsafe", "--trim", trim)
     plan = second.json()["results"][0]["plan"]
     assert second.code == 0 and all(j["copy"] for j in plan["jobs"]), plan
+
+
+_TINY_VIDEO = """
+[rules."video.pixels"]
+options = { min = 1000, enforced_min = 1000, max = 927408 }
+
+[rules."video.dimensions"]
+options = { min = 16 }
+
+[rules."video.fps"]
+options = { min = 10 }
+"""
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(clips=st.lists(st.tuples(st.integers(10, 90), st.sampled_from([10, 12, 25])), min_size=1, max_size=3),
+       trim=st.sampled_from(["proportional", "first"]), container=st.sampled_from(["mp4", "mkv"]))
+def test_any_set_of_video_clips_is_fixed_end_to_end(cli, media, tmp_path, clips, trim, container):  # noqa: F811
+    """Tiny clips (the size limits lowered) of 1–9 s: each cut into the duration range, the total under the
+    budget, measured again by pymediainfo; a second fix is a no-op."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(dir=tmp_path))
+    (base / "limits.toml").write_text(_TINY_VIDEO)
+    rules_args = ["--rules", str(base / "limits.toml")]
+    folder = base / "in"
+    folder.mkdir()
+    job = Job(media, folder)
+    items = [_video(job, f"c{n}.{container}", size="64x48", fps=fps, seconds=tenths / 10, container=container)
+             for n, (tenths, fps) in enumerate(clips)]
+    request = folder / "request.json"
+    request.write_text(json.dumps(req(*items)))
+    originals = digests(folder)
+    args = [*rules_args, "--unsafe", "--trim", trim]
+    run = cli("fix", str(request), "--out", str(base / "out"), *args)
+    lim = Limits(profile(_TINY_VIDEO, base))
+    if any(tenths / 10 < lim.o("video.duration")["min"] for tenths, _ in clips):  # a clip cannot be lengthened
+        hard = any(tenths / 10 < lim.o("video.duration").get("enforced_min", 0) for tenths, _ in clips)
+        assert run.code == (1 if hard else 0), run.out + run.err  # under enforced_min an error, else a warning
+        assert [line for line in run.out.splitlines() if "not fixed" in line and "video.duration" in line]
+        return
+    assert run.code == 0, run.out + run.err
+    assert digests(folder) == originals
+    out = Out(base / "out", json.loads((base / "out" / "request.json").read_text()), lim)
+    for n in range(len(clips)):
+        video_ok(out, n)
+    total_ok(out, "video")
+    assert not [f for f in findings(cli, base / "out" / "request.json", rules_args) if f["severity"] == "error"]
+    second = cli("fix", str(base / "out" / "request.json"), "--out", str(base / "again"), "--format", "json", *args)
+    plan = second.json()["results"][0]["plan"]
+    assert second.code == 0 and all(j["copy"] for j in plan["jobs"]), plan
