@@ -171,8 +171,8 @@ def _copy_frames(source: str, facts: MediaFacts, target: AudioTarget, tmp: str, 
     A player drops the encoder's delay at the start and the padding the LAME header names at the end
     (gapless playback; the inspector, like ffmpeg, does too), and a copy keeps both numbers: frames
     counted by their raw length came out up to two frames and the delay short (at 8 kHz a frame is 72 ms
-    and the delay 138 ms: a cut aimed 153 ms above a minimum played under it). The first cut shows how much a player drops
-    from this file; a second cut takes that many more frames' worth when it fits."""
+    and the delay 138 ms: a cut aimed 153 ms above a minimum played under it). The first cut shows how
+    much a player drops from this file; a second cut takes that many more frames' worth when it fits."""
     from ..inspect import inspect_path
 
     frame = mp3_frame_s(facts.sample_rate)
