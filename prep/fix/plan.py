@@ -172,7 +172,7 @@ class _Geo:
 
 def ratio_range(lim: _Limits) -> _Bounds:
     """The width/height ratios a picture can have under the limits: the ratio rules, narrowed by what the
-    side and pixel ranges leave (at most 6000 px long and 300 px short is at most 20:1)."""
+    side and pixel ranges leave (at most the longest side allowed over the shortest)."""
     out = _Bounds()
     a = lim.bound("aspect")
     out.lo, out.hi, out.below = a.lo, a.hi, a.below
