@@ -288,3 +288,29 @@ def test_on_a_narrow_terminal_lines_are_cut_after_the_name_and_percent(monkeypat
     lines = [line for line in tty.text.replace("\x1b[J", "\n").splitlines() if "clip.mp4" in line]
     assert lines and all(len(line.split("\x1b[")[0]) <= 29 for line in lines)
     assert any("clip.mp4 100%" in line for line in lines)
+
+
+def test_an_item_no_encoding_can_fix_is_listed_and_the_rest_is_fixed(cli, job, tmp_path):
+    # A size limit no JPEG reaches (an overlay: under 2 kB) cannot be met for the 17 kB product photo;
+    # the banner and the clip are still fixed, the photo is copied as it was, and the exit says so.
+    overlay = tmp_path / "tiny.toml"
+    overlay.write_text('[rules."image.file-size"]\noptions = { below = 2000 }\n')
+    before = digests(job)
+    out = tmp_path / "out"
+    run = cli("fix", str(job / "request.json"), "--out", str(out), "--rules", str(overlay))
+    assert run.code == 1, run.out + run.err
+    assert "not fixed: content[1]" in run.out and "could not fix" in run.out
+    assert "check: clean" not in run.out and "image.file-size" in run.out
+    fixed = json.loads((out / "request.json").read_text())
+    assert len(fixed["content"]) == 4  # the request stays whole
+    urls = [item.get("image_url", item.get("video_url", {})).get("url") for item in fixed["content"][1:]]
+    media = digests(out / "media")
+    # What could not be fixed is copied as it was, under a name of its own kind (never a .webp holding a PNG).
+    assert media["product.jpg"] == before["product.jpg"] and "media/product.jpg" in urls
+    assert media["banner.png"] == before["banner.png"] and "media/banner.png" in urls
+    from pymediainfo import MediaInfo
+
+    video = next(t for t in MediaInfo.parse(out / "media" / "clip.mp4").tracks if t.track_type == "Video")
+    assert float(video.frame_rate) >= 24  # the clip, which no limit stopped, is fixed
+    assert "media.type-mismatch" not in run.out
+    assert digests(job) == before

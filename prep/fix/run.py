@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from ..model import SEVERITY_RANK, Finding, PrepError, Record, record
 from .files import atomic_output, write_bytes_atomic
-from .model import FixOptions, MediaJob, Plan
+from .model import FixOptions, MediaJob, Plan, Skipped
 
 # A data: URL's media type → the suffix its decoded bytes are written under (for the tools that read them).
 _SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/bmp": ".bmp",
@@ -135,7 +135,9 @@ def _fix_one(path: str, out: str, options: FixOptions, checker, *, diff: bool, j
         return FixResult(path, "", plan, before=before, diff=_json_diff(seen.document, after, path))
     out_json = os.path.join(out, "request.json")
     _refuse_overwriting(path, out_json, media_jobs, out)
-    urls = _run_jobs(media_jobs, os.path.join(out, "media"), options, jobs, done, ctx)
+    urls, failures = _run_jobs(media_jobs, os.path.join(out, "media"), options, jobs, done, ctx)
+    if failures:  # those items keep their media as it was; the check below says what still fails
+        plan = plan._replace(skipped=plan.skipped + tuple(failures))
     # URLs are replaced in the document as written (their pointers are the original ones), then the
     # request-level edits run on it: they move items, never rewrite a URL.
     written = _set_urls(seen.document, urls)
@@ -163,9 +165,12 @@ def _new_url(job: MediaJob, options: FixOptions) -> str:
 
 
 def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers: int | None,
-              done: dict, ctx: _RunContext) -> dict[str, str]:
-    """Make every job's output; returns value pointer → the URL to write in the request."""
+              done: dict, ctx: _RunContext) -> tuple[dict[str, str], list[Skipped]]:
+    """Make every job's output; returns value pointer → the URL to write in the request, and the jobs
+    that could not be done (their media is copied as it was, so the request stays whole)."""
     urls: dict[str, str] = {}
+    failed: dict[int, str] = {}
+    failures: list[Skipped] = []
     work: list[_Work] = []  # the jobs still to run
     temps: list[str] = []
     cache, progress = ctx.cache, ctx.progress
@@ -194,17 +199,30 @@ def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers
             if item.cache_key is not None:
                 cache.store(item.cache_key, item.out_path)
 
-        _execute(work, workers, progress, finished)
+        _execute(work, workers, progress, finished, failed)
+        renamed: dict[str, str] = {}  # value pointer → the name a failed job's unchanged copy has
+        for item in work:
+            if item.job_id in failed:
+                # The media stays as it was, under its own kind of name (not the planned format's).
+                name = Path(item.job.output).stem + (Path(item.source).suffix or Path(item.job.output).suffix)
+                if name != item.job.output and os.path.exists(os.path.join(media_dir, name)):
+                    name = Path(item.job.output).stem + f"-original{Path(item.source).suffix}"
+                renamed[item.job.value_pointer] = name
+                _copy(item.source, os.path.join(media_dir, name))
+                done.pop((_identity(item.source), item.job.target), None)
+                failures.append(Skipped(item.job.pointer, ", ".join(item.job.rules) or item.job.kind,
+                                        f"could not fix: {failed[item.job_id]}"))
         for job in jobs:
-            out_path = os.path.join(media_dir, job.output)
+            name = renamed.get(job.value_pointer, job.output)
+            out_path = os.path.join(media_dir, name)
             if job.source.startswith("data:") and not options.extract:
-                suffix = Path(job.output).suffix.lower()
+                suffix = Path(name).suffix.lower()
                 media_type = _MEDIA_TYPES.get(suffix, "application/octet-stream")
                 urls[job.value_pointer] = f"data:{media_type};base64," + base64.b64encode(
                     Path(out_path).read_bytes()).decode("ascii")
                 os.unlink(out_path)
             else:
-                urls[job.value_pointer] = f"media/{job.output}"
+                urls[job.value_pointer] = f"media/{name}"
         if os.path.isdir(media_dir) and not os.listdir(media_dir):
             os.rmdir(media_dir)
     finally:
@@ -213,7 +231,7 @@ def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers
                 os.unlink(tmp)
             except OSError:
                 pass
-    return urls
+    return urls, failures
 
 
 class _Work(NamedTuple):
@@ -237,18 +255,26 @@ def _what(job: MediaJob) -> str:
     return "; ".join(job.steps) or f"fix {job.kind}"
 
 
-def _execute(work: list[_Work], workers: int | None, progress, finished: Callable[[_Work], None]) -> None:
+def _execute(work: list[_Work], workers: int | None, progress, finished: Callable[[_Work], None],
+             failed: dict[int, str]) -> None:
     """Run the jobs that change media: in parallel processes when there are several (bounded by the
     cores), else here. The jobs are plain records: another executor could take them as they are.
-    Worker processes send their progress back on a queue the parent drains while it waits."""
+    Worker processes send their progress back on a queue the parent drains while it waits. A job that
+    cannot be done (a PrepError: a size no encoding reaches, a file the encoder refuses) goes into
+    ``failed`` (job id → its one-line reason) and the others go on; anything else stops the run."""
     if not work:
         return
     n = min(len(work), workers or os.cpu_count() or 1)
     if n <= 1:
         for item in work:
             progress.start(item.job_id, item.job.output, _what(item.job))
-            run_job(item.job.kind, item.source, item.job.target, item.out_path,
-                    progress=functools.partial(progress.update, item.job_id))
+            try:
+                run_job(item.job.kind, item.source, item.job.target, item.out_path,
+                        progress=functools.partial(progress.update, item.job_id))
+            except PrepError as exc:
+                failed[item.job_id] = str(exc)
+                progress.finish(item.job_id)
+                continue
             progress.finish(item.job_id)
             finished(item)
         return
@@ -286,9 +312,14 @@ def _execute(work: list[_Work], workers: int | None, progress, finished: Callabl
             ready, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             drain()
             for future in ready:
-                future.result()  # a job's error stops the run (its output was never written)
                 item = futures[future]
                 begin(item)  # its start event may still be on its way
+                try:
+                    future.result()  # its output was written, or never (atomically)
+                except PrepError as exc:
+                    failed[item.job_id] = str(exc)
+                    progress.finish(item.job_id)
+                    continue
                 progress.finish(item.job_id)
                 finished(item)
         drain()
