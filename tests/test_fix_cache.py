@@ -174,9 +174,15 @@ def test_a_failed_copy_from_the_cache_leaves_no_partial_file(cli, job, home, tmp
     monkeypatch.setattr(prep.fix.video, "fix_video", fails)
     out = tmp_path / "second"
     run = cli("fix", str(job / "request.json"), "--out", str(out), "-j", "1")
-    assert run.code == 2 and "the executor failed" in run.err
-    left = sorted(p.name for p in (out / "media").iterdir()) if (out / "media").exists() else []
-    assert all(name.startswith(("product", "tone")) for name in left), left  # no banner, no clip, no .part
+    # The corrupt entries are misses, the executors then fail: those items are listed as not fixed and
+    # copied as they were; nothing partial (no .part file, no bytes of the damaged cache entries) is left.
+    assert run.code == 1 and "could not fix: the executor failed" in run.out, run.out + run.err
+    left = sorted(p.name for p in (out / "media").iterdir())
+    assert not [name for name in left if ".part" in name], left
+    originals = {p.name: p.read_bytes() for p in job.iterdir() if p.is_file()}
+    for name in left:
+        if name in originals:
+            assert (out / "media" / name).read_bytes() == originals[name], name
 
 
 def test_the_cache_is_shared_by_jobs_in_worker_processes(cli, job, home, tmp_path, monkeypatch):
