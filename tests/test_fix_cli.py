@@ -314,3 +314,11 @@ def test_an_item_no_encoding_can_fix_is_listed_and_the_rest_is_fixed(cli, job, t
     assert float(video.frame_rate) >= 24  # the clip, which no limit stopped, is fixed
     assert "media.type-mismatch" not in run.out
     assert digests(job) == before
+
+
+@pytest.mark.parametrize("n, text", [(30 * 1024 * 1024, "30 MB"), (2000, "1.953 kB"), (512, "512 bytes"),
+                                     (15 * 1024 * 1024 - 1, "15 MB")])
+def test_byte_limits_read_as_people_read_them(n, text):
+    from prep.fix.files import size_text
+
+    assert size_text(n) == text

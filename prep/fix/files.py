@@ -46,3 +46,12 @@ def _umask() -> int:
         os.umask(mask)
         _UMASK.append(mask)
     return _UMASK[0]
+
+
+def size_text(n: int) -> str:
+    """A byte count as people read it: "30 MB", "1.9 kB", "512 bytes" (MB = 1024² bytes, as the rules)."""
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.4g} MB"
+    if n >= 1 << 10:
+        return f"{n / (1 << 10):.4g} kB"
+    return f"{n} bytes"

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from ..model import PrepError
-from .files import atomic_output
+from .files import atomic_output, size_text
 from .model import ImageTarget
 
 if TYPE_CHECKING:
@@ -399,8 +399,8 @@ def _under(encode: Callable[[Any, int | None], None], limit: int, fmt: str, name
     if len(data) < limit:
         return data
     if fmt not in ("jpeg", "webp"):
-        raise PrepError(f"{name}: the {fmt.upper()} output is {_mb(len(data))} even optimised; it must be under "
-                        f"{_mb(limit)} (a JPEG output would be smaller)")
+        raise PrepError(f"{name}: the {fmt.upper()} output is {size_text(len(data))} even optimised; it must be under "
+                        f"{size_text(limit)} (a JPEG output would be smaller)")
     best, lo, hi = None, _QUALITY_FLOOR, _QUALITY - 1
     for _ in range(_QUALITY_STEPS):
         if lo > hi:
@@ -412,7 +412,7 @@ def _under(encode: Callable[[Any, int | None], None], limit: int, fmt: str, name
         else:
             hi = mid - 1
     if best is None:
-        raise PrepError(f"{name}: the {fmt.upper()} output is still over {_mb(limit)} at quality {_QUALITY_FLOOR}; "
+        raise PrepError(f"{name}: the {fmt.upper()} output is still over {size_text(limit)} at quality {_QUALITY_FLOOR}; "
                         "a smaller size (--max-side) would fit")
     return best
 
@@ -438,10 +438,6 @@ def _colour(fill: str) -> tuple[int, int, int]:
     except ValueError:
         raise PrepError(f"pad colour {fill!r} is not a colour: use #RRGGBB or blur") from None
     return rgb[0], rgb[1], rgb[2]
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1048576:.1f} MB"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -18,10 +18,10 @@ import math
 import os
 import re
 
-from ..checks import MB
 from ..checks.media import impossible
 from ..model import Finding, MediaFacts, MediaMissing, Request
 from .durations import DURATION_MARGIN_S, _Clip, _plan_durations, share_budget, span
+from .files import size_text
 from .geometry import (
     _Geo,
     _geometry_steps,
@@ -137,7 +137,7 @@ def _plan_image(item: Item, facts: MediaFacts, need: dict[str, list[str]], lim: 
     if fmt != facts.format:
         steps.append(f"convert {facts.format or 'unknown'} → {fmt}")
     if need.get("bytes") and max_bytes is not None:
-        steps.append(f"re-encode under {max_bytes / MB:g} MB")
+        steps.append(f"re-encode under {size_text(max_bytes)}")
     if not steps:
         return None, [], [], False  # nothing it may change (a crop without --unsafe): copied as it is
     if facts.rotation:
@@ -198,7 +198,7 @@ def _plan_video(item: Item, facts: MediaFacts, need: dict[str, list[str]], clip:
         steps.append(f"trim {span(clip.source, clip.planned)}")
     max_bytes = lim.max_bytes()
     if need.get("bytes") and max_bytes is not None:
-        steps.append(f"re-encode under {max_bytes / MB:g} MB")
+        steps.append(f"re-encode under {size_text(max_bytes)}")
     if not steps:
         return None, [], [], False  # nothing it may change (a crop without --unsafe): copied as it is
     if facts.rotation:
@@ -239,7 +239,7 @@ def _plan_audio(item: Item, facts: MediaFacts, need: dict[str, list[str]], clip:
             pad_to = clip.pad_to
     max_bytes = lim.max_bytes()
     if need.get("bytes") and max_bytes is not None:
-        steps.append(f"re-encode under {max_bytes / MB:g} MB")
+        steps.append(f"re-encode under {size_text(max_bytes)}")
     if not steps:
         return None, [], [], False
     fmt = fmt or "mp3"
