@@ -49,7 +49,7 @@ def _umask() -> int:
 
 
 def size_text(n: int) -> str:
-    """A byte count as people read it: "30 MB", "1.9 kB", "512 bytes" (MB = 1024² bytes, as the rules)."""
+    """A byte count as people read it: "30 MB", "2.5 kB", "512 bytes" (MB = 1024² bytes, as the rules)."""
     if n >= 1 << 20:
         return f"{n / (1 << 20):.4g} MB"
     if n >= 1 << 10:
