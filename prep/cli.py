@@ -74,101 +74,111 @@ def _common(profile_help: str, quiet: str | None = None) -> _Parser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("check", "inspect", "fix", "rules", "schema")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; with ``only`` (the command being run) the other commands' arguments are not
+    built: every start of ``check`` would pay for them (bench/: start-up)."""
     from . import __version__
 
     parser = _Parser(prog=PROG, description="Make every Seedance request right before a credit is spent.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    check = _common("API profile (default: from config, else inferred from each request's shape and model)",
-                    quiet="print findings only: no file headers, hints or summary")
-    p = sub.add_parser("check", parents=[check], help="lint request files (folders recurse over *.json; - is stdin)",
-                       description="Lint Seedance request files before a credit is spent.")
-    p.add_argument("paths", nargs="*", default=["."], metavar="PATH",
-                   help="request files or folders (recursing over *.json); - reads standard input; default: .")
-    p.add_argument("--format", choices=("text", "json", "github", "sarif"), help="output format (default: text)")
-    p.add_argument("--select", action="append", metavar="IDS", help="only these rules (ids or prefixes, comma-separated)")
-    p.add_argument("--ignore", action="append", metavar="IDS", help="skip these rules (ids or prefixes, comma-separated)")
-    p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1 (default: error)")
-    p.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means the tool failed)")
-    p.add_argument("--max-tokens", type=_non_negative_int, metavar="N", help="fail when the estimated cost exceeds N tokens")
-    p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
-    p.add_argument("--statistics", action="store_true", help="print how many findings each rule has, not the findings")
-    p.add_argument("--show-source", action="store_true", default=None,
-                   help="print the source line of each finding with a caret under the value")
-    p.add_argument("--show-settings", action="store_true",
-                   help="print the settings in effect (config file, profile, rule files, selection) and exit")
-    p.add_argument("--compact", action="store_true", help="json and sarif on one line (faster for big batches)")
-    p.add_argument("--exclude", metavar="GLOBS", action="append",
-                   help="skip files and folders matching these globs when recursing (replaces the default: hidden "
-                        "ones, node_modules, __pycache__)")
-    p.add_argument("--extend-exclude", metavar="GLOBS", action="append", help="skip these globs too (comma-separated)")
-    p.add_argument("--allow-empty", action="store_true", default=None,
-                   help="exit 0 when no request file is found (default: exit 2)")
-    p.add_argument("--skip-non-requests", action="store_true", default=None,
-                   help="skip JSON files that are not requests (no model, content or prompt key): for pre-commit")
-    p.add_argument("--jobs", "-j", type=_non_negative_int, metavar="N",
-                   help="worker processes for large batches (default: one per CPU; 1: none)")
-    p.add_argument("--remote", action="store_true", default=None,
-                   help="also inspect http(s) media URLs (bounded: timeouts, byte cap, no private hosts)")
-    p.add_argument("--allow-private-hosts", action="store_true", default=None,
-                   help="with --remote, allow loopback/private/link-local addresses")
-    p.add_argument("--no-media", action="store_true", default=None, help="do not inspect any media (request rules only)")
-    p.add_argument("--deep", action="store_true",
-                   help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
-                        "each image with Pillow: a file that does not decode is media.unreadable (slower: "
-                        "0.02–0.3 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
-    p.set_defaults(func=cmd_check)
+    if only in (None, "check"):
+        check = _common("API profile (default: from config, else inferred from each request's shape and model)",
+                        quiet="print findings only: no file headers, hints or summary")
+        p = sub.add_parser("check", parents=[check], help="lint request files (folders recurse over *.json; - is stdin)",
+                           description="Lint Seedance request files before a credit is spent.")
+        p.add_argument("paths", nargs="*", default=["."], metavar="PATH",
+                       help="request files or folders (recursing over *.json); - reads standard input; default: .")
+        p.add_argument("--format", choices=("text", "json", "github", "sarif"), help="output format (default: text)")
+        p.add_argument("--select", action="append", metavar="IDS", help="only these rules (ids or prefixes, comma-separated)")
+        p.add_argument("--ignore", action="append", metavar="IDS", help="skip these rules (ids or prefixes, comma-separated)")
+        p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1 (default: error)")
+        p.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means the tool failed)")
+        p.add_argument("--max-tokens", type=_non_negative_int, metavar="N", help="fail when the estimated cost exceeds N tokens")
+        p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
+        p.add_argument("--statistics", action="store_true", help="print how many findings each rule has, not the findings")
+        p.add_argument("--show-source", action="store_true", default=None,
+                       help="print the source line of each finding with a caret under the value")
+        p.add_argument("--show-settings", action="store_true",
+                       help="print the settings in effect (config file, profile, rule files, selection) and exit")
+        p.add_argument("--compact", action="store_true", help="json and sarif on one line (faster for big batches)")
+        p.add_argument("--exclude", metavar="GLOBS", action="append",
+                       help="skip files and folders matching these globs when recursing (replaces the default: hidden "
+                            "ones, node_modules, __pycache__)")
+        p.add_argument("--extend-exclude", metavar="GLOBS", action="append", help="skip these globs too (comma-separated)")
+        p.add_argument("--allow-empty", action="store_true", default=None,
+                       help="exit 0 when no request file is found (default: exit 2)")
+        p.add_argument("--skip-non-requests", action="store_true", default=None,
+                       help="skip JSON files that are not requests (no model, content or prompt key): for pre-commit")
+        p.add_argument("--jobs", "-j", type=_non_negative_int, metavar="N",
+                       help="worker processes for large batches (default: one per CPU; 1: none)")
+        p.add_argument("--remote", action="store_true", default=None,
+                       help="also inspect http(s) media URLs (bounded: timeouts, byte cap, no private hosts)")
+        p.add_argument("--allow-private-hosts", action="store_true", default=None,
+                       help="with --remote, allow loopback/private/link-local addresses")
+        p.add_argument("--no-media", action="store_true", default=None, help="do not inspect any media (request rules only)")
+        p.add_argument("--deep", action="store_true",
+                       help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
+                            "each image with Pillow: a file that does not decode is media.unreadable (slower: "
+                            "0.02–0.3 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
+        p.set_defaults(func=cmd_check)
 
-    inspect = _common("whose media rules apply (default: from config, else ark)", quiet="no summary line")
-    p = sub.add_parser("inspect", parents=[inspect], help="media facts and media findings for each file",
-                       description="Show what is inside media files, and what the profile's media rules say about them.")
-    p.add_argument("files", nargs="+", metavar="PATH", help="media files, or folders (recursing over media file names)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
-    p.add_argument("--model", metavar="ID", help="judge by this model's family (default: the profile's own family)")
-    p.add_argument("--deep", action="store_true",
-                   help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
-                        "each image with Pillow: a file that does not decode is media.unreadable (slower: "
-                        "0.02–0.3 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
-    p.set_defaults(func=cmd_inspect)
+    if only in (None, "inspect"):
+        inspect = _common("whose media rules apply (default: from config, else ark)", quiet="no summary line")
+        p = sub.add_parser("inspect", parents=[inspect], help="media facts and media findings for each file",
+                           description="Show what is inside media files, and what the profile's media rules say about them.")
+        p.add_argument("files", nargs="+", metavar="PATH", help="media files, or folders (recursing over media file names)")
+        p.add_argument("--format", choices=("text", "json"), default="text")
+        p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
+        p.add_argument("--model", metavar="ID", help="judge by this model's family (default: the profile's own family)")
+        p.add_argument("--deep", action="store_true",
+                       help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
+                            "each image with Pillow: a file that does not decode is media.unreadable (slower: "
+                            "0.02–0.3 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
+        p.set_defaults(func=cmd_inspect)
 
-    fix = _common("API profile (default: from config, else inferred from each request)", quiet="list what was "
-                  "not fixed and what remains, not each step")
-    p = sub.add_parser("fix", parents=[fix], help="conform requests and their media into a new folder",
-                       description="Write a copy of each request, and of its media, that the API accepts: resize, pad, "
-                                   "convert, re-encode, reorder, renumber. The originals are never modified.")
-    p.add_argument("requests", nargs="+", metavar="REQUEST", help="request files")
-    p.add_argument("--out", metavar="DIR", help="output folder: DIR/request.json and DIR/media/ (several requests: "
-                                                "one sub-folder each)")
-    p.add_argument("--diff", action="store_true", help="print the plan and the request's JSON diff; write nothing")
-    p.add_argument("--unsafe", action="store_true", help="also apply fixes that drop content (trim, crop, drop a "
-                                                         "parameter)")
-    p.add_argument("--aspect", choices=("pad", "crop"), default="pad", help="bring a ratio into range by padding "
-                                                                            "(default) or cropping (unsafe)")
-    p.add_argument("--pad-color", default="#000000", metavar="C", help="padding colour #RRGGBB, or blur")
-    p.add_argument("--trim", choices=("proportional", "first"), default="proportional",
-                   help="how a total-duration budget is shared across clips")
-    p.add_argument("--max-side", type=_non_negative_int, metavar="N", help="also scale images to at most N px a side")
-    p.add_argument("--extract", action="store_true", help="write fixed data: URL media as files")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
-    p.add_argument("-j", "--jobs", type=_non_negative_int, metavar="N", help="media files fixed at once "
-                                                                                "(default: one per CPU)")
-    p.add_argument("--no-cache", action="store_true", help="run every media job again (by default an output "
-                                                           "already made from the same bytes the same way is reused)")
-    p.set_defaults(func=cmd_fix)
+    if only in (None, "fix"):
+        fix = _common("API profile (default: from config, else inferred from each request)", quiet="list what was "
+                      "not fixed and what remains, not each step")
+        p = sub.add_parser("fix", parents=[fix], help="conform requests and their media into a new folder",
+                           description="Write a copy of each request, and of its media, that the API accepts: resize, pad, "
+                                       "convert, re-encode, reorder, renumber. The originals are never modified.")
+        p.add_argument("requests", nargs="+", metavar="REQUEST", help="request files")
+        p.add_argument("--out", metavar="DIR", help="output folder: DIR/request.json and DIR/media/ (several requests: "
+                                                    "one sub-folder each)")
+        p.add_argument("--diff", action="store_true", help="print the plan and the request's JSON diff; write nothing")
+        p.add_argument("--unsafe", action="store_true", help="also apply fixes that drop content (trim, crop, drop a "
+                                                             "parameter)")
+        p.add_argument("--aspect", choices=("pad", "crop"), default="pad", help="bring a ratio into range by padding "
+                                                                                "(default) or cropping (unsafe)")
+        p.add_argument("--pad-color", default="#000000", metavar="C", help="padding colour #RRGGBB, or blur")
+        p.add_argument("--trim", choices=("proportional", "first"), default="proportional",
+                       help="how a total-duration budget is shared across clips")
+        p.add_argument("--max-side", type=_non_negative_int, metavar="N", help="also scale images to at most N px a side")
+        p.add_argument("--extract", action="store_true", help="write fixed data: URL media as files")
+        p.add_argument("--format", choices=("text", "json"), default="text")
+        p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
+        p.add_argument("-j", "--jobs", type=_non_negative_int, metavar="N", help="media files fixed at once "
+                                                                                    "(default: one per CPU)")
+        p.add_argument("--no-cache", action="store_true", help="run every media job again (by default an output "
+                                                               "already made from the same bytes the same way is reused)")
+        p.set_defaults(func=cmd_fix)
 
-    p = sub.add_parser("rules", parents=[_common("show the rules as this profile has them (default: every profile)")],
-                       help="list the rules (all, or those an id prefix names), or print one rule's documentation")
-    p.add_argument("rule_id", nargs="?", metavar="ID", help="a rule id (its page) or a prefix such as param (a list)")
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
-    p.set_defaults(func=cmd_rules)
+    if only in (None, "rules"):
+        p = sub.add_parser("rules", parents=[_common("show the rules as this profile has them (default: every profile)")],
+                           help="list the rules (all, or those an id prefix names), or print one rule's documentation")
+        p.add_argument("rule_id", nargs="?", metavar="ID", help="a rule id (its page) or a prefix such as param (a list)")
+        p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+        p.set_defaults(func=cmd_rules)
 
-    p = sub.add_parser("schema", parents=[_common("the API profile (default: from config, else ark)")],
-                       help="print the JSON Schema (draft 2020-12) of a profile's request")
-    p.set_defaults(func=cmd_schema)
+    if only in (None, "schema"):
+        p = sub.add_parser("schema", parents=[_common("the API profile (default: from config, else ark)")],
+                           help="print the JSON Schema (draft 2020-12) of a profile's request")
+        p.set_defaults(func=cmd_schema)
     return parser
 
 
@@ -430,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
 
         warnings.simplefilter("ignore")  # library warnings are noise beside our one-line findings
     try:
-        parser = build_parser()
+        parser = build_parser(only=next((a for a in argv if a in COMMANDS), None))
         args, extra = parser.parse_known_args(argv)
         if args.command is None:
             parser.print_help()

@@ -29,3 +29,17 @@ def test_text_only_check_imports_no_heavy_module(tmp_path):
     report = json.loads(proc.stderr.decode().strip().splitlines()[-1])
     assert report["rc"] == 1  # the seed finding: the check really ran
     assert report["heavy"] == []
+
+
+def test_a_command_builds_only_its_own_arguments_and_every_command_is_known():
+    import argparse
+
+    from prep.cli import COMMANDS, build_parser
+
+    def commands(parser):
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return action.choices
+
+    assert tuple(commands(build_parser())) == COMMANDS  # a new command must be listed in COMMANDS
+    only = commands(build_parser(only="check"))
+    assert list(only) == ["check"]  # check does not pay for fix's or inspect's arguments at start-up
