@@ -75,6 +75,9 @@ def _common(profile_help: str, quiet: str | None = None) -> _Parser:
 
 
 COMMANDS = ("check", "inspect", "fix", "rules", "schema")
+_DEEP_HELP = ("decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and each "
+              "image with Pillow: a file that does not decode is media.unreadable (slower: 0.02–0.3 s a file; "
+              "SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -121,10 +124,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--allow-private-hosts", action="store_true", default=None,
                        help="with --remote, allow loopback/private/link-local addresses")
         p.add_argument("--no-media", action="store_true", default=None, help="do not inspect any media (request rules only)")
-        p.add_argument("--deep", action="store_true",
-                       help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
-                            "each image with Pillow: a file that does not decode is media.unreadable (slower: "
-                            "0.02–0.3 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
+        p.add_argument("--deep", action="store_true", help=_DEEP_HELP)
         p.set_defaults(func=cmd_check)
 
     if only in (None, "inspect"):
@@ -135,10 +135,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--format", choices=("text", "json"), default="text")
         p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
         p.add_argument("--model", metavar="ID", help="judge by this model's family (default: the profile's own family)")
-        p.add_argument("--deep", action="store_true",
-                       help="decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and "
-                            "each image with Pillow: a file that does not decode is media.unreadable (slower: "
-                            "0.02–0.3 s a file; SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
+        p.add_argument("--deep", action="store_true", help=_DEEP_HELP)
         p.set_defaults(func=cmd_inspect)
 
     if only in (None, "fix"):

@@ -43,13 +43,8 @@ _PCM_FLOAT = {32: "pcm_f32le", 64: "pcm_f64le"}
 def fix_audio(source: str, target: AudioTarget, out: str, *, progress: ffmpeg.Progress | None = None,
               timeout: float | None = None) -> None:
     """Write ``source`` conformed to ``target`` at ``out`` (atomically; ``source`` is only read)."""
-    from ..inspect import inspect_path
-
-    facts = inspect_path(source)
-    what = f"fix {os.path.basename(source)}"
-    names = {source: os.path.basename(source)}
+    facts, what, names, limit = ffmpeg.prepare(source, timeout)
     length = output_duration(facts, target)
-    limit = timeout if timeout is not None else ffmpeg.timeout_for(facts.duration_s)
     if target.format not in ("mp3", "wav"):
         raise PrepError(f"{what}: audio is written as mp3 or wav, not {target.format}")
     copy = stream_copy(facts, target)

@@ -31,6 +31,16 @@ PER_SECOND_S = 30.0
 _ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+\]")
 
 
+def prepare(source: str, timeout: float | None):
+    """What every ffmpeg job starts from: the source's facts, the words that name the job in a message,
+    the file name ffmpeg's messages should show for the source, and the job's time limit."""
+    from ..inspect import inspect_path
+
+    facts = inspect_path(source)
+    limit = timeout if timeout is not None else timeout_for(facts.duration_s)
+    return facts, f"fix {os.path.basename(source)}", {source: os.path.basename(source)}, limit
+
+
 def timeout_for(duration_s: float | None) -> float:
     """The time limit for a run over ``duration_s`` seconds of media (generous: slow machines, 4K sources)."""
     return BASE_TIMEOUT_S + PER_SECOND_S * max(0.0, duration_s or 0.0)

@@ -268,15 +268,9 @@ def _execute(work: list[_Work], workers: int | None, progress, finished: Callabl
     if n <= 1:
         for item in work:
             progress.start(item.job_id, item.job.output, _what(item.job))
-            try:
-                run_job(item.job.kind, item.source, item.job.target, item.out_path,
-                        progress=functools.partial(progress.update, item.job_id))
-            except PrepError as exc:
-                failed[item.job_id] = str(exc)
-                progress.finish(item.job_id)
-                continue
-            progress.finish(item.job_id)
-            finished(item)
+            _outcome(item, lambda: run_job(item.job.kind, item.source, item.job.target, item.out_path,
+                                           progress=functools.partial(progress.update, item.job_id)),
+                     progress, finished, failed)
         return
     import multiprocessing
     import queue as queues
@@ -314,14 +308,7 @@ def _execute(work: list[_Work], workers: int | None, progress, finished: Callabl
             for future in ready:
                 item = futures[future]
                 begin(item)  # its start event may still be on its way
-                try:
-                    future.result()  # its output was written, or never (atomically)
-                except PrepError as exc:
-                    failed[item.job_id] = str(exc)
-                    progress.finish(item.job_id)
-                    continue
-                progress.finish(item.job_id)
-                finished(item)
+                _outcome(item, future.result, progress, finished, failed)  # written, or never (atomically)
         drain()
     except BaseException:  # an error, or Ctrl-C: stop everything now, never wait for the rest
         _stop_pool(pool)
@@ -331,6 +318,20 @@ def _execute(work: list[_Work], workers: int | None, progress, finished: Callabl
     finally:
         events.close()
         events.cancel_join_thread()
+
+
+def _outcome(item: _Work, result: Callable[[], object], progress, finished: Callable[[_Work], None],
+             failed: dict[int, str]) -> None:
+    """Wait for one job's ``result``: done (its output goes to the cache), or a PrepError recorded in
+    ``failed``; anything else propagates and stops the run."""
+    try:
+        result()
+    except PrepError as exc:
+        failed[item.job_id] = str(exc)
+        progress.finish(item.job_id)
+        return
+    progress.finish(item.job_id)
+    finished(item)
 
 
 def _stop_pool(pool) -> None:

@@ -38,13 +38,8 @@ _HEX = re.compile(r"#?([0-9a-fA-F]{6})")
 def fix_video(source: str, target: VideoTarget, out: str, *, progress: ffmpeg.Progress | None = None,
               timeout: float | None = None) -> None:
     """Write ``source`` conformed to ``target`` as an MP4 at ``out`` (atomically; ``source`` is only read)."""
-    from ..inspect import inspect_path
-
-    facts = inspect_path(source)
-    what = f"fix {os.path.basename(source)}"
-    names = {source: os.path.basename(source)}
+    facts, what, names, limit = ffmpeg.prepare(source, timeout)
     length = output_duration(facts, target)
-    limit = timeout if timeout is not None else ffmpeg.timeout_for(facts.duration_s)
     if target.remux_only:
         ffmpeg.write(remux_args(source, facts), out, "mp4", what=what, timeout=limit, progress=progress,
                      total_s=length, names=names)
