@@ -750,7 +750,7 @@ def test_property_audio_plan_clean(clips, trim, unsafe):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(lo=st.integers(50, 1000), k=st.floats(2, 20), a=st.floats(0, 1), b=st.floats(0, 1),
+@given(lo=st.integers(50, 1000), k=st.floats(2, 20), a=st.floats(0, 0.99), b=st.floats(0.01, 1),
        w=st.integers(1, 30000), h=st.integers(1, 30000))
 def test_property_overridden_image_limits_are_met(lo, k, a, b, w, h):
     hi = int(lo * k)
