@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["FactsCache", "default_cache_root"]
 
 # Bump when the inspector starts reporting different facts for the same bytes.
-INSPECTOR_REVISION = 9
+INSPECTOR_REVISION = 10
 _FIELDS = MediaFacts._fields
 assert _FIELDS[-1] == "source"  # not stored: an entry's source is its key
 _DB_NAME = "facts.db"

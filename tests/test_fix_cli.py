@@ -161,6 +161,34 @@ def test_an_inline_image_is_fixed_and_written_back_as_a_data_url(cli, tmp_path):
     assert not (out / "media").exists()  # inlined, not written as a file
 
 
+def test_the_data_url_media_type_comes_from_the_rule_set(cli, tmp_path):
+    """The type written back is one the profile's `url.data-uri` rule accepts for that format: an overlay
+    that accepts PNG only as `image/x-png` moves it (and the fixed request then checks clean under it)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 150), "red").save(buf, "PNG")
+    overlay = tmp_path / "x-png.toml"
+    overlay.write_text('[rules."url.data-uri"]\noptions.media_types.image = { "image/x-png" = "png" }\n'
+                       'options.media_types.audio = { "audio/mpeg" = "mp3" }\n')
+    request = tmp_path / "inline.json"
+    request.write_text(json.dumps({"model": "doubao-seedance-2-0-260128", "content": [
+        {"type": "text", "text": "a red card"},
+        {"type": "image_url", "image_url": {"url": "data:image/x-png;base64," + base64.b64encode(buf.getvalue()).decode()},
+         "role": "reference_image"}]}))
+    run = cli("fix", str(request), "--out", str(tmp_path / "out"), "--rules", str(overlay))
+    assert run.code == 0, run.out + run.err
+    url = json.loads((tmp_path / "out" / "request.json").read_text())["content"][1]["image_url"]["url"]
+    assert url.startswith("data:image/x-png;base64,")
+    plain = cli("fix", str(request), "--out", str(tmp_path / "plain"))  # built-in rules: image/png
+    assert plain.code == 0, plain.out + plain.err
+    assert json.loads((tmp_path / "plain" / "request.json").read_text())["content"][1]["image_url"]["url"].startswith(
+        "data:image/png;base64,")
+
+
 def test_content_dropping_fixes_wait_for_unsafe(cli, tmp_path, media):
     long_clip = media.audio(seconds=17.0, container="wav")
     shutil.copy(long_clip, tmp_path / "song.wav")

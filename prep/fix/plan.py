@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 IMAGE_WRITABLE = ("jpeg", "png", "webp", "bmp", "tiff", "gif")
 VIDEO_OUTPUT = ("mp4", "h264", "aac")  # container, video codec, audio codec of a full transcode
 # Image formats that may carry alpha: converted to PNG (lossless, keeps it), others to JPEG.
-_ALPHA_FORMATS = frozenset({"png", "webp", "gif", "tiff", "ico"})
+_ALPHA_FORMATS = frozenset({"png", "webp", "gif", "tiff", "ico", "qoi", "sgi", "tga", "psd"})  # HEIC/AVIF: photos
 _LOSSY_IMAGE = ("jpeg", "webp")  # formats a size limit can always be met in
 _UNCOMPRESSED_IMAGE = frozenset({"bmp", "tiff"})  # as the executor writes them: 3–4 bytes a pixel
 _RAW_BYTES_PER_PIXEL = 4
@@ -69,13 +69,14 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 # Targets per kind
 
 
-def _image_format(src: str | None, lim: _Limits, lossy: bool) -> str | None:
+def _image_format(src: str | None, lim: _Limits, lossy: bool, color_mode: str | None = None) -> str | None:
     """The output format: the source's when allowed and writable (and, under a size limit it breaks, lossy);
-    else PNG for formats that may carry alpha and JPEG for the rest (WebP/JPEG when it must be lossy)."""
+    else PNG for a picture with alpha and JPEG for the rest (WebP/JPEG when it must be lossy). Alpha is the
+    inspected colour mode's when known, else whether the format may carry it."""
     allowed = [f for f in IMAGE_WRITABLE if lim.format_ok(f) or not lim.formats]
     if src in allowed and (not lossy or src in _LOSSY_IMAGE):
         return src
-    alpha = src in _ALPHA_FORMATS
+    alpha = color_mode.endswith("a") if color_mode else src in _ALPHA_FORMATS  # rgba, graya, palette+alpha
     if lossy:  # WebP keeps alpha in a lossy encoding
         prefer: tuple[str, ...] = ("webp", "jpeg") if alpha else ("jpeg", "webp")
     else:
@@ -127,9 +128,9 @@ def _plan_image(item: Item, facts: MediaFacts, need: dict[str, list[str]], lim: 
         steps[0] += f" (--max-side {options.max_side})"
     max_bytes = lim.max_bytes()
     raw_over = max_bytes is not None and geo.size[0] * geo.size[1] * _RAW_BYTES_PER_PIXEL >= max_bytes
-    fmt = _image_format(facts.format, lim, bool(need.get("bytes")))
+    fmt = _image_format(facts.format, lim, bool(need.get("bytes")), facts.color_mode)
     if fmt in _UNCOMPRESSED_IMAGE and raw_over:  # written uncompressed, it would not fit: a lossy format will
-        fmt = _image_format(facts.format, lim, True)
+        fmt = _image_format(facts.format, lim, True, facts.color_mode)
     if fmt is None:
         skipped.extend(Skipped(item.pointer, r, "no image format the rules allow can be written")
                        for r in need.get("format", []))

@@ -27,9 +27,21 @@ from .model import FixOptions, MediaJob, Plan, Skipped
 _SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/bmp": ".bmp",
              "image/tiff": ".tiff", "image/gif": ".gif", "audio/mpeg": ".mp3", "audio/mp3": ".mp3",
              "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav"}
-_MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-                ".bmp": "image/bmp", ".tiff": "image/tiff", ".tif": "image/tiff", ".gif": "image/gif",
-                ".mp3": "audio/mpeg", ".wav": "audio/wav", ".mp4": "video/mp4"}
+_SUFFIX_FORMATS = {".jpg": "jpeg", ".tif": "tiff", ".wave": "wav"}
+
+
+def _media_type(profile, kind: str, name: str) -> str:
+    """The media type a ``data:`` URL of the output ``name`` declares: the first type the profile's
+    ``url.data-uri`` rule accepts for ``kind`` whose content format is the file's (so a ``--rules``
+    overlay that narrows or renames the accepted types moves it too)."""
+    suffix = Path(name).suffix.lower()
+    fmt = _SUFFIX_FORMATS.get(suffix, suffix[1:])
+    rule = profile.rule("url.data-uri")
+    accepted = ((rule.options or {}).get("media_types") or {}).get(kind, {}) if rule is not None else {}
+    for media_type, content_format in accepted.items():
+        if content_format == fmt:
+            return media_type
+    return f"{kind}/{fmt}"
 
 
 @record
@@ -130,12 +142,12 @@ def _fix_one(path: str, out: str, options: FixOptions, checker, *, diff: bool, j
     plan = Plan(path, seen.profile.name, tuple(media_jobs), tuple(edits), tuple(skipped) + tuple(request_skipped))
     before = tuple(seen.findings)
     if diff:
-        planned = _set_urls(seen.document, {j.value_pointer: _new_url(j, options) for j in media_jobs})
+        planned = _set_urls(seen.document, {j.value_pointer: _new_url(j, options, seen.profile) for j in media_jobs})
         after = edit_request(planned, seen.profile, seen.findings, options)[0]
         return FixResult(path, "", plan, before=before, diff=_json_diff(seen.document, after, path))
     out_json = os.path.join(out, "request.json")
     _refuse_overwriting(path, out_json, media_jobs, out)
-    urls, failures = _run_jobs(media_jobs, os.path.join(out, "media"), options, jobs, done, ctx)
+    urls, failures = _run_jobs(media_jobs, os.path.join(out, "media"), options, jobs, done, ctx, seen.profile)
     if failures:  # those items keep their media as it was; the check below says what still fails
         plan = plan._replace(skipped=plan.skipped + tuple(failures))
     # URLs are replaced in the document as written (their pointers are the original ones), then the
@@ -158,14 +170,14 @@ def _refuse_overwriting(path: str, out_json: str, jobs: list[MediaJob], out: str
             raise PrepError(f"--out {out}: writing {target} would overwrite an original; choose another folder")
 
 
-def _new_url(job: MediaJob, options: FixOptions) -> str:
+def _new_url(job: MediaJob, options: FixOptions, profile) -> str:
     if job.source.startswith("data:") and not options.extract:
-        return f"data:{_MEDIA_TYPES.get(Path(job.output).suffix.lower(), 'application/octet-stream')};base64,…"
+        return f"data:{_media_type(profile, job.kind, job.output)};base64,…"
     return f"media/{job.output}"
 
 
 def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers: int | None,
-              done: dict, ctx: _RunContext) -> tuple[dict[str, str], list[Skipped]]:
+              done: dict, ctx: _RunContext, profile) -> tuple[dict[str, str], list[Skipped]]:
     """Make every job's output; returns value pointer → the URL to write in the request, and the jobs
     that could not be done (their media is copied as it was, so the request stays whole)."""
     urls: dict[str, str] = {}
@@ -216,8 +228,7 @@ def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers
             name = renamed.get(job.value_pointer, job.output)
             out_path = os.path.join(media_dir, name)
             if job.source.startswith("data:") and not options.extract:
-                suffix = Path(name).suffix.lower()
-                media_type = _MEDIA_TYPES.get(suffix, "application/octet-stream")
+                media_type = _media_type(profile, job.kind, name)
                 urls[job.value_pointer] = f"data:{media_type};base64," + base64.b64encode(
                     Path(out_path).read_bytes()).decode("ascii")
                 os.unlink(out_path)

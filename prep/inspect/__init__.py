@@ -55,6 +55,7 @@ from ._base import (
     _Source,
     _Undecided,
 )
+from .headers import header_size
 from .images import _bmp, _gif, _jpeg, _png, _webp
 from .isobmff import _isobmff
 from .mediainfo import _general
@@ -195,7 +196,7 @@ def _inspect(src: _Source) -> MediaFacts:
     parser = _PARSERS.get(fmt) if fmt else None
     try:
         if parser is None or kind is None or fmt is None:  # a rejected format (the sniff decides
-            return _finite(_general(src, kind, fmt))  # `check`), or content it does not know
+            return _finite(header_size(src, kind, fmt) or _general(src, kind, fmt))  # `check`), or unknown
         try:
             return _finite(parser(src, kind, fmt))
         except _Undecided:  # the sniff was a guess its parser could not confirm
