@@ -305,14 +305,7 @@ def _write_wav(source: str, out: str, layout: WavLayout, target: AudioTarget, wh
         with atomic_output(out) as tmp, open(source, "rb") as src, open(tmp, "wb") as dst:
             dst.write(b"RIFF" + struct.pack("<I", riff) + b"WAVE" + b"fmt " + struct.pack("<I", len(layout.fmt))
                       + fmt + b"".join(layout.extra) + b"data" + struct.pack("<I", data))
-            src.seek(layout.data_offset + first * layout.block_align)
-            left = kept * layout.block_align
-            while left:
-                chunk = src.read(min(left, 1 << 20))
-                if not chunk:
-                    raise PrepError(f"{what}: the WAV ended early while being copied")
-                dst.write(chunk)
-                left -= len(chunk)
+            _copy_range(src, dst, layout.data_offset + first * layout.block_align, kept * layout.block_align, what)
             silence = bytes([layout.silence]) * min(padded * layout.block_align, 1 << 20)
             left = padded * layout.block_align
             while left:
@@ -322,6 +315,34 @@ def _write_wav(source: str, out: str, layout: WavLayout, target: AudioTarget, wh
                 dst.write(b"\0")
     except OSError as exc:
         raise PrepError(f"{what}: cannot write {os.path.basename(out)}: {exc.strerror or exc}") from None
+
+
+def _copy_range(src, dst, offset: int, length: int, what: str) -> None:
+    """Copy ``length`` bytes of ``src`` from ``offset`` to the end of ``dst``: in the kernel where the
+    system can (``copy_file_range``: no pass through Python's buffers; a reflink on filesystems that
+    share blocks), else through a 1 MiB buffer."""
+    dst.flush()
+    left = length
+    if hasattr(os, "copy_file_range"):
+        at, out_at = offset, dst.tell()
+        try:
+            while left:
+                n = os.copy_file_range(src.fileno(), dst.fileno(), min(left, 1 << 30), at, out_at)
+                if n == 0:
+                    raise PrepError(f"{what}: the WAV ended early while being copied")
+                at, out_at, left = at + n, out_at + n, left - n
+            dst.seek(out_at)
+            return
+        except OSError:  # not across these filesystems (EXDEV on old kernels, ENOSYS, EINVAL): copy by hand
+            offset, left = at, left
+            dst.seek(out_at)
+    src.seek(offset)
+    while left:
+        chunk = src.read(min(left, 1 << 20))
+        if not chunk:
+            raise PrepError(f"{what}: the WAV ended early while being copied")
+        dst.write(chunk)
+        left -= len(chunk)
 
 
 def pcm_codec(path: str) -> str:
