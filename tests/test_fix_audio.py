@@ -113,9 +113,32 @@ def pcm(path) -> bytes:
                            "-"], capture_output=True, check=True).stdout
 
 
-@pytest.mark.parametrize(("channels", "codec"), [(1, "pcm_s16le"), (2, "pcm_s24le"), (6, "pcm_s16le"),
-                                                 (2, "pcm_f32le"), (1, "pcm_u8")])
-def test_a_wav_is_cut_in_python_sample_for_sample(media, tmp_path, monkeypatch, channels, codec):
+def _copy_file_range_fails_midway(real):
+    """A copy_file_range that copies one block, then fails as across filesystems (EXDEV)."""
+    calls = []
+
+    def fake(src, dst, count, offset_src=None, offset_dst=None):
+        calls.append(count)
+        if len(calls) == 1:
+            return real(src, dst, min(count, 4096), offset_src, offset_dst)
+        raise OSError(18, "Invalid cross-device link")
+    return fake
+
+
+@pytest.mark.parametrize(("channels", "codec", "kernel"), [
+    (1, "pcm_s16le", "yes"), (2, "pcm_s24le", "yes"), (6, "pcm_s16le", "yes"), (2, "pcm_f32le", "yes"),
+    (1, "pcm_u8", "yes"), (2, "pcm_s16le", "absent"), (2, "pcm_s16le", "fails midway")])
+def test_a_wav_is_cut_in_python_sample_for_sample(media, tmp_path, monkeypatch, channels, codec, kernel):
+    """The samples are copied exactly, by the kernel's copy_file_range, by hand where the system has none,
+    and by hand from where the kernel copy stopped when it fails partway."""
+    import os
+
+    if kernel == "absent":
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    elif kernel == "fails midway":
+        if not hasattr(os, "copy_file_range"):
+            pytest.skip("no copy_file_range on this system")
+        monkeypatch.setattr(os, "copy_file_range", _copy_file_range_fails_midway(os.copy_file_range))
     source = tmp_path.parent / f"{tmp_path.name}-noise.wav"  # noise: no shift of it looks like another
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "anoisesrc=d=2:r=8000:seed=7",
                     "-ac", str(channels), "-c:a", codec, str(source)], check=True)
