@@ -157,6 +157,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                        help="how a total-duration budget is shared across clips")
         p.add_argument("--max-side", type=_non_negative_int, metavar="N", help="also scale images to at most N px a side")
         p.add_argument("--extract", action="store_true", help="write fixed data: URL media as files")
+        p.add_argument("--flatten", action="store_true", help="write animated images as their first frame")
         p.add_argument("--format", choices=("text", "json"), default="text")
         p.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that makes the exit code 1")
         p.add_argument("-j", "--jobs", type=_non_negative_int, metavar="N", help="media files fixed at once "
@@ -378,7 +379,8 @@ def cmd_fix(args, config) -> int:
     if not args.diff and not args.out:
         raise PrepError("fix needs --out DIR (or --diff to only show the plan)")
     options = FixOptions(unsafe=args.unsafe, aspect=args.aspect, pad_color=args.pad_color, trim=args.trim,
-                         max_side=args.max_side or None, extract=args.extract)
+                         max_side=args.max_side or None, extract=args.extract,
+                         flatten=args.flatten)
     book = _book(args, config)
     checker = Checker(book, profile=args.profile or config.profile, severity=config.severity)
     # Progress on stderr: live lines on a terminal, plain lines in a log, nothing with -q or JSON.

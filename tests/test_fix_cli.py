@@ -189,6 +189,22 @@ def test_the_data_url_media_type_comes_from_the_rule_set(cli, tmp_path):
         "data:image/png;base64,")
 
 
+def test_flatten_writes_an_animation_as_its_first_frame_only_when_asked(cli, tmp_path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (400, 400), c) for c in ("red", "lime", "blue")]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    (tmp_path / "r.json").write_text(json.dumps({"model": "doubao-seedance-2-0-260128", "content": [
+        {"type": "text", "text": "x"}, {"type": "image_url", "image_url": {"url": "a.gif"}, "role": "reference_image"}]}))
+    kept = cli("fix", str(tmp_path / "r.json"), "--out", str(tmp_path / "kept"))
+    flat = cli("fix", str(tmp_path / "r.json"), "--out", str(tmp_path / "flat"), "--flatten")
+    assert kept.code == flat.code == 0, kept.out + flat.out
+    assert (tmp_path / "kept" / "media" / "a.gif").read_bytes() == (tmp_path / "a.gif").read_bytes()
+    with Image.open(tmp_path / "flat" / "media" / "a.gif") as im:
+        assert getattr(im, "n_frames", 1) == 1 and im.convert("RGB").getpixel((200, 200)) == (255, 0, 0)
+    assert "flatten" in flat.out and (tmp_path / "a.gif").read_bytes()[:6] == b"GIF89a"
+
+
 def test_content_dropping_fixes_wait_for_unsafe(cli, tmp_path, media):
     long_clip = media.audio(seconds=17.0, container="wav")
     shutil.copy(long_clip, tmp_path / "song.wav")

@@ -808,3 +808,20 @@ options = {{ max = {total}, enforced_max = {total} }}
             assert px_lo <= t.size[0] * t.size[1] <= int(px_lo * px_k)
         if t is not None and t.fps is not None:
             assert fps_lo <= t.fps <= fps_lo + fps_span
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+@pytest.mark.parametrize("size", [(800, 600), (200, 150)])
+def test_animations_are_flattened_only_when_asked(flatten, size):
+    req = request(_image("anim.gif"))
+    facts = image(*size, "gif")._replace(animated=True)
+    jobs, _ = plan(req, facts_of(req, facts), flatten=flatten)
+    fixes_size = size == (200, 150)  # under the minimum side: resized either way
+    if not flatten and not fixes_size:
+        assert jobs == [] or jobs[0].target is None  # a conforming animation is copied as it is
+        return
+    t = jobs[0].target
+    assert t.still is flatten and t.format == "gif"
+    assert ("flatten the animation to its first frame (--flatten)" in jobs[0].steps) is flatten
+    still = plan(req, facts_of(req, image(*size, "gif")), flatten=True)[0]  # not animated: nothing to flatten
+    assert all(j.target is None or not j.target.still for j in still)

@@ -18,7 +18,7 @@ def fix(request_path: str, out_dir: str | None = None, *, profile: str | None = 
         diff: bool = False, jobs: int | None = None, cache: bool = True, **options):
     """Fix one request file into ``out_dir`` (with ``diff``, only plan it) and return its
     :class:`~prep.fix.run.FixResult`. ``options`` are :class:`~prep.fix.model.FixOptions` fields
-    (``unsafe``, ``aspect``, ``pad_color``, ``trim``, ``max_side``, ``extract``); ``rules`` are extra
+    (``unsafe``, ``aspect``, ``pad_color``, ``trim``, ``max_side``, ``extract``, ``flatten``); ``rules`` are extra
     rule files, as ``--rules``; ``cache`` False makes every job run again (as ``--no-cache``). Raises :class:`~prep.model.PrepError` when it cannot run."""
     from ..lint import Checker
     from ..ruleset import RuleBook

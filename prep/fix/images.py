@@ -99,7 +99,7 @@ def _read(im: Image.Image, target: ImageTarget, fmt: str, name: str) -> tuple[li
     swap = orientation in (5, 6, 7, 8)
     stored = (target.scale_to[1], target.scale_to[0]) if swap else target.scale_to
     animated = (getattr(im, "is_animated", False) and im.format in ("GIF", "PNG", "WEBP")
-                and fmt in _ANIMATED_OUTPUTS)
+                and fmt in _ANIMATED_OUTPUTS and not target.still)
     if im.format in ("JPEG", "MPO") and stored[0] < w and stored[1] < h:
         im.draft(None, _draft_request((w, h), stored))
     if limit and im.size[0] * im.size[1] > limit:

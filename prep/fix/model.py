@@ -26,6 +26,7 @@ class FixOptions(Record):
     trim: str = "proportional"  # "proportional" | "first": how a total-duration budget is shared
     max_side: int | None = None  # also scale images down to at most this many pixels on the long side
     extract: bool = False  # write fixed data: URL media as files instead of data: URLs
+    flatten: bool = False  # write animated images as their first frame (only when asked: it drops frames)
 
 
 @record
@@ -37,6 +38,7 @@ class ImageTarget(Record):
     format: str = "jpeg"  # output format: "jpeg" | "png" | "webp" | "bmp" | "tiff" | "gif"
     max_bytes: int | None = None  # the output must be smaller than this (re-encode harder until it is)
     upscale: bool = False  # scale_to is larger than the source (say so: upscaling adds no detail)
+    still: bool = False  # write the first frame only, even where the format could keep the animation
 
 
 @record

@@ -114,7 +114,8 @@ def _plan_image(item: Item, facts: MediaFacts, need: dict[str, list[str]], lim: 
                 skipped: list[Skipped]) -> tuple[ImageTarget | None, list[str], list[str], bool]:
     size = _upright(facts)
     over_side = options.max_side is not None and size is not None and max(size) > options.max_side
-    if not need and not over_side:
+    flatten = options.flatten and facts.animated
+    if not need and not over_side and not flatten:
         return None, [], [], False
     if size is None:
         skipped.extend(Skipped(item.pointer, r, "its size could not be read") for rules in need.values() for r in rules)
@@ -139,12 +140,15 @@ def _plan_image(item: Item, facts: MediaFacts, need: dict[str, list[str]], lim: 
         steps.append(f"convert {facts.format or 'unknown'} → {fmt}")
     if need.get("bytes") and max_bytes is not None:
         steps.append(f"re-encode under {size_text(max_bytes)}")
+    if flatten:
+        steps.append("flatten the animation to its first frame (--flatten)")
     if not steps:
         return None, [], [], False  # nothing it may change (a crop without --unsafe): copied as it is
     if facts.rotation:
         steps.insert(0, f"rotate {facts.rotation}° upright")
     target = ImageTarget(size=geo.size, scale_to=geo.scale_to, fit=geo.fit, fill=options.pad_color, format=fmt,
-                         max_bytes=max_bytes, upscale=geo.scale_to[0] > size[0] or geo.scale_to[1] > size[1])
+                         max_bytes=max_bytes, upscale=geo.scale_to[0] > size[0] or geo.scale_to[1] > size[1],
+                         still=bool(flatten))
     return target, steps, [r for r in rules if r not in left], geo.fit == "crop"
 
 
