@@ -24,7 +24,7 @@ from ..model import Finding, Item, MediaFacts, MediaMissing, PrepError, Request
 from ..paths import describe_os_error
 from ..ruleset import RuleBook
 from .stream import CHUNK, Hasher, Inlined, body_length, iter_parts, write_stream
-from .translate import convert_types, differences, label, map_model, place
+from .translate import convert_types, differences, label, map_model, order_items, place
 
 __all__ = ["Built", "Inlined", "build"]
 
@@ -142,6 +142,8 @@ def build(request_path: str | os.PathLike, *, profile: str | None = None, to: st
         names[item.pointer] = item.url or ""
         items[index] = item._replace(url=url)
     meant = request._replace(items=tuple(items))
+    if target != source:
+        meant = order_items(meant, target_profile)
 
     out = render(meant, target_dialect)
     if target != source:

@@ -103,6 +103,18 @@ def place(document: dict, profile: Profile, request: Request) -> dict:
     return out
 
 
+def order_items(request: Request, profile: Profile) -> Request:
+    """Items in the order the target's ``content.order`` rule asks for (text, image, video, audio), each
+    type keeping its own order, so ``@image1``-style references still count the same items."""
+    rule = profile.rule("content.order")
+    order = (rule.options or {}).get("order") if rule is not None and rule.severity != "off" else None
+    if not order:
+        return request
+    rank = {t: n for n, t in enumerate(order)}
+    items = sorted(request.items, key=lambda i: rank.get(i.type or "", len(order)))
+    return request._replace(items=tuple(items))
+
+
 def convert_types(document: dict, profile: Profile) -> dict:
     """Integers the target writes as strings (``"seconds": "5"``) and integer strings it writes as
     numbers, per the target's ``param.type`` table; anything else is left for the check to judge."""
