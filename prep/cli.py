@@ -369,6 +369,7 @@ def cmd_inspect(args, config) -> int:
 def cmd_fix(args, config) -> int:
     import re
 
+    from .fix.inputs import request_paths
     from .fix.model import FixOptions
     from .fix.report import Progress, document, text
     from .fix.run import failing, fix_requests
@@ -384,9 +385,13 @@ def cmd_fix(args, config) -> int:
     book = _book(args, config)
     checker = Checker(book, profile=args.profile or config.profile, severity=config.severity)
     # Progress on stderr: live lines on a terminal, plain lines in a log, nothing with -q or JSON.
+    paths, passed = request_paths(args.requests, args.out)
+    if not args.quiet:
+        for path in passed:
+            print(f"{path}: not a Seedance request (no model, content or prompt); passed over", file=sys.stderr)
     progress = Progress.for_stream(sys.stderr, quiet=args.quiet or args.format == "json" or args.diff)
     try:
-        results = fix_requests(args.requests, args.out, options, checker, diff=args.diff, jobs=args.jobs,
+        results = fix_requests(paths, args.out, options, checker, diff=args.diff, jobs=args.jobs,
                                cache=not args.no_cache, progress=progress)
     finally:
         if progress is not None:

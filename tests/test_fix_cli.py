@@ -91,6 +91,28 @@ def test_several_requests_get_a_folder_each(cli, job, tmp_path):
     assert digests(out / "request" / "media") == digests(out / "again" / "media")
 
 
+def test_a_folder_gives_its_requests_and_passes_over_other_json(cli, job, tmp_path):
+    """A folder is walked as `check` walks it; JSON that is plainly no request is passed over with a
+    note; an output folder inside it is not read back the next run; stdin is refused."""
+    (job / "again.json").write_text((job / "request.json").read_text())
+    (job / "package.json").write_text('{"name": "site", "version": "1.0.0"}')
+    out = job / "fixed"
+    first = cli("fix", str(job), "--out", str(out))
+    assert first.code == 0, first.out + first.err
+    assert sorted(p.name for p in out.iterdir()) == ["again", "request"]
+    assert "package.json: not a Seedance request" in first.err
+    again = cli("fix", str(job), "--out", str(out))
+    assert again.code == 0 and sorted(p.name for p in out.iterdir()) == ["again", "request"], again.out + again.err
+    named = cli("fix", str(job / "package.json"), "--out", str(tmp_path / "x"))  # named: checked as a request
+    assert named.code == 1 and "param.model" in named.out
+    stdin = cli("fix", "-", "--out", str(tmp_path / "y"))
+    assert stdin.code == 2 and "standard input" in stdin.err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = cli("fix", str(empty), "--out", str(tmp_path / "z"))
+    assert none.code == 2 and "no request files" in none.err
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "--out"),
     (("--out", "{job}"), "overwrite an original"),
