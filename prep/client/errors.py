@@ -118,11 +118,13 @@ class WaitTimeout(PrepError):
 def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
     """``(code, message, param)`` from any provider error body; plain text becomes the message."""
     text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return None, None, None
     try:
-        data = json.loads(text) if text else None
+        data = json.loads(text)
     except ValueError:
-        return None, text or None, None
-    return parse_error_object(data if data is not None else {}) if isinstance(data, dict) else (None, text, None)
+        return None, text, None
+    return parse_error_object(data) if isinstance(data, (dict, str)) else (None, text, None)
 
 
 def parse_error_object(data: Any) -> tuple[str | None, str | None, str | None]:
