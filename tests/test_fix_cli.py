@@ -158,6 +158,10 @@ def test_the_python_api_returns_the_plan_and_what_remains(job, tmp_path):
     assert {r for j in result.plan.jobs for r in j.rules} >= {"image.aspect-ratio", "video.fps"}
     planned = fix(str(job / "request.json"), diff=True)
     assert planned.out == "" and planned.diff and not (tmp_path / "never").exists()
+    import prep  # the spelling: the package itself is callable, its modules stay reachable
+
+    again = prep.fix(str(job / "request.json"), str(tmp_path / "again"), unsafe=False)
+    assert again.plan.jobs == result.plan.jobs and callable(prep.fix.plan.plan_media)
 
 
 def test_an_inline_image_is_fixed_and_written_back_as_a_data_url(cli, tmp_path):

@@ -31,3 +31,8 @@ def fix(request_path: str, out_dir: str | None = None, *, profile: str | None = 
                             cache=cache)[0]
     finally:
         checker.close()
+
+
+from .._callable import make_callable  # noqa: E402  (after fix(): prep.fix(...) calls it)
+
+make_callable(__name__, "fix")
