@@ -125,7 +125,7 @@ def no_key_anywhere(*texts):
 
 @pytest.mark.parametrize("profile", BOOK.names)
 def test_every_profile_sends_its_documented_requests_with_the_key_only_to_the_api(profile):
-    base, create, get, list_, cancel = DOCUMENTED[profile]
+    _base, create, get, list_, cancel = DOCUMENTED[profile]
 
     def answer(request):
         if request.method == "POST":

@@ -62,7 +62,7 @@ def test_429_is_retried_after_retry_after_and_said():
 
 @pytest.mark.parametrize("exc", [httpx.ConnectError("connection refused"), httpx.ConnectTimeout("no route")])
 def test_a_connection_that_never_opened_is_retried(exc):
-    client, rec, notes, _, body = run(Provider(exc, httpx.Response(200, json={"id": "cgt-new"})))
+    client, rec, _notes, _, body = run(Provider(exc, httpx.Response(200, json={"id": "cgt-new"})))
     assert client.tasks.create(body).id == "cgt-new"
     assert len(rec.of("POST")) == 2 and rec.of("GET") == []
 
@@ -107,7 +107,7 @@ def test_values_the_model_chooses_contradict_nothing():
 
 def test_several_candidates_raise_with_their_ids_and_nothing_is_resent():
     provider = Provider(httpx.Response(500), items=[ark_item("cgt-a"), ark_item("cgt-b", created=NOW - 5)])
-    client, rec, notes, _, body = run(provider)
+    client, rec, _notes, _, body = run(provider)
     with pytest.raises(AmbiguousCreateError) as err:
         client.tasks.create(body)
     assert set(err.value.candidates) == {"cgt-a", "cgt-b"}

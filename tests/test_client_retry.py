@@ -4,8 +4,8 @@ backoff that honours Retry-After; the pure policy functions hold their bounds fo
 from __future__ import annotations
 
 import random
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from test_client import Sleeps, make_client
 
 from prep.client.errors import NetworkError, NotFoundError, RateLimitError, ServerError
-from prep.client.retry import MAX_DELAY, MAX_RETRY_AFTER, backoff, parse_retry_after, retry_delay
+from prep.client.retry import (
+    MAX_DELAY,
+    MAX_RETRY_AFTER,
+    backoff,
+    parse_retry_after,
+    retry_delay,
+)
 
 TASK = {"id": "cgt-1", "status": "running"}
 

@@ -67,17 +67,17 @@ def _fetch(core: Core, api: TaskAPI, get: Callable[[str], Task], task: Task, fie
         if source is None:
             if not tried:
                 raise DownloadError(f"task {task.id} names no {field.replace('_', ' ')} to download")
+        else:
+            url, with_key = source
+            tried.append(url)
+            try:
+                return _stream_to_file(core, url, with_key, path, kind=kind, task_id=task.id)
+            except _Expired:
+                pass
+        if refreshes >= MAX_REFRESHES:
             raise DownloadError(f"the link to task {task.id}'s {kind} expired and the task has no fresh one")
-        url, with_key = source
-        tried.append(url)
-        try:
-            return _stream_to_file(core, url, with_key, path, kind=kind, task_id=task.id)
-        except _Expired:
-            if refreshes >= MAX_REFRESHES:
-                raise DownloadError(f"the link to task {task.id}'s {kind} expired and the task has no fresh one") \
-                    from None
-            refreshes += 1
-            current = get(task.id)
+        refreshes += 1
+        current = get(task.id)
 
 
 def _next_source(core: Core, api: TaskAPI, task: Task, field: str, kind: str,
@@ -140,9 +140,12 @@ def _write(resp: httpx.Response, path: str, *, kind: str, task_id: str) -> str:
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{_secrets.token_hex(4)}.part")
     try:
         with open(tmp, "wb") as fh:
-            fh.write(head)
-            fh.writelines(chunks)
-            got = resp.num_bytes_downloaded
+            written = fh.write(head)
+            for chunk in chunks:
+                written += fh.write(chunk)
+            # Content-Length counts the bytes as sent: compressed ones are counted by httpx as they arrive.
+            encoded = resp.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+            got = resp.num_bytes_downloaded if encoded else written
             if expected is not None and got != expected:
                 raise _Short(f"got {got} of the {expected} bytes promised")
             fh.flush()
@@ -191,7 +194,7 @@ def _describe(head: bytes) -> str:
 
 
 def _content_length(resp: httpx.Response) -> int | None:
-    """The promised length of the body as sent (httpx counts the same raw bytes in ``num_bytes_downloaded``)."""
+    """The promised length of the body as sent, or None."""
     try:
         number = int(resp.headers.get("content-length", "").strip())
     except ValueError:
