@@ -135,16 +135,15 @@ class Core:
     def create_once(self, method: str, path: str, body: Body) -> CreateOutcome:
         """Send a create once and say what became of it (see :class:`CreateOutcome`)."""
         self.require_key()
-        what = self._what(method, path)
         headers = {"Content-Type": "application/json", "Content-Length": str(int(body.length))}
         try:
             resp = self.api.request(method, path, content=body.iter_bytes(), headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            return CreateOutcome("not_taken", error=self.network_error(exc, what))
+            return CreateOutcome("not_taken", error=self.network_error(exc, self._what(method, path)))
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            raise self.network_error(exc, what) from None
+            raise self.network_error(exc, self._what(method, path)) from None
         except httpx.RequestError as exc:
-            return CreateOutcome("ambiguous", error=self.network_error(exc, what))
+            return CreateOutcome("ambiguous", error=self.network_error(exc, self._what(method, path)))
         if resp.status_code == 429:
             delay = retry_delay(0, resp.headers, self.rng, self.wall_clock())
             return CreateOutcome("not_taken", error=self.error_from(resp), delay=delay)
@@ -159,7 +158,7 @@ class Core:
             data = None
         if not isinstance(data, dict):
             return CreateOutcome("ambiguous", error=NetworkError(
-                f"{what}: the answer was cut off or not JSON", status_code=resp.status_code))
+                f"{self._what(method, path)}: the answer was cut off or not JSON", status_code=resp.status_code))
         return CreateOutcome("created", data=data)
 
     # ----------------------------------------------------------------------------------------------
