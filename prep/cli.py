@@ -74,7 +74,9 @@ def _common(profile_help: str, quiet: str | None = None) -> _Parser:
     return common
 
 
-COMMANDS = ("check", "inspect", "fix", "rules", "schema")
+COMMANDS = ("check", "inspect", "fix", "rules", "schema", "build", "submit", "tasks", "status", "cancel", "download",
+            "emulate")
+_API_COMMANDS = COMMANDS[5:]  # prep/cli_api.py: built only when one of them (or --help) runs
 _DEEP_HELP = ("decode the first and last second of each video and audio file with ffmpeg (imageio-ffmpeg) and each "
               "image with Pillow: a file that does not decode is media.unreadable (slower: 0.02–0.3 s a file; "
               "SEEDANCE_PREP_DEEP_TIMEOUT seconds at most, default 20)")
@@ -177,6 +179,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser("schema", parents=[_common("the API profile (default: from config, else ark)")],
                            help="print the JSON Schema (draft 2020-12) of a profile's request")
         p.set_defaults(func=cmd_schema)
+
+    if only is None or only in _API_COMMANDS:
+        from .cli_api import add_parsers
+
+        add_parsers(sub, only, lambda text, quiet=None: _common(text, quiet), _non_negative_int)
     return parser
 
 

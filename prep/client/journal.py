@@ -270,6 +270,12 @@ class Journal:
         self._change("local_id = ?", local_id, {"status": NOT_CREATED, "error_message": message})
         return self._by_local_id(local_id)
 
+    def note(self, local_id: int, text: str) -> Entry:
+        """Attach a note to the row begun as ``local_id`` (its status unchanged): why a creation is still
+        ``creating`` — its answer was lost, or the submit was interrupted."""
+        self._change("local_id = ?", local_id, {"note": text})
+        return self._by_local_id(local_id)
+
     def _change(self, where: str, key: object, values: dict[str, object]) -> None:
         values = {**values, "updated_at": _now()}
         sets = ", ".join(f"{name} = ?" for name in values)
