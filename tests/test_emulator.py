@@ -240,6 +240,17 @@ def test_a_rule_finding_is_the_providers_400(emu, http):
     assert emu.stats["creations"] == {}
 
 
+def test_null_parameters_count_as_absent_as_the_ark_sdk_sends_them(emu, http):
+    # volcenginesdkarkruntime's tasks.create sends every parameter it was not given as null
+    unset = ["safety_identifier", "callback_url", "service_tier", "execution_expires_after", "priority",
+             "generate_audio", "draft", "camera_fixed", "watermark", "seed", "resolution", "duration", "frames",
+             "tools", "output_format", "omni_reference_task_type"]
+    body = {**body_for("ark"), "ratio": "16:9", **dict.fromkeys(unset)}
+    answer = http.post(emu.base_url("ark") + "/contents/generations/tasks", json=body)
+    assert answer.status_code == 200, answer.text
+    assert get(emu, http, "ark", answer.json()["id"])["resolution"] == BOOK.profile_data("ark")["defaults"]["resolution"]
+
+
 def test_openai_style_400_shape(emu, http):
     answer = http.post(endpoint(emu, "openai-videos", "create")[1], json=body_for("openai-videos", seconds="99"))
     error = answer.json()["error"]

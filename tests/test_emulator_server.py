@@ -259,7 +259,8 @@ def test_one_profile_only():
         assert httpx.post(tasks_url(emu), json=ARK_BODY, headers=AUTH).status_code == 404
 
 
-def test_serve_prints_the_base_urls_and_stops_cleanly_on_ctrl_c():
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_prints_the_base_urls_and_stops_cleanly(stop):
     code = "from prep.emulator import serve; raise SystemExit(serve(port=0, task_seconds=0))"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parent.parent)
@@ -273,7 +274,7 @@ def test_serve_prints_the_base_urls_and_stops_cleanly_on_ctrl_c():
         assert ark.endswith("/ark/api/v3")
         created = httpx.post(ark + "/contents/generations/tasks", json=ARK_BODY, headers=AUTH)
         assert created.status_code == 200
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import signal
 import sys
 import threading
 import time
@@ -131,6 +132,7 @@ def serve(port: int = DEFAULT_PORT, profile: str = "all", task_seconds: float = 
     out = out or sys.stdout
     emulator = Emulator(profile, task_seconds, fault_rate, seed, api_key=api_key, port=port)
     url = emulator.start()
+    previous = None
     try:
         faults = f", {fault_rate:g} of requests faulted" if fault_rate else ""
         print(f"seedance-prep emulator on {url} (tasks take {task_seconds:g} s{faults})", file=out)
@@ -143,10 +145,18 @@ def serve(port: int = DEFAULT_PORT, profile: str = "all", task_seconds: float = 
         print(f"Control: GET {url}/_emulator/stats, POST {url}/_emulator/clock {{\"advance\": SECONDS}}, "
               f"POST {url}/_emulator/reset", file=out)
         print("Press Ctrl-C to stop.", file=out, flush=True)
+        if threading.current_thread() is threading.main_thread():  # a terminate() stops it as cleanly
+            previous = signal.signal(signal.SIGTERM, _interrupt)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         print("emulator stopped", file=out, flush=True)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         emulator.stop()
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

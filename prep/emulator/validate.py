@@ -4,11 +4,13 @@ The body goes through ``prep.lint.Checker`` under the endpoint's profile; the fi
 becomes the provider's 400, as Ark reports one invalid parameter at a time. Before that, a model the
 profile does not know is a 404 (``InvalidEndpointOrModel.NotFound``) and a local file path where a URL
 belongs is a 400: the API cannot read the caller's disk (and the emulator must not read its own).
-Remote URLs are never fetched; ``data:`` URLs are inspected as ``check`` inspects them.
+Remote URLs are never fetched; ``data:`` URLs are inspected as ``check`` inspects them. A top-level
+parameter set to null counts as absent, as the APIs read it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import NamedTuple
@@ -62,6 +64,11 @@ class Validator:
         """Accept ``body`` as a create request of ``profile``, or say how the provider refuses it."""
         data = self.book.profile_data(profile)
         document = parse_json(body)[0]
+        if isinstance(document, dict) and None in document.values():
+            # The APIs read a null parameter as an absent one, and the official Ark SDK sends null for
+            # every parameter it was not given: judge the body without them.
+            document = {key: value for key, value in document.items() if value is not None}
+            body = json.dumps(document, ensure_ascii=False).encode()
         if isinstance(document, dict):
             model = document.get("model")
             models = data.get("models", {})
