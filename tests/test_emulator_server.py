@@ -232,6 +232,18 @@ def test_a_chunked_body_is_read():
         assert answer.status_code == 200 and answer.json()["id"].startswith("cgt-")
 
 
+def test_head_answers_carry_no_body_and_keep_the_connection_usable():
+    with Emulator(task_seconds=0) as emu, httpx.Client(headers=AUTH) as client:
+        task_id = client.post(tasks_url(emu), json=ARK_BODY).json()["id"]
+        url = client.get(tasks_url(emu) + "/" + task_id).json()["content"]["video_url"]
+        with httpx.Client() as plain:
+            head = plain.head(url)
+            assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 1000
+            assert plain.head(tasks_url(emu)).status_code == 405
+            assert plain.get(url).status_code == 200
+        assert emu.stats["downloads"] == 1
+
+
 def test_stop_frees_the_port():
     emu = Emulator()
     port = int(emu.start().rsplit(":", 1)[1])

@@ -243,7 +243,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        if head:
+        if head or self.command == "HEAD":  # a HEAD answer has headers only
             return True
         if truncate:  # promise len(body), send half, hang up
             self.wfile.write(body[: len(body) // 2])
