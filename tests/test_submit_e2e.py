@@ -1,0 +1,274 @@
+"""submit, the task commands and the journal end to end, over real HTTP against the emulator on 127.0.0.1.
+
+Every profile goes fix → build → submit → wait → download; every status path (failed with the
+provider's error, cancelled, expired, a result link that expired and was refreshed) is reached through
+the emulator's prompt directives and clock; a 30% fault rate over 50 submissions makes exactly 50 tasks;
+a unique key never shows up anywhere but the API's Authorization header; ``--dry-run`` sends nothing;
+Ctrl-C during ``--wait`` keeps the journal entry and ``status ID --wait`` resumes it. Nothing here
+really waits: tasks take 0 s of emulator time unless a test moves the clock itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from prep.emulator import Emulator
+from prep.inspect import inspect_path
+
+SUBMIT_JOB = ROOT / "fixtures" / "submit-job" / "request.json"
+KEY = "sk-e2e-" + os.urandom(6).hex()  # unique: searched for everywhere it must not be
+PROFILES = ("ark", "byteplus", "apiyi", "gateway", "video-generations", "openai-videos")
+KEY_VARS = ("ARK_API_KEY", "APIYI_API_KEY", "SEEDANCE_API_KEY", "OPENAI_API_KEY")
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with Emulator(task_seconds=0, seed=7, api_key=KEY) as emu:  # only KEY opens it; its stats see KEY anywhere
+        emu.start()
+        yield emu
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path, emulator):
+    """A fresh journal home and every profile's key variable set to KEY."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SEEDANCE_PREP_HOME", str(home))
+    for name in KEY_VARS:
+        monkeypatch.setenv(name, KEY)
+    monkeypatch.delenv("SEEDANCE_PREP_BASE_URL", raising=False)
+    emulator.reset()
+    emulator.faults.configure(0.0)
+    return home
+
+
+def request(tmp_path: Path, name: str = "request.json", prompt: str | None = None, **params) -> Path:
+    """The submit-job request (two images, one needing a pad), fixed into ``tmp_path`` by `fix`."""
+    from prep.fix import fix
+
+    doc = json.loads(SUBMIT_JOB.read_text())
+    for item in doc["content"]:
+        if item["type"] == "image_url":
+            item["image_url"]["url"] = str((SUBMIT_JOB.parent / item["image_url"]["url"]).resolve())
+    if prompt is not None:
+        doc["content"][0]["text"] = prompt
+    doc.update(params)
+    src = tmp_path / f"src-{name}"
+    src.write_text(json.dumps(doc))
+    out = tmp_path / f"fixed-{Path(name).stem}"
+    result = fix(str(src), str(out))
+    assert result.remaining == ()
+    return out / "request.json"
+
+
+def journal_rows(home: Path) -> list[dict]:
+    db = sqlite3.connect(home / "journal.db")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM tasks ORDER BY local_id")]
+    finally:
+        db.close()
+
+
+def files_under(folder: Path):
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+# -- every profile --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_end_to_end(cli, env, emulator, tmp_path, profile):
+    req = request(tmp_path)
+    out = tmp_path / "video.mp4"
+    run = cli("submit", req, "--profile", profile, "--base-url", emulator.base_url(profile), "--download", out)
+    assert run.code == 0, run.out + run.err
+    assert emulator.stats["creations"].get(profile) == 1
+    facts = inspect_path(out)
+    assert facts.kind == "video" and facts.format == "mp4" and facts.problem is None
+    [row] = journal_rows(env)
+    assert row["status"] == "succeeded" and row["profile"] == profile and row["download_path"] == str(out)
+    assert row["task_id"] in run.out and row["base_url"] == emulator.base_url(profile)
+    status = cli("status", row["task_id"][:8], "--format", "json")  # a prefix finds it
+    assert status.code == 0 and status.json()["task_id"] == row["task_id"]
+
+
+def test_build_then_submit_the_built_body_is_what_the_server_gets(cli, env, emulator, tmp_path):
+    req = request(tmp_path)
+    body = tmp_path / "body.json"
+    built = cli("build", req, "--to", "openai-videos", "--out", body)
+    assert built.code == 0, built.err
+    doc = json.loads(body.read_text())
+    assert doc["seconds"] == "5" and doc["prompt"].startswith("The product")
+    assert all(c["image_url"]["url"].startswith("data:image/") for c in doc["metadata"]["content"]
+               if c["type"] == "image_url")
+
+
+# -- status paths -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("directive, status, code", [
+    ("#emulate:fail=OutputVideoSensitiveContentDetected", "failed", "OutputVideoSensitiveContentDetected"),
+    ("#emulate:expire", "expired", None),
+])
+def test_a_task_that_ends_without_a_video_is_exit_2_and_journaled(cli, env, emulator, tmp_path, directive, status,
+                                                                 code):
+    req = request(tmp_path, prompt=f"The product from @image1 on @image2 {directive}")
+    run = cli("submit", req, "--base-url", emulator.base_url("ark"), "--wait")
+    assert run.code == 2 and f"{status}" in run.err and (code is None or code in run.err), run.out + run.err
+    [row] = journal_rows(env)
+    assert row["status"] == status and row["error_code"] == code
+
+
+def test_cancel_a_queued_task(cli, env, emulator, tmp_path):
+    emulator.app.task_seconds = 3600  # stays queued/running until cancelled
+    try:
+        req = request(tmp_path)
+        run = cli("submit", req, "--base-url", emulator.base_url("ark"))
+        assert run.code == 0, run.err
+        [row] = journal_rows(env)
+        cancel = cli("cancel", row["task_id"])
+        assert cancel.code == 0, cancel.err
+        assert journal_rows(env)[0]["status"] == "cancelled"
+        listed = cli("tasks", "--format", "json")
+        assert [e["status"] for e in listed.json()] == ["cancelled"]
+    finally:
+        emulator.app.task_seconds = 0
+
+
+def test_an_expired_result_link_is_refreshed_from_the_task(env, emulator, tmp_path):
+    from prep.build import build
+    from prep.client import Client
+
+    client = Client("ark", base_url=emulator.base_url("ark"), sleep=lambda s: None)
+    with client:
+        task = client.tasks.create(build(request(tmp_path)))
+        done = client.tasks.get(task.id)
+        assert done.status == "succeeded"
+        emulator.advance(25 * 3600)  # past the 24 h link lifetime: the link in `done` answers 403
+        before = emulator.stats
+        path = client.download(done, tmp_path / "late.mp4")
+    after = emulator.stats
+    assert inspect_path(path).format == "mp4"
+    # the stale link (403), then the fresh one from one more get of the task
+    assert after["storage_requests"] - before["storage_requests"] == 2
+    assert after["downloads"] - before["downloads"] == 1
+    assert after["responses"]["200"] - before["responses"]["200"] == 1
+
+
+# -- faults -----------------------------------------------------------------------------------------
+
+
+def test_thirty_percent_faults_fifty_submissions_fifty_tasks(env, emulator, tmp_path):
+    """Every fault kind (429, 5xx, resets before and after a create, slow and truncated answers) at 30%:
+    every submission ends with its own task and a complete, verified video, and the server made exactly
+    50 tasks — no lost create was sent twice."""
+    import prep
+    from prep.client import Client
+
+    emulator.faults.configure(0.3)
+    emulator.faults.slow_factor = 0.01
+    base = req_base = request(tmp_path)
+    doc = json.loads(req_base.read_text())
+    seen: set[str] = set()
+    notes: list[str] = []
+    for i in range(50):
+        doc["seed"] = 1000 + i  # distinct requests, as distinct users' would be
+        path = base.parent / f"r{i}.json"
+        path.write_text(json.dumps(doc))
+        client = Client("ark", base_url=emulator.base_url("ark"), sleep=lambda s: None, notify=notes.append,
+                        max_retries=8, timeout=5)
+        with client:
+            result = prep.submit(path, client=client, download=tmp_path / f"v{i}.mp4", interval=0.01)
+        assert result.task is not None and result.task.status == "succeeded"
+        seen.add(result.task.id)
+        video = tmp_path / f"v{i}.mp4"
+        assert inspect_path(video).problem is None and video.stat().st_size == len(
+            (ROOT / "prep" / "emulator" / "media" / "result.mp4").read_bytes())
+    stats = emulator.stats
+    assert len(seen) == 50 and stats["creations"]["ark"] == 50
+    assert sum(stats["faults"].values()) >= 30  # the faults really happened
+    assert stats["faults"].get("reset_after", 0) > 0 and any("adopting" in n for n in notes)
+    rows = journal_rows(env)
+    assert len(rows) == 50 and {r["task_id"] for r in rows} == seen and {r["status"] for r in rows} == {"succeeded"}
+
+
+# -- secrets and dry runs ---------------------------------------------------------------------------
+
+
+def test_the_key_never_leaves_the_api_header(cli, env, emulator, tmp_path):
+    req = request(tmp_path)
+    runs = [cli("submit", req, "--base-url", emulator.base_url("ark"), "--download", tmp_path / "v.mp4"),
+            cli("submit", req, "--base-url", emulator.base_url("ark"), "--dry-run"),
+            cli("tasks", "--format", "json"), cli("tasks", "--refresh")]
+    row = journal_rows(env)[0]
+    runs += [cli("status", row["task_id"], "--format", "json"), cli("download", row["task_id"], "--out", tmp_path)]
+    for run in runs:
+        assert run.code == 0, run.out + run.err
+        assert KEY not in run.out and KEY not in run.err
+    for path in files_under(env):  # the journal, its WAL, caches
+        assert KEY.encode() not in path.read_bytes(), path
+    stats = emulator.stats
+    assert stats["storage_requests"] >= 2 and stats["storage_authorization"] == 0 and stats["storage_key_seen"] == 0
+
+
+def test_dry_run_sends_nothing(cli, env, emulator, tmp_path):
+    req = request(tmp_path)
+    before = emulator.stats["requests"]
+    run = cli("submit", req, "--base-url", emulator.base_url("ark"), "--dry-run")
+    assert run.code == 0 and "nothing sent" in run.out and "Bearer ***" in run.out and KEY not in run.out
+    assert "/contents/generations/tasks" in run.out and "base64 characters of" in run.out
+    assert emulator.stats["requests"] == before and not (env / "journal.db").exists()
+
+
+def test_refusals_send_nothing(cli, env, emulator, tmp_path):
+    req = request(tmp_path)
+    before = emulator.stats["requests"]
+    over = cli("submit", req, "--base-url", emulator.base_url("ark"), "--max-tokens", "1000")
+    assert over.code == 1 and "cost.budget" in over.out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**json.loads(req.read_text()), "duration": 99}))
+    refused = cli("submit", bad, "--base-url", emulator.base_url("ark"))
+    assert refused.code == 1 and "nothing was sent" in refused.out
+    assert emulator.stats["requests"] == before
+
+
+# -- Ctrl-C -----------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_during_wait_keeps_the_entry_and_status_resumes(cli, env, emulator, tmp_path):
+    emulator.app.task_seconds = 3600
+    try:
+        req = request(tmp_path)
+        environ = {**os.environ, "PYTHONPATH": str(ROOT), "SEEDANCE_PREP_HOME": str(env)}
+        proc = subprocess.Popen([sys.executable, "-m", "prep", "submit", str(req), "--wait",
+                                 "--base-url", emulator.base_url("ark")], env=environ,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the task is journaled (then it is being waited on)
+            if (env / "journal.db").exists() and any(r["task_id"] for r in journal_rows(env)):
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        [row] = journal_rows(env)
+        assert proc.returncode == 130, err.decode()
+        assert f"status {row['task_id']} --wait" in err.decode()
+        assert row["status"] in ("queued", "running")
+        emulator.advance(3600)
+        resumed = cli("status", row["task_id"], "--wait", "--download", tmp_path / "v.mp4")
+        assert resumed.code == 0, resumed.out + resumed.err
+        [row] = journal_rows(env)
+        assert row["status"] == "succeeded" and row["download_path"] == str(tmp_path / "v.mp4")
+    finally:
+        emulator.app.task_seconds = 0
