@@ -76,6 +76,10 @@ def test_update_from_a_task_record_and_unknown_fields(home):
                                error=SimpleNamespace(code="InputImageSensitiveContentDetected", message="no"))
         got = journal.update_from(task)
         assert (got.status, got.error_code, got.error_message) == ("failed", "InputImageSensitiveContentDetected", "no")
+        later = SimpleNamespace(id="task-123456789", status="failed", model=None, created_at=None, tokens=None)
+        kept = journal.update_from(later)  # a poll that omits what was known keeps it
+        assert (kept.model, kept.error_code) == ("doubao-seedance-2-0-260128", "InputImageSensitiveContentDetected")
+        assert journal.note(entry.local_id, "answer lost").note == "answer lost"
         with pytest.raises(TypeError, match="api_key"):
             journal.update("task-123456789", api_key="sk-secret")
 

@@ -102,6 +102,7 @@ COLUMNS = tuple(f.name for f in fields(Entry))
 UPDATABLE = ("status", "provider_status", "progress", "video_url", "last_frame_url", "tokens", "error_code",
              "error_message", "created_at", "model", "note")
 _TIMES = ("created_at",)
+_KEPT = ("model", "created_at", "video_url", "last_frame_url", "tokens")
 
 
 def default_path() -> str:
@@ -251,6 +252,8 @@ class Journal:
         task id; ``error_code``/``error_message`` or an ``error`` with ``code``/``message``)."""
         task_id = str(task.id)  # type: ignore[attr-defined]
         changes = {k: getattr(task, k) for k in UPDATABLE if k != "note" and hasattr(task, k)}
+        # a poll that does not report what was known (the model, the creation time, a result) keeps it
+        changes = {k: v for k, v in changes.items() if v is not None or k not in _KEPT}
         error = getattr(task, "error", None)
         if error is not None and "error_code" not in changes:
             changes["error_code"] = getattr(error, "code", None)
