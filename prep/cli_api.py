@@ -114,9 +114,10 @@ def cmd_build(args, config) -> int:
         built.write(args.out)
     inlined = f", {len(built.inlined)} file(s) inlined" if built.inlined else ""
     where = "stdout" if args.out == "-" else args.out
-    print(f"{args.request} → {where} (profile {built.profile}, {built.length:,} bytes{inlined})", file=sys.stderr)
+    report = sys.stderr if args.out == "-" else sys.stdout  # stdout is the body's when it goes there
+    print(f"{args.request} → {where} (profile {built.profile}, {built.length:,} bytes{inlined})", file=report)
     for finding in built.findings:
-        print(f"  {finding.severity}: {finding.rule} {finding.message}", file=sys.stderr)
+        print(f"  {finding.severity}: {finding.rule} {finding.message}", file=report)
     return 0
 
 

@@ -276,3 +276,8 @@ def _enforce_body_limit(profile, target: str, length: int, inlined: tuple[Inline
     listed = ", ".join(f"{i.label} ({i.url_length / MB:.1f} MB inline)" for i in host)
     raise PrepError(f"the built body would be {length / MB:.1f} MB; profile {target} accepts at most {limit / MB:g} MB "
                     f"(request.body-size): host {listed or 'some media'} and use URLs or asset:// ids instead")
+
+
+from .._callable import make_callable  # noqa: E402  (after build(): prep.build(...) calls it)
+
+make_callable(__name__, "build")
