@@ -232,8 +232,10 @@ def test_list_by_ids_uses_the_provider_filter_when_it_has_one():
     assert [t.id for t in got] == ["a", "c"]
     assert rec.requests[0].url.params.get_list("filter.task_ids") == ["a", "c"]
     client, rec = make_client("openai-videos", lambda r: httpx.Response(200, json={"data": items}))
-    assert [t.id for t in client.tasks.list(limit=500, ids=["b"])] == ["b"]
-    assert dict(rec.requests[0].url.params) == {"limit": "100"}  # capped at the documented maximum
+    assert [t.id for t in client.tasks.list(limit=5, ids=["b"])] == ["b"]
+    assert dict(rec.requests[0].url.params) == {"limit": "100"}  # no id filter: the largest page
+    client.tasks.list(limit=500)
+    assert dict(rec.requests[1].url.params) == {"limit": "100"}  # capped at the documented maximum
 
 
 def test_a_task_id_is_escaped_into_the_path_and_nonsense_ids_are_refused():

@@ -136,8 +136,11 @@ class Core:
         """Send a create once and say what became of it (see :class:`CreateOutcome`)."""
         self.require_key()
         headers = {"Content-Type": "application/json", "Content-Length": str(int(body.length))}
+        # A small body already in memory goes in one piece; a streamed one chunk by chunk.
+        data = getattr(body, "data", None)
+        content = data if isinstance(data, bytes) and len(data) == body.length else body.iter_bytes()
         try:
-            resp = self.api.request(method, path, content=body.iter_bytes(), headers=headers)
+            resp = self.api.request(method, path, content=content, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return CreateOutcome("not_taken", error=self.network_error(exc, self._what(method, path)))
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:

@@ -135,10 +135,12 @@ class Tasks:
             raise PrepError(f"profile {self._api.profile} does not document a list endpoint: "
                             "look tasks up one by one (status ID)")
         params: list[tuple[str, str]] = []
-        cap = self._api.list_limit_max or limit
-        if self._api.list_limit_param:
-            params.append((self._api.list_limit_param, str(max(1, min(int(limit), cap)))))
         wanted = set(ids) if ids is not None else None
+        cap = self._api.list_limit_max or int(limit)
+        # Ids the provider cannot filter on are looked for in the largest page it gives.
+        page = cap if wanted and not self._api.list_ids_param else max(int(limit), len(wanted or ()))
+        if self._api.list_limit_param:
+            params.append((self._api.list_limit_param, str(max(1, min(page, cap)))))
         if wanted and self._api.list_ids_param:
             params.extend((self._api.list_ids_param, i) for i in sorted(wanted))
         data = self._core.read(ep.method, ep.url_path(), params=params or None)
