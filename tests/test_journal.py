@@ -35,7 +35,7 @@ def test_the_journal_lives_under_seedance_prep_home_in_wal_mode(home):
         _begin(journal)
         assert journal.path == str(home / "journal.db") == default_path()
         assert journal.journal_mode() == "wal"
-    assert sorted(p.name for p in home.iterdir() if not p.name.startswith("journal.db")) == []
+    assert sorted(p.name for p in home.iterdir() if not p.name.startswith("journal.db")) == []  # no temp left
 
 
 def test_default_path_without_home_follows_xdg_state(monkeypatch, tmp_path):
@@ -159,8 +159,7 @@ def _writer(path: str, tag: str, count: int, out) -> None:
 
 
 def test_two_processes_writing_at_once_lose_nothing(home):
-    path = str(home / "journal.db")
-    Journal(path).close()
+    path = str(home / "journal.db")  # not there yet: both processes create it at once
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     procs = [ctx.Process(target=_writer, args=(path, tag, 200, out)) for tag in ("p1", "p2")]
@@ -192,3 +191,21 @@ def test_a_creation_killed_after_begin_is_pending(home):
     with Journal(path) as journal:
         (entry,) = journal.pending()
         assert entry.status == CREATING and entry.task_id is None and entry.body_sha256 == "b" * 64
+
+
+def test_a_new_journal_appears_with_its_tables(home, monkeypatch):
+    seen = []
+    real_link = os.link
+
+    def link(src, dst):  # the moment the file appears at its name, it is complete
+        db = sqlite3.connect(src)
+        seen.append((os.path.exists(dst), db.execute("SELECT version FROM schema_version").fetchall(),
+                     db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]))
+        db.close()
+        real_link(src, dst)
+
+    monkeypatch.setattr(os, "link", link)
+    with Journal() as journal:
+        assert journal.journal_mode() == "wal"
+    assert seen == [(False, [(SCHEMA_VERSION,)], 0)]
+    assert sorted(p.name for p in home.iterdir()) == ["journal.db"]  # no temp file left

@@ -134,6 +134,39 @@ def _now() -> str:
     return iso_time(time.time()) or ""
 
 
+def _create(path: str) -> None:
+    """A new journal, complete (WAL mode, tables, schema version) before it appears at ``path``: made
+    under a temp name and hard-linked into place, so a reader never finds a file without its tables and
+    two processes creating it at once keep one (the second link fails, its copy is dropped)."""
+    tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    try:
+        db = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")  # recorded in the file's header: every connection uses it
+            db.execute("BEGIN")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            db.execute("COMMIT")
+        finally:
+            db.close()  # the last connection checkpoints the WAL into the file and removes it
+        os.chmod(tmp, 0o600)  # result URLs are signed: readable by this user only
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        except OSError:  # a file system without hard links: the first connection creates the tables
+            pass
+    finally:
+        for leftover in (tmp, tmp + "-wal", tmp + "-shm"):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
+
+
 class Journal:
     """The task journal (a context manager). Each write is one short transaction of its own."""
 
@@ -142,11 +175,10 @@ class Journal:
         folder = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(folder, mode=0o700, exist_ok=True)
-            fresh = not os.path.exists(self.path)
+            if not os.path.exists(self.path):
+                _create(self.path)
             # isolation_level=None: no implicit transactions; writes open their own BEGIN IMMEDIATE.
             self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            if fresh:
-                os.chmod(self.path, 0o600)  # result URLs are signed: readable by this user only
         except (OSError, sqlite3.Error) as exc:
             raise PrepError(f"cannot open the task journal {self.path}: {exc}") from None
         self._db.row_factory = sqlite3.Row
