@@ -278,6 +278,6 @@ def _enforce_body_limit(profile, target: str, length: int, inlined: tuple[Inline
                     f"(request.body-size): host {listed or 'some media'} and use URLs or asset:// ids instead")
 
 
-from .._callable import make_callable  # noqa: E402  (after build(): prep.build(...) calls it)
+from .._callable import make_callable  # after build(): prep.build(...) calls it
 
 make_callable(__name__, "build")
