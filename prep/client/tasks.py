@@ -70,7 +70,7 @@ class Tasks:
                 if attempt >= self._core.max_retries:
                     raise error
                 delay = outcome.delay or backoff(attempt, self._core.rng)
-                self._notify(f"the create was not taken ({error}): sending it again in {delay:.0f} s")
+                self._notify(f"the create was not taken ({error}): sending it again in {delay:.1f} s")
                 self._sleep(delay)
                 attempt += 1
                 continue
@@ -80,7 +80,8 @@ class Tasks:
                 self._created.add(found.id)
                 return found
             if attempt >= self._core.max_retries:
-                raise type(error)(f"no task was created after {attempt + 1} tries; the last: {error.message}",
+                tries = f"{attempt + 1} tries" if attempt else "1 try"
+                raise type(error)(f"no task was created after {tries}; the last: {error.message}",
                                   status_code=error.status_code, code=error.code)
             self._notify(f"the create failed ({error}) and the task list shows no task made from it: "
                          "sending it again")
