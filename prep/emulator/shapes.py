@@ -96,7 +96,8 @@ def task_body(task: Task, now_state: State, data: dict, urls: dict[str, str], ur
     return doc
 
 
-def _content_extras(doc, task, succeeded, url_expires, unit, listing) -> None:
+def _content_extras(doc: dict, task: Task, succeeded: bool, url_expires: int | None, unit: str,
+                    listing: bool) -> None:
     if succeeded:
         doc.setdefault("usage", {})["completion_tokens"] = task.tokens
     # duration is a string in Get and an integer in List (PROVIDER-FACTS "Task API")
@@ -105,12 +106,14 @@ def _content_extras(doc, task, succeeded, url_expires, unit, listing) -> None:
                generate_audio=task.generate_audio)
 
 
-def _flat_extras(doc, task, succeeded, url_expires, unit, listing) -> None:
+def _flat_extras(doc: dict, task: Task, succeeded: bool, url_expires: int | None, unit: str,
+                 listing: bool) -> None:
     doc["task_id"] = task.id
     doc["object"] = "video.generation.job"
 
 
-def _openai_extras(doc, task, succeeded, url_expires, unit, listing) -> None:
+def _openai_extras(doc: dict, task: Task, succeeded: bool, url_expires: int | None, unit: str,
+                   listing: bool) -> None:
     doc["object"] = "video"
     doc["seconds"] = str(task.seconds)
     doc["size"] = f"{task.width}x{task.height}"
@@ -118,7 +121,7 @@ def _openai_extras(doc, task, succeeded, url_expires, unit, listing) -> None:
     doc.setdefault("metadata", {})
 
 
-def _no_extras(*args) -> None:
+def _no_extras(*args: object) -> None:
     return None
 
 

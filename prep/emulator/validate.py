@@ -45,6 +45,7 @@ class Validator:
     def __init__(self, book: RuleBook):
         self.book = book
         self._checkers: dict[str, Checker] = {}
+        self._limits: dict[str, int | None] = {}
         self._lock = threading.Lock()
 
     def checker(self, profile: str) -> Checker:
@@ -56,9 +57,11 @@ class Validator:
 
     def body_limit(self, profile: str) -> int | None:
         """The body-size limit of ``profile`` in bytes (its ``request.body-size`` rule), if any."""
-        rule = self.book.get(profile).rule("request.body-size")
-        limit = (rule.options or {}).get("max_bytes") if rule else None
-        return int(limit) if limit else None
+        if profile not in self._limits:
+            rule = self.book.get(profile).rule("request.body-size")
+            limit = (rule.options or {}).get("max_bytes") if rule else None
+            self._limits[profile] = int(limit) if limit else None
+        return self._limits[profile]
 
     def judge(self, profile: str, body: bytes) -> Rejection | Accepted:
         """Accept ``body`` as a create request of ``profile``, or say how the provider refuses it."""
