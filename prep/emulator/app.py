@@ -94,7 +94,7 @@ class App:
         urls: dict[str, str] = {}
         expires = None
         if st.status == "succeeded":
-            ttl = self.url_seconds if self.url_seconds is not None else float(data.get("download_ttl_hours", 24)) * 3600
+            ttl = self.url_seconds if self.url_seconds is not None else float(data["download_ttl_hours"]) * 3600
             expires = self.store.renew_urls(task, now, ttl)
             urls = {"video_url": self.storage.url(self.server_url, task.id, "mp4", expires),
                     "last_frame_url": self.storage.url(self.server_url, task.id, "png", expires)}
@@ -121,6 +121,8 @@ class App:
             table = data.get("pixels", {}).get(resolution.lower(), {})
             ratio = next((name for name, size in table.items() if list(size) == [width, height]), ratio)
         seed = request.value("seed")
+        # PROVIDER-FACTS "Parameters": generate_audio defaults to true (Volcengine/APIYI docs) where the
+        # profile's defaults do not say
         audio = request.value("generate_audio", defaults.get("generate_audio", True))
         now = self.clock.now()
 
@@ -133,7 +135,7 @@ class App:
                 seed=seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0
                 else random.randrange(2**31),
                 generate_audio=_truthy(audio), return_last_frame=_truthy(request.value("return_last_frame")),
-                fps=int(data.get("cost", {}).get("fps", 24)))
+                fps=int(data["cost"]["fps"]))
 
         task = self.store.add(make)
         self.stats.add("creations", profile)
@@ -158,11 +160,10 @@ class App:
         data, now = self.data[profile], self.clock.now()
         api = data["api"]
         args = parse_qs(query, keep_blank_values=True)
-        limit = api.get("list_limit", {"param": "limit", "max": 100})
-        size_arg, top = limit["param"], int(limit["max"])
+        size_arg, top = api["list_limit"]["param"], int(api["list_limit"]["max"])
         content = self.dialect(profile) == "content"
-        try:
-            size = int(args.get(size_arg, ["10" if content else "20"])[0])
+        try:  # no page size given: up to the documented maximum (the rules hold no provider default)
+            size = int(args.get(size_arg, [str(top)])[0])
             page = int(args.get("page_num", ["1"])[0])
         except ValueError:
             return self.error(profile, 400, "InvalidParameter", f"{size_arg} and page_num must be integers", size_arg)

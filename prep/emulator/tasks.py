@@ -71,7 +71,7 @@ class Task:
     seed: int = 0
     generate_audio: bool = True
     return_last_frame: bool = False
-    fps: int = 24
+    fps: int = 0
     seq: int = 0
     cancelled_at: float | None = None
     url_expires: int | None = None  # when the current signed result URLs stop working (unix s)
