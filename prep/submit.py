@@ -206,7 +206,8 @@ def _adopt_interrupted(client: Client, journal: Journal, request_sha: str, profi
             f"the provider answered, and profile {profile} has no task list to look for the task it may have made: "
             "check the provider's console, then submit with --force to send it again")
     listed = client.tasks.list(limit=client.api.list_limit_max or 100)
-    found = candidates(listed, params=body.params, sent_at=_unix(entry.submitted_at), known_ids=known)
+    found = candidates(listed, params=body.params, sent_at=_unix(entry.submitted_at) + (client.server_offset or 0.0),
+                       known_ids=known)
     if len(found) > 1 and not force:
         raise AmbiguousCreateError(
             f"an earlier submit of this request (journal #{entry.local_id}) was cut off, and {len(found)} recent "

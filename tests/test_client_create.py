@@ -262,3 +262,41 @@ def test_fifty_submissions_at_a_thirty_percent_fault_rate_make_exactly_fifty_tas
         assert [next(t for t in provider.tasks if t["id"] == tid)["seed"] for tid in journal] == list(range(50))
     assert any("adopting" in n for n in notes) and any("sending it again" in n for n in notes)
     no_key_anywhere(*notes)
+
+
+class SkewedProvider(Provider):
+    """A provider whose clock runs ``behind`` seconds behind ours: its tasks and its Date headers say so."""
+
+    def __init__(self, *steps, behind, items=(), date=True):
+        super().__init__(*steps, items=items)
+        self.behind, self.date = behind, date
+
+    def __call__(self, request):
+        from email.utils import formatdate
+
+        resp = super().__call__(request)
+        if self.date:
+            resp.headers["Date"] = formatdate(NOW - self.behind, usegmt=True)
+        return resp
+
+
+@pytest.mark.parametrize("behind", [-90.0, 60.0, 3600.0])
+def test_the_providers_clock_from_its_date_header_finds_the_task_whatever_our_clock_says(behind):
+    """Our clock 60 s (or an hour) ahead of the provider's would rule out the very task a lost create made
+    (created "before" we sent it) and send it a second time; the list answer's Date header gives the
+    provider's time, so the task is found and adopted."""
+    made = ark_item("cgt-made", created=NOW - behind + 1)  # made a second after the send, on its clock
+    stale = ark_item("cgt-stale", created=NOW - behind - 120)  # another one from two minutes before
+    client, rec, notes, _, body = run(SkewedProvider(httpx.ReadTimeout("t"), behind=behind, items=[made, stale]))
+    task = client.tasks.create(body)
+    assert (task.id, task.adopted) == ("cgt-made", True) and len(rec.of("POST")) == 1, notes
+
+
+def test_without_a_date_header_a_clock_far_ahead_still_never_adopts_an_older_task():
+    """No Date header: only our clock is known; a task from before the send (beyond the skew allowed) is
+    not taken for the lost one."""
+    old = ark_item("cgt-old", created=NOW - 120)
+    client, rec, notes, _, body = run(SkewedProvider(httpx.ReadTimeout("t"), httpx.Response(200, json={"id": "cgt-2"}),
+                                                     behind=0, items=[old], date=False))
+    task = client.tasks.create(body)
+    assert (task.id, task.adopted) == ("cgt-2", False) and len(rec.of("POST")) == 2

@@ -185,8 +185,10 @@ def test_thirty_percent_faults_fifty_submissions_fifty_tasks(env, emulator, tmp_
         doc["seed"] = 1000 + i  # distinct requests, as distinct users' would be
         path = base.parent / f"r{i}.json"
         path.write_text(json.dumps(doc))
+        # The emulator's clock may run ahead of real time (other tests move it): the client dates what it
+        # sends on the same clock, as it would on a real provider's.
         client = Client("ark", base_url=emulator.base_url("ark"), sleep=lambda s: None, notify=notes.append,
-                        max_retries=8, timeout=5)
+                        max_retries=8, timeout=5, wall_clock=emulator.clock.now)
         with client:
             result = prep.submit(path, client=client, download=tmp_path / f"v{i}.mp4", interval=0.01)
         assert result.task is not None and result.task.status == "succeeded"
@@ -272,3 +274,55 @@ def test_ctrl_c_during_wait_keeps_the_entry_and_status_resumes(cli, env, emulato
         assert row["status"] == "succeeded" and row["download_path"] == str(tmp_path / "v.mp4")
     finally:
         emulator.app.task_seconds = 0
+
+
+# -- a submit cut off between journaling and the provider's answer ----------------------------------
+
+
+def _cut_off_submit(req: Path, base_url: str, profile: str = "ark", *, reached: bool) -> None:
+    """What a submit killed mid-create leaves: the journal row (status creating, no id) and, when the
+    request had reached the provider, the task it made there."""
+    import hashlib
+
+    import httpx
+
+    from prep.build import build
+    from prep.client.journal import Journal
+
+    built = build(req, to=profile)
+    with Journal() as journal:
+        journal.begin(profile, base_url, built.model, str(req.resolve()), hashlib.sha256(req.read_bytes()).hexdigest(),
+                      built.sha256, None)
+    if reached:
+        path = {"ark": "/contents/generations/tasks", "video-generations": "/v1/video/generations"}[profile]
+        answer = httpx.post(base_url + path, content=b"".join(built.iter_bytes()),
+                            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("reached", [True, False])
+def test_submitting_again_after_a_cut_off_create_adopts_its_task_or_sends_it_once(cli, env, emulator, tmp_path,
+                                                                                   reached):
+    req = request(tmp_path)
+    base = emulator.base_url("ark")
+    _cut_off_submit(req, base, reached=reached)
+    run = cli("submit", req, "--base-url", base, "--wait")
+    assert run.code == 0, run.out + run.err
+    assert emulator.stats["creations"]["ark"] == 1  # one task, whichever run made it
+    rows = journal_rows(env)
+    if reached:
+        assert "found its task" in run.err and len(rows) == 1 and rows[0]["status"] == "succeeded"
+    else:
+        assert "shows no task made from it" in run.err
+        assert [r["status"] for r in rows] == ["not_created", "succeeded"]
+
+
+def test_without_a_task_list_a_cut_off_create_is_not_sent_again_unless_forced(cli, env, emulator, tmp_path):
+    req = request(tmp_path)
+    base = emulator.base_url("video-generations")
+    _cut_off_submit(req, base, "video-generations", reached=True)
+    refused = cli("submit", req, "--profile", "video-generations", "--base-url", base)
+    assert refused.code == 2 and "console" in refused.err and "--force" in refused.err
+    assert emulator.stats["creations"]["video-generations"] == 1
+    forced = cli("submit", req, "--profile", "video-generations", "--base-url", base, "--force")
+    assert forced.code == 0 and emulator.stats["creations"]["video-generations"] == 2, forced.err

@@ -68,6 +68,11 @@ class Client:
         self.tasks = Tasks(self._core, self.api, self.notify, clock, sleep)
 
     @property
+    def server_offset(self) -> float | None:
+        """The provider's clock minus ours, from the Date header of its last answer (None before any)."""
+        return self._core.server_offset
+
+    @property
     def max_retries(self) -> int:
         return self._core.max_retries
 

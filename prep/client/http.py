@@ -59,6 +59,10 @@ class Core:
         self.sleep, self.wall_clock, self.rng = sleep, wall_clock, rng
         self._key = api_key
         self._key_error = key_error
+        # The provider's clock minus ours, from the Date header of its last answer (None: none seen). A lost
+        # create is looked for among tasks created since it was sent, on the provider's clock: a local clock
+        # running ahead would otherwise rule out the very task it made, and send it a second time.
+        self.server_offset: float | None = None
         self.secrets = tuple(s for s in (api_key,) if s)
         plain = {k: v for k, v in headers.items() if not self._bears_key(k, v)}
         api_headers = dict(headers)
@@ -99,6 +103,7 @@ class Core:
                 self.sleep(backoff(attempt, self.rng))
                 attempt += 1
                 continue
+            self.observe(resp)
             if resp.status_code >= 400:
                 if is_retryable_status(resp.status_code) and attempt < self.max_retries:
                     self.sleep(retry_delay(attempt, resp.headers, self.rng, self.wall_clock()))
@@ -115,6 +120,20 @@ class Core:
                                        status_code=resp.status_code) from None
                 self.sleep(backoff(attempt, self.rng))
                 attempt += 1
+
+    def observe(self, resp: httpx.Response) -> None:
+        """Note the provider's clock from an answer's ``Date`` header (RFC 9110: every origin server with
+        a clock sends it; one-second resolution)."""
+        from email.utils import parsedate_to_datetime
+
+        value = resp.headers.get("date")
+        if not value:
+            return
+        try:
+            server = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return
+        self.server_offset = server - self.wall_clock()
 
     def _what(self, method: str, path: str) -> str:
         """``METHOD https://host/path`` of an API request, for messages."""

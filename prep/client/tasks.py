@@ -104,7 +104,8 @@ class Tasks:
             raise AmbiguousCreateError(
                 f"{lead}, and listing recent tasks to find it failed too ({exc}): check the provider's console "
                 "before sending the request again", status_code=error.status_code, code=error.code) from None
-        found = candidates(listed, params=params, sent_at=sent_at, known_ids=known)
+        # sent_at is on our clock; the listing's Date header says how far the provider's is from it.
+        found = candidates(listed, params=params, sent_at=sent_at + (self._core.server_offset or 0.0), known_ids=known)
         if len(found) == 1:
             task = found[0]._replace(adopted=True)
             when = time.strftime("%H:%M:%S", time.localtime(task.created_at)) if task.created_at else "an unknown time"

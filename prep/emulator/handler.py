@@ -88,6 +88,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # quiet: requests may carry keys and data
         return None
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header on the emulator's clock (which tests move), as a provider's is on its own:
+        clients read the provider's time from it."""
+        return super().date_time_string(self.app.clock.now() if timestamp is None else timestamp)
+
     def do_GET(self) -> None:
         self._handle("GET")
 
