@@ -139,7 +139,17 @@ def _resume_hint(task_id: str, download: str | None) -> str:
     return f"{PROG}: interrupted; task {task_id} goes on at the provider. Resume with: {PROG} status {task_id} --wait{extra}"
 
 
+def _timed_out(exc, download: str | None) -> PrepError:
+    """A wait that gave up: the task goes on; the message says how to pick it up again."""
+    task = getattr(exc, "task", None)
+    if task is None:
+        return exc
+    extra = f" --download {download}" if download else ""
+    return PrepError(f"{exc}. Resume with: {PROG} status {task.id} --wait{extra}")
+
+
 def cmd_submit(args, config) -> int:
+    from .client import WaitTimeout
     from .submit import submit
 
     display = _display(args)
@@ -157,6 +167,8 @@ def cmd_submit(args, config) -> int:
             print(_resume_hint(created[0], args.download), file=sys.stderr)
             return 130
         raise
+    except WaitTimeout as exc:
+        raise _timed_out(exc, args.download) from None
     finally:
         if display is not None:
             display.close()
@@ -282,6 +294,7 @@ def _refresh(journal, entries, args, book) -> list:
 
 
 def cmd_status(args, config) -> int:
+    from .client import WaitTimeout
     from .client.journal import Journal
     from .submit import TaskFailed, fetch
 
@@ -304,6 +317,8 @@ def cmd_status(args, config) -> int:
             except KeyboardInterrupt:
                 print(_resume_hint(task_id, args.download), file=sys.stderr)
                 return 130
+            except WaitTimeout as exc:
+                raise _timed_out(exc, args.download) from None
             finally:
                 if display is not None:
                     display.close()

@@ -326,3 +326,54 @@ def test_without_a_task_list_a_cut_off_create_is_not_sent_again_unless_forced(cl
     assert emulator.stats["creations"]["video-generations"] == 1
     forced = cli("submit", req, "--profile", "video-generations", "--base-url", base, "--force")
     assert forced.code == 0 and emulator.stats["creations"]["video-generations"] == 2, forced.err
+
+
+# -- the task commands --------------------------------------------------------------------------------
+
+
+def test_wait_timeout_leaves_the_task_going_and_says_how_to_resume(cli, env, emulator, tmp_path):
+    emulator.app.task_seconds = 3600
+    try:
+        req = request(tmp_path)
+        run = cli("submit", req, "--base-url", emulator.base_url("ark"), "--wait", "--timeout", "0.5")
+        assert run.code == 2 and len(run.err.strip().splitlines()) >= 1, run.out + run.err
+        [row] = journal_rows(env)
+        assert row["status"] in ("queued", "running") and f"status {row['task_id']} --wait" in run.err
+        emulator.advance(3600)
+        listed = cli("tasks", "--refresh", "--format", "json")  # the provider says it finished meanwhile
+        assert listed.code == 0 and [e["status"] for e in listed.json()] == ["succeeded"]
+        assert journal_rows(env)[0]["status"] == "succeeded"
+    finally:
+        emulator.app.task_seconds = 0
+
+
+def test_provider_errors_are_one_line_and_exit_2(cli, env, emulator, tmp_path, monkeypatch):
+    req = request(tmp_path)
+    monkeypatch.setenv("ARK_API_KEY", "sk-wrong")
+    auth = cli("submit", req, "--base-url", emulator.base_url("ark"))
+    assert auth.code == 2 and "AuthenticationError" in auth.err and len(auth.err.strip().splitlines()) == 1
+    assert "sk-wrong" not in auth.err + auth.out
+    [row] = journal_rows(env)
+    assert row["status"] == "not_created" and row["task_id"] is None  # provably not created: no resume needed
+    monkeypatch.delenv("ARK_API_KEY")
+    missing = cli("submit", req, "--base-url", emulator.base_url("ark"))
+    assert missing.code == 2 and "ARK_API_KEY" in missing.err
+    monkeypatch.setenv("MY_KEY", KEY)
+    other = cli("submit", req, "--base-url", emulator.base_url("ark"), "--api-key-env", "MY_KEY")
+    assert other.code == 0, other.err
+    unknown = cli("status", "cgt-20990101000000-zzzzz", "--base-url", emulator.base_url("ark"), "--api-key-env",
+                  "MY_KEY")
+    assert unknown.code == 2 and "NotFound" in unknown.err and len(unknown.err.strip().splitlines()) == 1
+
+
+def test_status_and_download_of_a_task_the_journal_does_not_know(cli, env, emulator, tmp_path):
+    from prep.build import build
+    from prep.client import Client
+
+    with Client("openai-videos", base_url=emulator.base_url("openai-videos")) as client:
+        task = client.tasks.create(build(request(tmp_path), to="openai-videos"))
+    base = emulator.base_url("openai-videos")
+    status = cli("status", task.id, "--profile", "openai-videos", "--base-url", base, "--format", "json")
+    assert status.code == 0 and status.json()["status"] == "succeeded", status.err
+    got = cli("download", task.id, "--profile", "openai-videos", "--base-url", base, "--out", tmp_path)
+    assert got.code == 0 and inspect_path(tmp_path / f"{task.id}.mp4").format == "mp4", got.err
