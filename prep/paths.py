@@ -5,7 +5,13 @@ Plain ``os.path`` strings: these run on every start-up, and importing pathlib co
 
 from __future__ import annotations
 
+import contextlib
 import os
+
+TYPE_CHECKING = False  # typing is not imported at start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import BinaryIO
 
 
 def home() -> str | None:
@@ -24,25 +30,56 @@ def cache_dir() -> str:
     return os.path.join(base, "seedance-prep")
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename: readers see
-    the old file or the new one, never half of one."""
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path in ``path``'s folder (with ``path``'s suffix, for tools that choose the
+    format by name); when the block ends without an exception it is renamed to ``path``, else removed
+    (also on Ctrl-C): readers see the old file or the new one, never half of one. The file gets the
+    mode a new file normally gets (``mkstemp`` alone would make it private)."""
+    import tempfile
+
     path = os.fspath(path)
-    folder = os.path.dirname(path) or "."
+    folder, name = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    suffix = os.path.splitext(name)[1]
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".part{suffix}", dir=folder)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """An open binary file whose bytes become ``path`` only when the block ends without an exception
+    (flushed and fsynced first), through :func:`atomic_output`."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as fh:
+        fh.write(data)
+
+
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    """The process's umask, read once (reading it means setting it, so not on every file)."""
+    if not _UMASK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _UMASK.append(mask)
+    return _UMASK[0]
 
 
 def describe_os_error(exc: OSError) -> str:

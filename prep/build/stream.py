@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..model import PrepError
+from ..paths import atomic_writer
 
 # Bytes of input per encoded chunk: a multiple of 3 (no padding inside the body). 768 KiB in, 1 MiB out:
 # a 356 MB body streams as fast as with 3 or 12 MiB chunks, at the lowest peak memory (bench/README.md).
@@ -124,19 +125,5 @@ class Hasher:
 def write_stream(path: str | os.PathLike, chunks: Iterator[bytes]) -> None:
     """Write ``chunks`` to ``path`` through a temp file in the same folder and a rename; on any error
     (a file changed, the disk is full, Ctrl-C) the temp file is removed and ``path`` is untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.writelines(chunks)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_writer(path) as fh:
+        fh.writelines(chunks)

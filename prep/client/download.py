@@ -10,12 +10,12 @@ header; only a documented API path (OpenAI-style ``/v1/videos/{id}/content``) ca
 from __future__ import annotations
 
 import os
-import secrets as _secrets
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import httpx
 
+from ..paths import atomic_writer
 from .errors import DownloadError
 from .http import short_url, transient
 from .retry import backoff, retry_delay
@@ -135,28 +135,15 @@ def _write(resp: httpx.Response, path: str, *, kind: str, task_id: str) -> str:
     fmt = _check_kind(head, kind, task_id, short_url(resp.url))
     if os.path.isdir(path):
         path = os.path.join(path, f"{task_id}.{_EXTENSIONS.get(fmt, fmt)}")
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{_secrets.token_hex(4)}.part")
-    try:
-        with open(tmp, "wb") as fh:
-            written = fh.write(head)
-            for chunk in chunks:
-                written += fh.write(chunk)
-            # Content-Length counts the bytes as sent: compressed ones are counted by httpx as they arrive.
-            encoded = resp.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
-            got = resp.num_bytes_downloaded if encoded else written
-            if expected is not None and got != expected:
-                raise _Short(f"got {got} of the {expected} bytes promised")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_writer(path) as fh:  # removed on any error, Ctrl-C included; renamed once complete
+        written = fh.write(head)
+        for chunk in chunks:
+            written += fh.write(chunk)
+        # Content-Length counts the bytes as sent: compressed ones are counted by httpx as they arrive.
+        encoded = resp.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+        got = resp.num_bytes_downloaded if encoded else written
+        if expected is not None and got != expected:
+            raise _Short(f"got {got} of the {expected} bytes promised")
     return path
 
 

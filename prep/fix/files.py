@@ -3,49 +3,12 @@ renamed over it only when complete (Ctrl-C, a killed encoder or a full disk leav
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from collections.abc import Iterator
+from ..paths import atomic_output, write_atomic
 
+__all__ = ["atomic_output", "size_text", "write_bytes_atomic"]
 
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path in ``path``'s folder (with ``path``'s suffix, for tools that choose the
-    format by name); when the block ends without an exception it is renamed to ``path``, else removed."""
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(name)[1]
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".part{suffix}", dir=folder)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; an output gets a normal file's mode
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-_UMASK: list[int] = []
-
-
-def _umask() -> int:
-    """The process's umask, read once (reading it means setting it, so not on every file)."""
-    if not _UMASK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        _UMASK.append(mask)
-    return _UMASK[0]
+# Where every output file is written (temp file + rename): one implementation for the whole package.
+write_bytes_atomic = write_atomic
 
 
 def size_text(n: int) -> str:
