@@ -87,13 +87,8 @@ class TaskAPI(Record):
 
     def seconds(self, value: Any) -> float | None:
         """A timestamp of this API as float unix seconds (``time_unit`` ms is divided by 1000)."""
-        if isinstance(value, bool) or value is None:
-            return None
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return None
-        if not math.isfinite(number):
+        number = _finite(value)
+        if number is None:
             return None
         return number / 1000.0 if self.time_unit == "ms" else number
 
@@ -165,14 +160,20 @@ def parse_task(api: TaskAPI, data: Mapping[str, Any], *, task_id: str | None = N
                 raw=dict(data))
 
 
-def _int(value: Any) -> int | None:
+def _finite(value: Any) -> float | None:
+    """A number (or numeric string) as a finite float; None for anything else, booleans included."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return int(number) if math.isfinite(number) else None
+    return number if math.isfinite(number) else None
+
+
+def _int(value: Any) -> int | None:
+    number = _finite(value)
+    return None if number is None else int(number)
 
 
 def _str(value: Any) -> str | None:
