@@ -145,7 +145,9 @@ class Checker:
         request = None
         facts = None
         if document is not None:
-            request = parse(document, self.book.profile_data(name).get("dialect", "content"))
+            data_of = self.book.profile_data(name)
+            checked = _without_nulls(document) if data_of.get("null_is_absent") else document
+            request = parse(checked, data_of.get("dialect", "content"))
             model = next((p.value for p in request.params if p.pointer == "/model"), None)  # as written on top
             family = self.book.family_for(name, model, request.value)
             profile = self.profile_for(name, family)
@@ -264,6 +266,20 @@ class Checker:
         except OSError as exc:
             return ReadError(source, describe_os_error(exc))
         return self.check_bytes(data, source)
+
+
+# Objects whose members are parameters (the flat API's extra_body, the OpenAI-style metadata).
+_PARAMETER_OBJECTS = ("extra_body", "metadata")
+
+
+def _without_nulls(document: dict) -> dict:
+    """``document`` less its parameters written as null (top level and in parameter objects): a profile
+    with ``null_is_absent`` takes null as "not given", as its API does."""
+    if not any(v is None or (k in _PARAMETER_OBJECTS and isinstance(v, dict) and None in v.values())
+               for k, v in document.items()):
+        return document
+    return {k: ({kk: vv for kk, vv in v.items() if vv is not None} if k in _PARAMETER_OBJECTS and isinstance(v, dict)
+                else v) for k, v in document.items() if v is not None}
 
 
 def _media_instead(data: bytes, diagnostics: list) -> list:

@@ -27,7 +27,7 @@ _REQUIRED = ("severity", "check", "message", "summary")
 PROFILE_KEYS = {"dialect": "str", "api_base": "str", "key_env": "str", "headers": "table[str]",
                 "defaults": "table[any]", "pixels": "table[any]", "cost": "table[int]", "models": "table[any]",
                 "aliases": "table[any]", "family": "str", "download_ttl_hours": "int",
-                "api": "table[any]"}
+                "api": "table[any]", "null_is_absent": "bool"}
 FAMILY_KEYS = {"id": "str", "extends": "str", "title": "str", "resolutions": "list[str]", "defaults": "table[any]",
                "variants": "list[table[any]]", "why": "str"}
 _CONDITION_KEYS = {"param": "str", "in": "list", "absent": "bool", "mode": "list[str]"}

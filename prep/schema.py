@@ -422,7 +422,47 @@ def _variant_is(variant: dict) -> dict:
 
 def request_schema(book: RuleBook, name: str, get=None) -> dict:
     """The JSON Schema of a request for profile ``name``, every family it sells included. ``get(name,
-    family)`` gives the profile as judged (default ``book.get``; the CLI passes the user's selection)."""
+    family)`` gives the profile as judged (default ``book.get``; the CLI passes the user's selection).
+    For a profile with ``null_is_absent``, a parameter written as null is as good as one left out."""
+    schema = _request_schema(book, name, get)
+    return _null_is_absent(schema) if book.profile_data(name).get("null_is_absent") else schema
+
+
+# Objects whose members are parameters, as prep.lint reads them: null there is absent too.
+_PARAMETER_OBJECTS = ("extra_body", "metadata")
+_NOT_NULL = {"not": {"type": "null"}}
+
+
+def _null_is_absent(node, params: bool = True):
+    """``node`` (a schema of the request object, or of a parameter object) with null taken as absent:
+    a property may be null wherever it may be left out, and ``required`` means present and not null.
+    Conditions (``if``, ``not``, ``allOf``…) are rewritten alike, so a null parameter never switches a
+    branch; the content items' schemas are left as they are."""
+    if not isinstance(node, dict):
+        return node
+    out = dict(node)
+    for key in ("allOf", "anyOf", "oneOf"):
+        if key in out:
+            out[key] = [_null_is_absent(n) for n in out[key]]
+    for key in ("not", "if", "then", "else"):
+        if key in out:
+            out[key] = _null_is_absent(out[key])
+    required = set(out.get("required", ()))
+    props = dict(out.get("properties", {}))
+    for name, value in props.items():
+        if name in _PARAMETER_OBJECTS and isinstance(value, dict):
+            value = _null_is_absent(value)
+        # if/else rather than anyOf: a validator reports an error inside `else` where it is (/tools/0),
+        # not at the property as a failed alternative.
+        props[name] = {"allOf": [_NOT_NULL, value]} if name in required else {"if": {"type": "null"}, "else": value}
+    for name in required - props.keys():
+        props[name] = _NOT_NULL
+    if props:
+        out["properties"] = props
+    return out
+
+
+def _request_schema(book: RuleBook, name: str, get=None) -> dict:
     get = get or book.get
     families = book.families_of(name)
     if len(families) == 1:

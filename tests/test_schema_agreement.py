@@ -29,6 +29,9 @@ RULES = {"param.model", "param.type", "param.ratio", "param.resolution", "param.
          "param.expires", "param.priority", "param.output-format", "param.task-type", "param.unsupported",
          "param.callback-url", "count.images", "count.videos", "count.audios", "count.total", "content.item",
          "content.role-invalid", "tools.shape"}
+# A required prompt written as null is a missing one (null is absent on every profile): `check` says so with
+# content.empty, at the prompt, and the schema at the same place (a prompt left out is never drawn).
+NULL_REQUIRED = {"content.empty"}
 COUNTS = {"count.images", "count.videos", "count.audios", "count.total"}
 
 # The keys each dialect's parser reads these rules' parameters from (written out here, not taken from
@@ -205,6 +208,20 @@ def _leaves(errors):
             yield error
 
 
+def _value_at(doc, pointer: str):
+    """The value at a JSON pointer of ``doc`` (a marker object when there is none)."""
+    node = doc
+    for part in pointer.split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _value_at
+    return node
+
+
 def _parent(pointer: str) -> str:
     return pointer.rsplit("/", 1)[0]
 
@@ -215,7 +232,8 @@ def disagreement(profile: str, doc: dict, book: RuleBook = BOOK) -> str | None:
     result = checker.check_bytes(json.dumps(doc).encode(), "x.json")
     # A count finding points at the first item over the limit; the schema at the array holding it.
     found = {(_parent(f.pointer) if f.rule in COUNTS else f.pointer): f.rule for f in result.findings
-             if f.rule in RULES and f.severity == "error"}
+             if (f.rule in RULES or (f.rule in NULL_REQUIRED and f.pointer and _value_at(doc, f.pointer) is None))
+             and f.severity == "error"}
     rejected = {_pointer(e.absolute_path): e.message for e in _leaves(validator.iter_errors(doc))}
     if found.keys() == rejected.keys():
         return None

@@ -23,7 +23,9 @@ def _content_empty(ctx, o):
         if not content:
             yield "/content", 0, None, {"detail": "'content' is empty: give a text prompt, media, or both"}
             return
-    if o.get("prompt_required") and not ctx.texts:
+    if o.get("prompt_required") and not any(i.pointer == "/prompt" for i in ctx.texts):
+        # The flat APIs want the top-level `prompt` ("model and prompt are required", 001/003): a text
+        # item in metadata.content does not stand in for it.
         yield "/prompt", None, None, {"detail": "'prompt' is required by this API"}
     elif not ctx.texts and not ctx.media and all(i.problem is None and i.type in ITEM_KINDS for i in ctx.request.items):
         pointer = "/content" if ctx.dialect == "content" else ""
