@@ -27,7 +27,7 @@ def home(tmp_path, monkeypatch):
 
 
 def _begin(journal: Journal, profile: str = "ark", base_url: str = "http://127.0.0.1:1/api/v3"):
-    return journal.begin(profile, base_url, "doubao-seedance-2-0-260128", "/tmp/req.json", "a" * 64, "b" * 64, 108900)
+    return journal.begin(profile, base_url, "doubao-seedance-2-0-260128", "requests/req.json", "a" * 64, "b" * 64, 108900)
 
 
 def test_the_journal_lives_under_seedance_prep_home_in_wal_mode(home):
@@ -62,8 +62,8 @@ def test_begin_writes_a_creating_row_before_the_task_id_is_known(home):
                                  video_url="https://s.example/v.mp4?sig=1", tokens=108900)
         assert (updated.status, updated.video_url, updated.tokens) == ("succeeded", "https://s.example/v.mp4?sig=1",
                                                                        108900)
-        done = journal.set_download("cgt-20261201-abcdef", "/tmp/v.mp4", "/tmp/v.png")
-        assert (done.download_path, done.last_frame_path) == ("/tmp/v.mp4", "/tmp/v.png")
+        done = journal.set_download("cgt-20261201-abcdef", "out/v.mp4", "out/v.png")
+        assert (done.download_path, done.last_frame_path) == ("out/v.mp4", "out/v.png")
         assert done.to_json()["request_sha256"] == "a" * 64 and done.to_json()["local_id"] == entry.local_id
 
 
