@@ -228,6 +228,21 @@ def test_an_mp3_copy_cut_lasts_what_was_asked_once_played(media, tmp_path, rate,
     assert whole[:len(kept)] == kept  # still the source's own frames
 
 
+@pytest.mark.parametrize("rate", [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000])
+def test_an_mp3_copy_cut_takes_one_ffmpeg_run_and_every_frame_that_fits(media, tmp_path, monkeypatch, rate):
+    """At every MPEG-1/2/2.5 rate the cut is aimed at what a player drops (LAME's delay) and lands in one
+    ffmpeg run: as long as ffmpeg's decoder plays it, never longer than asked, less than a frame short."""
+    from prep.fix import ffmpeg
+
+    runs = []
+    real = ffmpeg.run
+    monkeypatch.setattr(ffmpeg, "run", lambda *a, **k: (runs.append(a), real(*a, **k))[1])
+    source = media.audio(seconds=3, rate=rate, container="mp3")
+    out = fixed(source, AudioTarget(format="mp3", duration_s=2.05, copy=True), tmp_path)
+    played = decoded(out)[0]
+    assert 2.05 - mp3_frame_s(rate) < played <= 2.05 + 1e-6 and len(runs) == 1
+
+
 def test_mp3_trim_without_copy_is_exact(media, tmp_path):
     source = media.audio(seconds=3, rate=44100, container="mp3")
     out = fixed(source, AudioTarget(format="mp3", duration_s=1.5), tmp_path)

@@ -159,6 +159,11 @@ def copy_args(source: str, facts: MediaFacts, target: AudioTarget, frames: int |
     return args
 
 
+# What a player usually drops from a LAME-encoded MP3: the encoder's 576-sample delay and the decoder's 529
+# (the numbers of LAME's own gapless header). The first cut is aimed with it; the cut is then measured.
+_USUAL_DROP_SAMPLES = 576 + 529
+
+
 def _copy_frames(source: str, facts: MediaFacts, target: AudioTarget, tmp: str, what: str, limit: float,
                  progress: ffmpeg.Progress | None, names: dict) -> None:
     """The stream-copy cut, with as many whole frames as last at most ``target.duration_s`` once played.
@@ -166,29 +171,32 @@ def _copy_frames(source: str, facts: MediaFacts, target: AudioTarget, tmp: str, 
     A player drops the encoder's delay at the start and the padding the LAME header names at the end
     (gapless playback; the inspector, like ffmpeg, does too), and a copy keeps both numbers: frames
     counted by their raw length came out up to two frames and the delay short (at 8 kHz a frame is 72 ms
-    and the delay 138 ms: a cut aimed 153 ms above a minimum played under it). The first cut shows how
-    much a player drops from this file; a second cut takes that many more frames' worth when it fits."""
+    and the delay 138 ms: a cut aimed 153 ms above a minimum played under it). So the cut is aimed at
+    what a player usually drops and measured: one ffmpeg run when the aim was right (the usual case),
+    a second with the frames that still fit, or, when it played too long, the raw count within the
+    target — which can never play longer than it."""
     from ..inspect import inspect_path
 
-    frame = mp3_frame_s(facts.sample_rate)
-    args = copy_args(source, facts, target)
-    ffmpeg.run([*args, "-f", "mp3", tmp], what=what, timeout=limit, progress=progress,
-               total_s=target.duration_s, names=names)
-    if target.duration_s is None:
-        return
-    frames = copy_frames(target.duration_s, frame)
-    played = inspect_path(tmp).duration_s
-    if played is None:
-        return
-    dropped = frames * frame - played  # what a player drops from these frames
-    more = copy_frames(target.duration_s + dropped, frame)
-    if more > frames:
-        ffmpeg.run([*copy_args(source, facts, target, frames=more), "-f", "mp3", tmp], what=what, timeout=limit,
+    def cut(frames: int | None) -> float | None:
+        ffmpeg.run([*copy_args(source, facts, target, frames=frames), "-f", "mp3", tmp], what=what, timeout=limit,
                    progress=progress, total_s=target.duration_s, names=names)
-        after = inspect_path(tmp).duration_s
-        if after is not None and after > target.duration_s + 1e-6:  # never longer than asked
-            ffmpeg.run([*args, "-f", "mp3", tmp], what=what, timeout=limit, progress=progress,
-                       total_s=target.duration_s, names=names)
+        return inspect_path(tmp).duration_s
+
+    if target.duration_s is None:
+        cut(None)
+        return
+    wanted = target.duration_s
+    frame = mp3_frame_s(facts.sample_rate)
+    frames = copy_frames(wanted + _USUAL_DROP_SAMPLES / (facts.sample_rate or 44100), frame)
+    played = cut(frames)
+    if played is None or played > wanted + 1e-6:
+        cut(copy_frames(wanted, frame))  # the raw length within the target
+        return
+    more = frames + math.floor((wanted - played) / frame + 1e-9)
+    if more > frames:  # the player drops more than usual: the frames that still fit
+        after = cut(more)
+        if after is None or after > wanted + 1e-6:  # never longer than asked
+            cut(frames)
 
 
 def copy_frames(duration_s: float, frame_s: float) -> int:
