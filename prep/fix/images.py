@@ -5,7 +5,8 @@ the smallest DCT scale (``draft``: 1/2, 1/4, 1/8) that is at least the target or
 3% a side (then the final resize is a slight upscale: a 48-megapixel photo decodes at 1/4 for a 2048-px
 target, 2.4% short of it, instead of at 1/2 — the fast path bench/bench_fix_images.py measures, and whose picture
 tests/test_fix_images.py holds above 35 dB PSNR against a full decode and LANCZOS), ``reduce()`` box-averages
-by whole factors down to about twice the target, and a final LANCZOS resize gives the exact size. Rotation
+by whole factors down to about twice the target, and a final LANCZOS resize (BICUBIC for the slight upscale
+after a draft) gives the exact size. Rotation
 (the EXIF orientation tag, read as the inspector reads it) is applied to that small result, which is the
 same picture as rotating first and cheaper; the target's sizes are in upright pixels.
 
@@ -36,7 +37,7 @@ _QUALITY = 90  # JPEG/WebP quality of a first encode: visually lossless for phot
 _QUALITY_FLOOR = 10  # below this a re-encode under max_bytes is not worth delivering
 _QUALITY_STEPS = 8  # binary-search steps over [floor, quality): enough to land within one step
 # A DCT scale whose picture falls short of the target by at most this much a side is decoded, and upscaled
-# by ≤ 3.1% with LANCZOS. Measured on test-pattern JPEGs against a full decode and LANCZOS: 38.8–41.1 dB PSNR
+# by ≤ 3.1% (BICUBIC, below). Measured on test-pattern JPEGs against a full decode and LANCZOS: 38.6–41.1 dB PSNR
 # (44–48 dB on luma) from 48 megapixels to 2048 px, 36.7–38.0 dB from 3 megapixels to 512 px, against 28–34 dB for a
 # 2× upscale (visibly soft) and 30.6 dB for the output's own quality-90 encode: the shortcut changes the
 # picture less than the JPEG output does. On a very noisy source (bench --noise 30) it is 32 dB (37.5 on
