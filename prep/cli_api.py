@@ -358,6 +358,7 @@ def _short(url: str) -> str:
 
 
 def cmd_cancel(args, config) -> int:
+    from .client import NotFoundError
     from .client.journal import Journal
 
     with Journal() as journal:
@@ -365,12 +366,19 @@ def cmd_cancel(args, config) -> int:
         task_id = entry.task_id if entry is not None and entry.task_id else args.task_id
         with _client_for(entry, args, _book(args, config), args.profile or config.profile) as client:
             client.tasks.cancel(task_id)
+            try:
+                task = client.tasks.get(task_id)
+            except NotFoundError:  # Ark deletes a finished task (and, after 24 h, a cancelled one)
+                task = None
             if entry is not None:
-                try:
-                    journal.update_from(client.tasks.get(task_id))
-                except PrepError:  # Ark deletes a finished task: there is nothing left to get
-                    journal.update(task_id, status="cancelled")
-    print(f"{task_id}: cancelled")
+                if task is not None:
+                    journal.update_from(task)
+                else:
+                    journal.update(task_id, note="deleted at the provider")
+    if task is None or task.status != "cancelled":
+        print(f"{task_id}: deleted at the provider (its journal entry stays)")
+    else:
+        print(f"{task_id}: cancelled")
     return 0
 
 

@@ -377,3 +377,13 @@ def test_status_and_download_of_a_task_the_journal_does_not_know(cli, env, emula
     assert status.code == 0 and status.json()["status"] == "succeeded", status.err
     got = cli("download", task.id, "--profile", "openai-videos", "--base-url", base, "--out", tmp_path)
     assert got.code == 0 and inspect_path(tmp_path / f"{task.id}.mp4").format == "mp4", got.err
+
+
+def test_cancel_of_a_finished_ark_task_deletes_it_and_keeps_the_entry(cli, env, emulator, tmp_path):
+    req = request(tmp_path)
+    assert cli("submit", req, "--base-url", emulator.base_url("ark"), "--wait").code == 0
+    [row] = journal_rows(env)
+    gone = cli("cancel", row["task_id"])
+    assert gone.code == 0 and "deleted at the provider" in gone.out, gone.err
+    [row] = journal_rows(env)
+    assert row["status"] == "succeeded" and row["note"] == "deleted at the provider"
