@@ -134,18 +134,22 @@ def _display(args):
     return ProgressLine(sys.stderr)
 
 
+def _resume(task_id: str, download: str | None) -> str:
+    """The command that picks a task up again (after Ctrl-C or a wait's timeout)."""
+    import shlex
+
+    extra = f" --download {shlex.quote(download)}" if download else ""
+    return f"Resume with: {PROG} status {task_id} --wait{extra}"
+
+
 def _resume_hint(task_id: str, download: str | None) -> str:
-    extra = f" --download {download}" if download else ""
-    return f"{PROG}: interrupted; task {task_id} goes on at the provider. Resume with: {PROG} status {task_id} --wait{extra}"
+    return f"{PROG}: interrupted; task {task_id} goes on at the provider. {_resume(task_id, download)}"
 
 
 def _timed_out(exc, download: str | None) -> PrepError:
     """A wait that gave up: the task goes on; the message says how to pick it up again."""
     task = getattr(exc, "task", None)
-    if task is None:
-        return exc
-    extra = f" --download {download}" if download else ""
-    return PrepError(f"{exc}. Resume with: {PROG} status {task.id} --wait{extra}")
+    return exc if task is None else PrepError(f"{exc}. {_resume(task.id, download)}")
 
 
 def cmd_submit(args, config) -> int:
