@@ -14,6 +14,20 @@ API_COMMANDS = ("build", "submit", "tasks", "status", "cancel", "download", "emu
 PROG = "seedance-prep"
 
 
+def _seconds(text: str) -> float:
+    """A finite, non-negative number of seconds."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 0 or more")
+    return value
+
+
 def add_parsers(sub, only: str | None, common, non_negative_int) -> None:
     """Add the API commands' parsers to ``sub`` (only ``only``'s when given)."""
     def want(name: str) -> bool:
@@ -25,7 +39,7 @@ def add_parsers(sub, only: str | None, common, non_negative_int) -> None:
         p.add_argument("--api-key-env", metavar="NAME", help="read the key from this environment variable (default: "
                                                              "the profile's, e.g. ARK_API_KEY)")
         if timeout:
-            p.add_argument("--timeout", type=float, metavar="S", help="stop waiting after S seconds (the task goes on)")
+            p.add_argument("--timeout", type=_seconds, metavar="S", help="stop waiting after S seconds (the task goes on)")
 
     if want("build"):
         p = sub.add_parser("build", parents=[common("the profile the request is written for (default: inferred)")],
@@ -84,7 +98,7 @@ def add_parsers(sub, only: str | None, common, non_negative_int) -> None:
                                        "status names and errors; results are a small real mp4.")
         p.add_argument("--port", type=non_negative_int, default=None, metavar="N", help="port (0: a free one)")
         p.add_argument("--profile", default="all", metavar="NAME", help="serve one profile, or all (default)")
-        p.add_argument("--task-seconds", type=float, default=None, metavar="S", help="how long a task runs")
+        p.add_argument("--task-seconds", type=_seconds, default=None, metavar="S", help="how long a task runs")
         p.add_argument("--fault-rate", type=float, default=0.0, metavar="F",
                        help="share of API requests answered with an injected fault (429, 5xx, reset, slow, truncated)")
         p.add_argument("--seed", type=int, metavar="N", help="seed for the faults (reproducible runs)")

@@ -387,3 +387,11 @@ def test_cancel_of_a_finished_ark_task_deletes_it_and_keeps_the_entry(cli, env, 
     assert gone.code == 0 and "deleted at the provider" in gone.out, gone.err
     [row] = journal_rows(env)
     assert row["status"] == "succeeded" and row["note"] == "deleted at the provider"
+
+
+@pytest.mark.parametrize("args", [("submit", "x.json", "--timeout", "-1"), ("submit", "x.json", "--timeout", "nan"),
+                                  ("status", "cgt-1", "--timeout", "inf"), ("emulate", "--task-seconds", "-5"),
+                                  ("emulate", "--fault-rate", "2")])
+def test_bad_numbers_are_one_line_and_exit_2(cli, args):
+    run = cli(*args)
+    assert run.code == 2 and len(run.err.strip().splitlines()) == 1 and "Traceback" not in run.err
