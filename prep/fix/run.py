@@ -7,17 +7,14 @@ changes no media byte. The same source fixed the same way for several requests i
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 from ..model import SEVERITY_RANK, Finding, PrepError, Record, record
 from .files import atomic_output, write_bytes_atomic
@@ -229,6 +226,8 @@ def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers
             out_path = os.path.join(media_dir, name)
             if job.source.startswith("data:") and not options.extract:
                 media_type = _media_type(profile, job.kind, name)
+                import base64
+
                 urls[job.value_pointer] = f"data:{media_type};base64," + base64.b64encode(
                     Path(out_path).read_bytes()).decode("ascii")
                 os.unlink(out_path)
@@ -245,7 +244,8 @@ def _run_jobs(jobs: list[MediaJob], media_dir: str, options: FixOptions, workers
     return urls, failures
 
 
-class _Work(NamedTuple):
+@record
+class _Work(Record):
     job_id: int
     job: MediaJob
     source: str
@@ -439,6 +439,8 @@ def _materialise(source: str, temps: list[str]) -> str:
         media_type, payload = parse_data_url(source)
     except (ValueError, binascii.Error) as exc:
         raise PrepError(f"cannot decode a data: URL: {exc}") from None
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix="seedance-prep-", suffix=_SUFFIXES.get(media_type, ".bin"))
     temps.append(tmp)
     with os.fdopen(fd, "wb") as fh:
