@@ -1,9 +1,9 @@
 """Benchmark a whole ``fix`` run: one request with 9 images, 3 videos and 3 audio clips, all needing a fix.
 
-Run: ``python bench/bench_fix_request.py [--workers 2]``. Makes its sources in a temporary folder (Pillow
+Run: ``python bench/bench_fix_request.py [--workers 2] [--media small|phone]``. Makes its sources in a temporary folder (Pillow
 and ffmpeg): nine 1600×300 PNGs (ratio 5.3: padded), three 2 s 640×360 15 fps H.264 clips (too few
 pixels and too few frames a second: scaled and re-encoded at 24 fps) and three 3 s FLAC tones (a format
-the API refuses: encoded to MP3). Then, with a fresh ``SEEDANCE_PREP_HOME`` (an empty cache):
+the API refuses: encoded to MP3); ``--media phone`` makes them as a phone would (see ``PRESETS``). Then, with a fresh ``SEEDANCE_PREP_HOME`` (an empty cache):
 
 * cold: ``prep.fix.fix()`` end to end (check, plan, run the 15 media jobs on ``--workers`` processes,
   write the request, check it again), into a new folder;
@@ -37,25 +37,40 @@ sys.path.insert(0, str(ROOT / "tests"))
 from media import run_ffmpeg  # noqa: E402  (tests/media.py: the test generators)
 
 
-def make_request(folder: Path) -> Path:
+# The sources, small (the default: quick to make and to fix) or as a phone makes them (``--media phone``):
+# 4032×756 JPEG panoramas (ratio 5.3: padded; a big JPEG decode), 1080p 30 fps clips (over the pixel range:
+# scaled and re-encoded) and 5 s stereo FLAC.
+PRESETS = {
+    "small": {"image": (1600, 300), "format": "PNG", "video": "640x360", "rate": 15, "seconds": 2, "audio_s": 3},
+    "phone": {"image": (4032, 756), "format": "JPEG", "video": "1920x1080", "rate": 30, "seconds": 5, "audio_s": 5},
+}
+
+
+def make_request(folder: Path, preset: str = "small") -> Path:
     from PIL import Image, ImageDraw
 
+    p = PRESETS[preset]
+    w, h = p["image"]
+    ext = "png" if p["format"] == "PNG" else "jpg"
     content: list[dict] = [{"type": "text", "text": "a product film from these references"}]
     for i in range(9):
-        im = Image.new("RGB", (1600, 300), (20 * i, 90, 200 - 15 * i))
-        ImageDraw.Draw(im).ellipse((100 + 100 * i, 50, 300 + 100 * i, 250), fill=(255, 255, 255))
-        name = f"banner{i + 1}.png"
-        im.save(folder / name)
+        im = Image.effect_noise((w, h), 40 + 5 * i).convert("RGB") if preset == "phone" else \
+            Image.new("RGB", (w, h), (20 * i, 90, 200 - 15 * i))
+        ImageDraw.Draw(im).ellipse((w // 16 * (i + 1), h // 6, w // 16 * (i + 1) + h // 2, h // 6 + h // 2),
+                                   fill=(255, 255, 255))
+        name = f"banner{i + 1}.{ext}"
+        im.save(folder / name, p["format"], **({"quality": 92} if ext == "jpg" else {}))
         content.append({"type": "image_url", "image_url": {"url": name}, "role": "reference_image"})
     for i in range(3):
         name = f"clip{i + 1}.mp4"
-        run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=15:duration=2,hue=h={40 * i}",
-                   "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(folder / name))
+        run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={p['video']}:rate={p['rate']}:duration={p['seconds']},"
+                   f"hue=h={40 * i}", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                   str(folder / name))
         content.append({"type": "video_url", "video_url": {"url": name}, "role": "reference_video"})
     for i in range(3):
         name = f"tone{i + 1}.flac"
-        run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency={330 + 110 * i}:sample_rate=44100:duration=3",
-                   "-c:a", "flac", str(folder / name))
+        run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency={330 + 110 * i}:sample_rate=44100:duration={p['audio_s']}",
+                   "-ac", "2", "-c:a", "flac", str(folder / name))
         content.append({"type": "audio_url", "audio_url": {"url": name}, "role": "reference_audio"})
     request = folder / "request.json"
     request.write_text(json.dumps({"model": "doubao-seedance-2-0-260128", "content": content}, indent=2))
@@ -105,6 +120,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--cli", action="store_true", help="also time the command in new interpreters")
+    parser.add_argument("--media", choices=sorted(PRESETS), default="small",
+                        help="small sources (default) or phone-sized ones (4032 px JPEGs, 1080p30 clips)")
     args = parser.parse_args()
     import warnings
 
@@ -114,9 +131,11 @@ def main() -> None:
         src = root / "src"
         src.mkdir()
         t0 = time.perf_counter()
-        request = make_request(src)
-        print(f"sources made in {time.perf_counter() - t0:.1f} s: 9 PNG 1600×300, 3 MP4 640×360 15 fps 2 s, "
-              f"3 FLAC 3 s; {args.workers} workers, {os.cpu_count()} CPUs")
+        request = make_request(src, args.media)
+        p = PRESETS[args.media]
+        print(f"sources made in {time.perf_counter() - t0:.1f} s: 9 {p['format']} {p['image'][0]}×{p['image'][1]}, "
+              f"3 MP4 {p['video']} {p['rate']} fps {p['seconds']} s, 3 FLAC {p['audio_s']} s; {args.workers} workers, "
+              f"{os.cpu_count()} CPUs")
         log = str(root / "executors.log")
         _timed_run_job(log)
         from prep.fix import fix
